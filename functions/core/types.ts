@@ -29,7 +29,13 @@ export interface HeadPose {
   roll: number;
 }
 
-export type QualityReason = 'LOW_BRIGHTNESS' | 'LOW_CONTRAST' | 'LOW_SHARPNESS' | 'SMALL_FACE' | 'EXTREME_POSE' | 'LOW_CONFIDENCE';
+export type QualityReason =
+  | 'LOW_BRIGHTNESS'
+  | 'LOW_CONTRAST'
+  | 'LOW_SHARPNESS'
+  | 'SMALL_FACE'
+  | 'EXTREME_POSE'
+  | 'LOW_CONFIDENCE';
 
 export interface FaceQuality {
   /** Overall usability for recognition in [0, 1]. */

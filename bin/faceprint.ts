@@ -1,0 +1,78 @@
+import { parseArgs } from 'node:util';
+import { FacePipeline } from '../functions/core/pipeline/pipeline.ts';
+import { EXIT, intOption, numberOption, reportError, UsageError } from './cli/common.ts';
+import { compareCommand, detectCommand, embedCommand } from './cli/pipeline-commands.ts';
+
+const HELP = `faceprint: face identification for dark, blurry surveillance images
+
+Usage: faceprint <command> [options]
+
+Face pipeline
+  detect <image> [--annotate out.png]   every face: box, landmarks, quality (drawn with --annotate)
+  embed <image>                          every face's 512-d embedding, as JSON
+  compare <a> <b> [--threshold T]        similarity of the two largest faces; same/different
+
+Options
+  --json            machine-readable output
+  --threads N       ONNX Runtime threads per model (default: all cores)
+  -h, --help        this help
+
+Exit status: 0 ok, 1 internal error, 2 bad command line, 3 no usable face, 4 input refused,
+5 compare: different people.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      threads: { type: 'string' },
+      annotate: { type: 'string' },
+      threshold: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(HELP);
+    return command || values.help ? EXIT.ok : EXIT.usage;
+  }
+  let pipeline: FacePipeline | undefined;
+  const threads = intOption(values.threads, 'threads', 0);
+  const ctx = {
+    json: values.json,
+    pipeline: () => {
+      pipeline ??= new FacePipeline({ threads });
+      return pipeline;
+    },
+  };
+  try {
+    switch (command) {
+      case 'detect':
+        return await detectCommand(ctx, args, values.annotate);
+      case 'embed':
+        return await embedCommand(ctx, args);
+      case 'compare': {
+        const threshold =
+          values.threshold === undefined ? undefined : numberOption(values.threshold, 'threshold', 0);
+        return await compareCommand(ctx, args, threshold);
+      }
+      default:
+        throw new UsageError(`Unknown command "${command}"; run \`faceprint --help\` for the list.`);
+    }
+  } finally {
+    await pipeline?.dispose();
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  // parseArgs reports unknown options as TypeErrors with an ERR_PARSE_ARGS_* code: a usage error.
+  const code = (error as NodeJS.ErrnoException).code;
+  process.exitCode = reportError(
+    code?.startsWith('ERR_PARSE_ARGS') ? new UsageError((error as Error).message) : error,
+  );
+}

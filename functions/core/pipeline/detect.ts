@@ -1,0 +1,353 @@
+import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
+import { normaliseForDetection } from './enhance.ts';
+import { iou, nonMaxSuppression } from './geometry.ts';
+import { type RgbImage, resizeImage } from './image.ts';
+import { type OnnxBackend, output } from './models.ts';
+
+/** A face candidate from a detector, before landmark refinement. */
+export interface RawDetection {
+  box: Box;
+  score: number;
+  detector: DetectorName;
+  /** BlazeFace's own keypoints (eyes, nose, mouth), when it found the face. */
+  keypoints?: FiveLandmarks | undefined;
+  /** In fusion mode: BlazeFace's detection of the same face, a second opinion used to check the landmarks. */
+  secondOpinion?: RawDetection | undefined;
+}
+
+export type DetectorChoice = 'ulfd' | 'blazeface' | 'fusion';
+
+export interface DetectOptions {
+  /**
+   * `ulfd`: Ultra-Light-Fast-Generic detector over an image pyramid of tiles. `blazeface`: MediaPipe BlazeFace
+   * (back model) on the whole frame and on the same tiles. `fusion` (default): ULFD, plus BlazeFace faces ULFD
+   * missed — measured to keep LFW accuracy while losing far fewer faces in dark, blurred frames.
+   */
+  detector: DetectorChoice;
+  /** Smallest face side (px, source image) the pyramid must reach. */
+  minFaceSize: number;
+  /** ULFD face probability needed to keep a box. */
+  ulfdScoreThreshold: number;
+  /** BlazeFace probability needed to keep a box. */
+  blazefaceScoreThreshold: number;
+  /** IoU above which overlapping boxes are merged. */
+  nmsIouThreshold: number;
+  /** Stretch brightness and contrast of dark or flat frames before detecting (the detectors were trained on well-lit photos). */
+  normaliseLighting: boolean;
+  /** Upper bound on faces returned (largest scores first). */
+  maxFaces: number;
+}
+
+export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
+  detector: 'fusion',
+  minFaceSize: 24,
+  ulfdScoreThreshold: 0.7,
+  blazefaceScoreThreshold: 0.6,
+  nmsIouThreshold: 0.3,
+  normaliseLighting: true,
+  maxFaces: 64,
+};
+
+const ULFD_W = 320;
+const ULFD_H = 240;
+const BLAZE = 256;
+/** Overlap of neighbouring tiles in level pixels: a face up to this size lies wholly inside one tile. */
+const TILE_OVERLAP = 96;
+/** The smallest face ULFD finds reliably, in input pixels (its smallest prior is 10 px). */
+const ULFD_MIN_FACE = 12;
+
+interface Tile {
+  /** Region of the pyramid level, in level pixels. */
+  x: number;
+  y: number;
+  /** The level image the tile is cut from. */
+  level: RgbImage;
+  /** Level pixels per source pixel, per axis. */
+  scaleX: number;
+  scaleY: number;
+}
+
+/**
+ * The pyramid levels to scan: the whole frame stretched to the detector's input, plus (for frames where the
+ * smallest wanted face would be too small there) one finer level cut into overlapping tiles.
+ */
+function pyramidScales(width: number, height: number, minFaceSize: number): number[] {
+  const coarse = Math.min(ULFD_W / width, ULFD_H / height);
+  const needed = Math.min(1, ULFD_MIN_FACE / minFaceSize);
+  const scales: number[] = [];
+  // A tile level at scale s holds faces up to TILE_OVERLAP / s px whole; the next coarser level s' finds faces
+  // from ULFD_MIN_FACE / s' px. Stepping by 4 (< TILE_OVERLAP / ULFD_MIN_FACE = 8) leaves no size uncovered.
+  for (let s = needed; s > coarse * 1.25; s /= 4) scales.push(s);
+  return scales.reverse();
+}
+
+function tilesOf(level: RgbImage, scaleX: number, scaleY: number, tw: number, th: number): Tile[] {
+  const xs = positions(level.width, tw);
+  const ys = positions(level.height, th);
+  const tiles: Tile[] = [];
+  for (const y of ys) for (const x of xs) tiles.push({ x, y, level, scaleX, scaleY });
+  return tiles;
+}
+
+function positions(length: number, tile: number): number[] {
+  if (length <= tile) return [0];
+  const stride = tile - TILE_OVERLAP;
+  const out: number[] = [];
+  for (let p = 0; p + tile < length; p += stride) out.push(p);
+  out.push(length - tile);
+  return out;
+}
+
+/** Copies a tile (zero-padded where it runs past the level) into a normalised CHW or HWC tensor. */
+function tileTensor(
+  tile: Tile,
+  tw: number,
+  th: number,
+  layout: 'CHW' | 'HWC',
+  mean: number,
+  std: number,
+): Float32Array {
+  const { level } = tile;
+  const out = new Float32Array(tw * th * 3).fill((0 - mean) / std);
+  const plane = tw * th;
+  for (let y = 0; y < th; y++) {
+    const ly = tile.y + y;
+    if (ly >= level.height) break;
+    for (let x = 0; x < tw; x++) {
+      const lx = tile.x + x;
+      if (lx >= level.width) break;
+      const s = (ly * level.width + lx) * 3;
+      const r = (level.data[s]! - mean) / std;
+      const g = (level.data[s + 1]! - mean) / std;
+      const b = (level.data[s + 2]! - mean) / std;
+      if (layout === 'CHW') {
+        const o = y * tw + x;
+        out[o] = r;
+        out[o + plane] = g;
+        out[o + 2 * plane] = b;
+      } else {
+        const o = (y * tw + x) * 3;
+        out[o] = r;
+        out[o + 1] = g;
+        out[o + 2] = b;
+      }
+    }
+  }
+  return out;
+}
+
+/** Maps a box in tile-input pixels back to source pixels. */
+function toSource(tile: Tile, x1: number, y1: number, x2: number, y2: number): Box {
+  const sx1 = (tile.x + x1) / tile.scaleX;
+  const sy1 = (tile.y + y1) / tile.scaleY;
+  const sx2 = (tile.x + x2) / tile.scaleX;
+  const sy2 = (tile.y + y2) / tile.scaleY;
+  return { x: sx1, y: sy1, width: sx2 - sx1, height: sy2 - sy1 };
+}
+
+/** True when a box lies on a tile edge that is not the image edge: it may be a cut-off face. */
+function touchesInnerTileEdge(
+  tile: Tile,
+  tw: number,
+  th: number,
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+): boolean {
+  const margin = 2;
+  return (
+    (x1 < margin && tile.x > 0) ||
+    (y1 < margin && tile.y > 0) ||
+    (x2 > tw - margin && tile.x + tw < tile.level.width) ||
+    (y2 > th - margin && tile.y + th < tile.level.height)
+  );
+}
+
+async function runUlfd(backend: OnnxBackend, tile: Tile, threshold: number): Promise<RawDetection[]> {
+  const input = tileTensor(tile, ULFD_W, ULFD_H, 'CHW', 127, 128);
+  const result = await backend.run('ulfd-rfb320', input, [1, 3, ULFD_H, ULFD_W]);
+  const scores = output(result, 'ulfd-rfb320', 'scores');
+  const boxes = output(result, 'ulfd-rfb320', 'boxes');
+  const found: RawDetection[] = [];
+  const priors = scores.length / 2;
+  for (let i = 0; i < priors; i++) {
+    const score = scores[i * 2 + 1]!;
+    if (score < threshold) continue;
+    const x1 = boxes[i * 4]! * ULFD_W;
+    const y1 = boxes[i * 4 + 1]! * ULFD_H;
+    const x2 = boxes[i * 4 + 2]! * ULFD_W;
+    const y2 = boxes[i * 4 + 3]! * ULFD_H;
+    if (x2 - x1 < 4 || y2 - y1 < 4) continue;
+    if (touchesInnerTileEdge(tile, ULFD_W, ULFD_H, x1, y1, x2, y2)) continue;
+    found.push({ box: toSource(tile, x1, y1, x2, y2), score, detector: 'ulfd' });
+  }
+  return found;
+}
+
+/** BlazeFace anchors: 16×16 grid with 2 anchors per cell, then 8×8 with 6, centres at (i + 0.5) / grid. */
+const BLAZE_ANCHORS: Float32Array = (() => {
+  const anchors: number[] = [];
+  for (const [grid, perCell] of [
+    [16, 2],
+    [8, 6],
+  ] as const) {
+    for (let y = 0; y < grid; y++) {
+      for (let x = 0; x < grid; x++) {
+        for (let k = 0; k < perCell; k++) anchors.push((x + 0.5) / grid, (y + 0.5) / grid);
+      }
+    }
+  }
+  return Float32Array.from(anchors);
+})();
+
+async function runBlazeFace(backend: OnnxBackend, tile: Tile, threshold: number): Promise<RawDetection[]> {
+  const input = tileTensor(tile, BLAZE, BLAZE, 'HWC', 127.5, 127.5);
+  const result = await backend.run('blazeface-back', input, [1, BLAZE, BLAZE, 3]);
+  const logits = [
+    output(result, 'blazeface-back', 'Identity:0'),
+    output(result, 'blazeface-back', 'Identity_1:0'),
+  ];
+  const regressors = [
+    output(result, 'blazeface-back', 'Identity_2:0'),
+    output(result, 'blazeface-back', 'Identity_3:0'),
+  ];
+  const found: RawDetection[] = [];
+  let anchor = 0;
+  for (let part = 0; part < 2; part++) {
+    const logit = logits[part]!;
+    const reg = regressors[part]!;
+    for (let i = 0; i < logit.length; i++, anchor++) {
+      const score = 1 / (1 + Math.exp(-Math.max(-80, Math.min(80, logit[i]!))));
+      if (score < threshold) continue;
+      const ax = BLAZE_ANCHORS[anchor * 2]! * BLAZE;
+      const ay = BLAZE_ANCHORS[anchor * 2 + 1]! * BLAZE;
+      const r = i * 16;
+      const cx = ax + reg[r]!;
+      const cy = ay + reg[r + 1]!;
+      const w = reg[r + 2]!;
+      const h = reg[r + 3]!;
+      const x1 = cx - w / 2;
+      const y1 = cy - h / 2;
+      if (w < 4 || h < 4) continue;
+      if (touchesInnerTileEdge(tile, BLAZE, BLAZE, x1, y1, x1 + w, y1 + h)) continue;
+      const kp = (k: number) => {
+        const src = toSource(tile, ax + reg[r + 4 + k * 2]!, ay + reg[r + 5 + k * 2]!, 0, 0);
+        return { x: src.x, y: src.y };
+      };
+      // BlazeFace keypoints: 0 right eye (image left), 1 left eye, 2 nose tip, 3 mouth centre, 4/5 ear tragions.
+      const mouth = kp(3);
+      const leftEye = kp(0);
+      const rightEye = kp(1);
+      const half = (rightEye.x - leftEye.x) * 0.4;
+      found.push({
+        box: toSource(tile, x1, y1, x1 + w, y1 + h),
+        score,
+        detector: 'blazeface',
+        keypoints: {
+          leftEye,
+          rightEye,
+          nose: kp(2),
+          mouthLeft: { x: mouth.x - half, y: mouth.y },
+          mouthRight: { x: mouth.x + half, y: mouth.y },
+        },
+      });
+    }
+  }
+  return found;
+}
+
+/**
+ * Converts a BlazeFace box to the box ULFD would draw for the same face (fitted on LFW), so the 68-point
+ * landmark model, trained on ULFD-like boxes, sees the crop it expects.
+ */
+export function blazeBoxToUlfdBox(box: Box): Box {
+  const x1 = box.x + 0.053 * box.width;
+  const y1 = box.y - 0.251 * box.height;
+  const x2 = box.x + 0.939 * box.width;
+  const y2 = box.y + 1.02 * box.height;
+  return { x: x1, y: y1, width: x2 - x1, height: y2 - y1 };
+}
+
+async function levelImage(image: RgbImage, scale: number): Promise<RgbImage> {
+  const w = Math.max(1, Math.round(image.width * scale));
+  const h = Math.max(1, Math.round(image.height * scale));
+  return w === image.width && h === image.height ? image : resizeImage(image, w, h);
+}
+
+/**
+ * Finds every face in an RGB image. Scans the whole frame and, for frames large enough that the smallest wanted
+ * face would shrink below the detector's reach, overlapping tiles of finer pyramid levels; merges the results
+ * with non-maximum suppression. Boxes are in source pixels, ULFD-style (BlazeFace boxes are converted).
+ */
+export async function detectFaces(
+  backend: OnnxBackend,
+  source: RgbImage,
+  options: DetectOptions = DEFAULT_DETECT_OPTIONS,
+): Promise<RawDetection[]> {
+  const image = options.normaliseLighting ? normaliseForDetection(source) : source;
+  const useUlfd = options.detector !== 'blazeface';
+  const useBlaze = options.detector !== 'ulfd';
+  const ulfd: RawDetection[] = [];
+  const blaze: RawDetection[] = [];
+
+  // Whole frame: ULFD stretches it to 320×240 (as it was trained); BlazeFace gets it letterboxed to a square.
+  const wholeUlfd = await resizeImage(image, ULFD_W, ULFD_H);
+  if (useUlfd) {
+    ulfd.push(
+      ...(await runUlfd(
+        backend,
+        { x: 0, y: 0, level: wholeUlfd, scaleX: ULFD_W / image.width, scaleY: ULFD_H / image.height },
+        options.ulfdScoreThreshold,
+      )),
+    );
+  }
+  if (useBlaze) {
+    const s = BLAZE / Math.max(image.width, image.height);
+    const level = await levelImage(image, s);
+    blaze.push(
+      ...(await runBlazeFace(
+        backend,
+        { x: 0, y: 0, level, scaleX: level.width / image.width, scaleY: level.height / image.height },
+        options.blazefaceScoreThreshold,
+      )),
+    );
+  }
+
+  for (const scale of pyramidScales(image.width, image.height, options.minFaceSize)) {
+    const level = await levelImage(image, scale);
+    const sx = level.width / image.width;
+    const sy = level.height / image.height;
+    if (useUlfd) {
+      for (const tile of tilesOf(level, sx, sy, ULFD_W, ULFD_H)) {
+        ulfd.push(...(await runUlfd(backend, tile, options.ulfdScoreThreshold)));
+      }
+    }
+    if (options.detector === 'blazeface') {
+      for (const tile of tilesOf(level, sx, sy, BLAZE, BLAZE)) {
+        blaze.push(...(await runBlazeFace(backend, tile, options.blazefaceScoreThreshold)));
+      }
+    }
+  }
+
+  const ulfdFaces = nonMaxSuppression(ulfd, options.nmsIouThreshold);
+  const blazeFaces = nonMaxSuppression(
+    blaze.map((d) => ({ ...d, box: blazeBoxToUlfdBox(d.box) })),
+    options.nmsIouThreshold,
+  );
+  // Fusion: ULFD boxes win where both found a face (its boxes suit the landmark model best); BlazeFace adds
+  // the faces ULFD missed, typically dark or blurred ones.
+  const merged = [...ulfdFaces];
+  for (const face of blazeFaces) {
+    const overlapping = ulfdFaces.filter((kept) => iou(kept.box, face.box) > options.nmsIouThreshold);
+    for (const kept of overlapping) {
+      if (!kept.secondOpinion || iou(kept.box, face.box) > iou(kept.box, kept.secondOpinion.box))
+        kept.secondOpinion = face;
+    }
+    if (overlapping.length === 0) merged.push(face);
+  }
+  return merged
+    .filter((d) => Math.max(d.box.width, d.box.height) >= options.minFaceSize * 0.75)
+    .sort((a, b) => b.score - a.score)
+    .slice(0, options.maxFaces);
+}

@@ -1,0 +1,162 @@
+import sharp from 'sharp';
+import { FaceprintError } from '../errors.ts';
+
+/** An 8-bit RGB image, pixels interleaved row by row (`data.length === width * height * 3`). */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface DecodeLimits {
+  /** Refuse inputs larger than this many bytes. */
+  maxBytes: number;
+  /** Refuse images whose header claims more pixels than this, before decoding them. */
+  maxPixels: number;
+  /** Refuse images smaller than this on either side: no face fits. */
+  minSide: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
+  maxBytes: 50 * 1024 * 1024,
+  maxPixels: 64_000_000,
+  minSide: 16,
+};
+
+/** Formats sharp may decode for us; anything else is refused with UNSUPPORTED_FORMAT. */
+const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif', 'heif', 'jp2', 'bmp']);
+
+export interface DecodedImage extends RgbImage {
+  /** Container format as sharp reports it (`jpeg`, `png`, …). */
+  format: string;
+  /** Number of frames/pages in the file; only the first is decoded. */
+  pages: number;
+}
+
+function describeBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${n} bytes`;
+}
+
+/**
+ * Decodes any common image into 8-bit RGB: applies EXIF orientation; takes the first frame of animations;
+ * converts greyscale, 16-bit, CMYK and alpha images to plain sRGB. Size limits are enforced from the
+ * header, before any pixel is decoded, so decompression bombs are refused cheaply.
+ *
+ * @throws FaceprintError INVALID_IMAGE, UNSUPPORTED_FORMAT, IMAGE_TOO_LARGE or IMAGE_TOO_SMALL.
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Promise<DecodedImage> {
+  if (bytes.byteLength === 0) {
+    throw new FaceprintError('INVALID_IMAGE', 'The image is empty (0 bytes).');
+  }
+  if (bytes.byteLength > limits.maxBytes) {
+    throw new FaceprintError(
+      'IMAGE_TOO_LARGE',
+      `The image is ${describeBytes(bytes.byteLength)}; the limit is ${describeBytes(limits.maxBytes)}.`,
+      { bytes: bytes.byteLength, maxBytes: limits.maxBytes },
+    );
+  }
+  const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let metadata: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+  try {
+    // Reads the header only.
+    metadata = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch {
+    throw new FaceprintError('INVALID_IMAGE', 'The data is not an image in a format Faceprint can read.');
+  }
+  const format = metadata.format ?? 'unknown';
+  if (!SUPPORTED_FORMATS.has(format)) {
+    throw new FaceprintError('UNSUPPORTED_FORMAT', `Images in ${format} format are not supported.`, {
+      format,
+    });
+  }
+  const width = metadata.width ?? 0;
+  const height = metadata.height ?? 0;
+  if (width * height > limits.maxPixels) {
+    throw new FaceprintError(
+      'IMAGE_TOO_LARGE',
+      `The image is ${width}×${height} pixels; the limit is ${limits.maxPixels.toLocaleString('en')} pixels.`,
+      { width, height, maxPixels: limits.maxPixels },
+    );
+  }
+  if (width < limits.minSide || height < limits.minSide) {
+    throw new FaceprintError(
+      'IMAGE_TOO_SMALL',
+      `The image is ${width}×${height} pixels; at least ${limits.minSide}×${limits.minSide} is needed to hold a face.`,
+      { width, height },
+    );
+  }
+  try {
+    const { data, info } = await sharp(input, {
+      limitInputPixels: limits.maxPixels,
+      failOn: 'error',
+      pages: 1,
+    })
+      .rotate()
+      .toColourspace('srgb')
+      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) {
+      throw new Error(`unexpected channel count ${info.channels}`);
+    }
+    return {
+      width: info.width,
+      height: info.height,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      format,
+      pages: metadata.pages ?? 1,
+    };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new FaceprintError('INVALID_IMAGE', `The ${format} image could not be decoded (${reason}).`, {
+      format,
+    });
+  }
+}
+
+/** Encodes an RGB image (e.g. an aligned crop or an annotated frame) as PNG or JPEG. */
+export async function encodeImage(
+  image: RgbImage,
+  format: 'png' | 'jpeg' = 'png',
+  quality = 90,
+): Promise<Buffer> {
+  const pipeline = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  });
+  return format === 'png' ? pipeline.png().toBuffer() : pipeline.jpeg({ quality }).toBuffer();
+}
+
+/** Resizes an RGB image with sharp's high-quality (Lanczos-3 / area) resampler. */
+export async function resizeImage(image: RgbImage, width: number, height: number): Promise<RgbImage> {
+  const { data, info } = await sharp(
+    Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength),
+    {
+      raw: { width: image.width, height: image.height, channels: 3 },
+    },
+  )
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
+/** Mean luma (Rec. 601) of an RGB image, 0–255. */
+export function meanLuma(image: RgbImage): number {
+  const { data } = image;
+  let sum = 0;
+  const step = Math.max(1, Math.floor(data.length / 3 / 200_000)) * 3;
+  let n = 0;
+  for (let i = 0; i < data.length; i += step) {
+    sum += 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+    n += 1;
+  }
+  return n === 0 ? 0 : sum / n;
+}

@@ -1,0 +1,336 @@
+import { FaceprintError } from '../errors.ts';
+import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
+import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
+import { cosineSimilarity, EMBEDDING_SIZE, embedFaces } from './embed.ts';
+import { DEFAULT_ENHANCE_OPTIONS, type EnhanceOptions, enhanceFace } from './enhance.ts';
+import {
+  type Affine,
+  ARCFACE_TEMPLATE_112,
+  distance,
+  landmarkPoints,
+  similarityTransform,
+  warpAffine,
+} from './geometry.ts';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeImage, type RgbImage } from './image.ts';
+import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from './landmarks.ts';
+import { type ModelId, OnnxBackend, type OnnxBackendOptions } from './models.ts';
+import { estimatePose } from './pose.ts';
+import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
+
+/**
+ * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
+ * embeddings (preprocessing, alignment, enhancement policy, model).
+ */
+export const PIPELINE_VERSION = 'fp1';
+
+/** The embedding model every template records. */
+export const EMBEDDING_MODEL: ModelRef = {
+  id: 'mobilefacenet-512',
+  version: `faceplugin-0.0.1/${PIPELINE_VERSION}`,
+};
+
+export type EnhanceMode = 'auto' | 'always' | 'never';
+
+export interface AnalyzeOptions {
+  detect: DetectOptions;
+  /** `auto` (default) enhances only faces darker than `enhanceBelowBrightness` or flatter than `enhanceBelowContrast`. */
+  enhance: EnhanceMode;
+  enhanceBelowBrightness: number;
+  enhanceBelowContrast: number;
+  enhanceOptions: EnhanceOptions;
+  /** Average each embedding with its mirror image's (off by default: measured no gain on LFW). */
+  flip: boolean;
+  /** Run the head-pose model (adds ~4 ms per face). */
+  pose: boolean;
+  /** Compute embeddings (the `detect` command and endpoint turn it off). */
+  embed: boolean;
+  /** Keep the aligned 112×112 crops (before and after enhancement) on each face. */
+  keepCrops: boolean;
+  quality: QualityThresholds;
+  limits: DecodeLimits;
+}
+
+export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
+  detect: DEFAULT_DETECT_OPTIONS,
+  enhance: 'auto',
+  enhanceBelowBrightness: 60,
+  enhanceBelowContrast: 20,
+  enhanceOptions: DEFAULT_ENHANCE_OPTIONS,
+  flip: false,
+  pose: true,
+  embed: true,
+  keepCrops: false,
+  quality: DEFAULT_QUALITY_THRESHOLDS,
+  limits: DEFAULT_DECODE_LIMITS,
+};
+
+/** Options as callers pass them: every field optional, `detect` and `quality` merged field by field. */
+export type AnalyzeOptionsInput = Partial<Omit<AnalyzeOptions, 'detect' | 'quality' | 'limits'>> & {
+  detect?: Partial<DetectOptions>;
+  quality?: Partial<QualityThresholds>;
+  limits?: Partial<DecodeLimits>;
+};
+
+/** Resolves partial options against the defaults. */
+export function resolveOptions(input: AnalyzeOptionsInput = {}): AnalyzeOptions {
+  return {
+    ...DEFAULT_ANALYZE_OPTIONS,
+    ...input,
+    detect: { ...DEFAULT_DETECT_OPTIONS, ...input.detect },
+    quality: { ...DEFAULT_QUALITY_THRESHOLDS, ...input.quality },
+    limits: { ...DEFAULT_DECODE_LIMITS, ...input.limits },
+  };
+}
+
+export interface FaceWithCrops extends AnalyzedFace {
+  /** Present with `keepCrops`: the aligned crop, and the crop actually embedded (enhanced or not). */
+  crops?: { aligned: RgbImage; embedded: RgbImage } | undefined;
+}
+
+export type Stage = 'decode' | 'detect' | 'landmarks' | 'align' | 'quality' | 'enhance' | 'embed';
+
+export interface AnalyzeResult {
+  width: number;
+  height: number;
+  format: string;
+  faces: FaceWithCrops[];
+  /** Milliseconds spent per stage (summed over faces). */
+  timings: Record<Stage, number>;
+}
+
+/**
+ * Weights of the five points in the alignment fit. The eye centres are the most reliable landmarks (the nose tip
+ * moves with yaw, the mouth with expression), so they count three times.
+ */
+export const ALIGNMENT_WEIGHTS: readonly number[] = [3, 3, 1, 1, 1];
+
+/** The similarity transform that maps a face's five landmarks onto the ArcFace 112×112 template. */
+export function alignmentTransform(landmarks: FiveLandmarks): Affine {
+  return similarityTransform(landmarkPoints(landmarks), ARCFACE_TEMPLATE_112, ALIGNMENT_WEIGHTS);
+}
+
+/** Warps a face to the embedder's 112×112 template. */
+export function alignFace(image: RgbImage, landmarks: FiveLandmarks): RgbImage {
+  return warpAffine(image, alignmentTransform(landmarks), EMBEDDING_SIZE, EMBEDDING_SIZE);
+}
+
+/** Tilt (≈ 4°) above which landmarks are predicted a second time on an upright crop. */
+const ROLL_REFINE_RADIANS = 0.07;
+
+/** Mean eye-centre disagreement with BlazeFace's keypoints, in inter-ocular distances, above which landmarks are redone. */
+const LANDMARK_AGREEMENT = 0.2;
+
+const MODELS_USED: ModelId[] = [
+  'ulfd-rfb320',
+  'blazeface-back',
+  'pfld-68',
+  'mobilefacenet-512',
+  'hopenet-pose',
+];
+
+/**
+ * The face pipeline: decode → detect → landmarks → align → quality → enhance → embed. Create one per process;
+ * it holds the ONNX sessions.
+ */
+export class FacePipeline {
+  readonly backend: OnnxBackend;
+
+  constructor(backend: OnnxBackend | OnnxBackendOptions = {}) {
+    this.backend = backend instanceof OnnxBackend ? backend : new OnnxBackend(backend);
+  }
+
+  /** Loads every model now rather than on the first request. */
+  warmUp(): Promise<void> {
+    return this.backend.warmUp(MODELS_USED);
+  }
+
+  /**
+   * Finds and describes every face in an encoded image.
+   *
+   * @returns Faces sorted by detector confidence, each with box, landmarks, quality, pose and (unless
+   *   `embed: false`) an L2-normalised embedding. An image without faces yields `faces: []`.
+   * @throws FaceprintError for unreadable, unsupported, too large or too small images.
+   */
+  async analyze(bytes: Uint8Array, options: AnalyzeOptionsInput = {}): Promise<AnalyzeResult> {
+    const resolved = resolveOptions(options);
+    const timings: Record<Stage, number> = {
+      decode: 0,
+      detect: 0,
+      landmarks: 0,
+      align: 0,
+      quality: 0,
+      enhance: 0,
+      embed: 0,
+    };
+    let t = performance.now();
+    const lap = (stage: Stage) => {
+      const now = performance.now();
+      timings[stage] += now - t;
+      t = now;
+    };
+    const image = await decodeImage(bytes, resolved.limits);
+    lap('decode');
+    const faces = await this.analyzeImage(image, resolved, timings);
+    return { width: image.width, height: image.height, format: image.format, faces, timings };
+  }
+
+  /** {@link analyze} on an already decoded RGB image (video frames, evaluation). */
+  async analyzeImage(
+    image: RgbImage,
+    options: AnalyzeOptions,
+    timings: Record<Stage, number> = {
+      decode: 0,
+      detect: 0,
+      landmarks: 0,
+      align: 0,
+      quality: 0,
+      enhance: 0,
+      embed: 0,
+    },
+  ): Promise<FaceWithCrops[]> {
+    let t = performance.now();
+    const lap = (stage: Stage) => {
+      const now = performance.now();
+      timings[stage] += now - t;
+      t = now;
+    };
+    const detections = await detectFaces(this.backend, image, options.detect);
+    lap('detect');
+
+    const prepared: {
+      detection: RawDetection;
+      landmarks: FiveLandmarks;
+      aligned: RgbImage;
+      pose: HeadPose;
+    }[] = [];
+    for (const detection of detections) {
+      const landmarks68 = await this.landmarksFor(image, detection);
+      const landmarks = fivePointsFrom68(landmarks68);
+      lap('landmarks');
+      const aligned = alignFace(image, landmarks);
+      lap('align');
+      const pose = options.pose
+        ? await estimatePose(this.backend, image, detection.box)
+        : { yaw: 0, pitch: 0, roll: 0 };
+      lap('quality');
+      prepared.push({ detection, landmarks, aligned, pose });
+    }
+
+    const faces: FaceWithCrops[] = [];
+    const toEmbed: RgbImage[] = [];
+    for (const { detection, landmarks, aligned, pose } of prepared) {
+      const quality = assessQuality(
+        aligned,
+        {
+          interOcularPx: distance(landmarks.leftEye, landmarks.rightEye),
+          detectionScore: detection.score,
+          pose,
+        },
+        options.quality,
+      );
+      lap('quality');
+      const enhanced =
+        options.enhance === 'always' ||
+        (options.enhance === 'auto' &&
+          (quality.brightness < options.enhanceBelowBrightness ||
+            quality.contrast < options.enhanceBelowContrast));
+      const embedded = enhanced ? enhanceFace(aligned, options.enhanceOptions) : aligned;
+      lap('enhance');
+      toEmbed.push(embedded);
+      faces.push({
+        box: roundBox(detection.box),
+        landmarks: roundLandmarks(landmarks),
+        score: Math.round(detection.score * 10_000) / 10_000,
+        detector: detection.detector,
+        quality,
+        pose: { yaw: quality.yaw, pitch: quality.pitch, roll: quality.roll },
+        enhanced,
+        embedding: new Float32Array(0),
+        crops: options.keepCrops ? { aligned, embedded } : undefined,
+      });
+    }
+    if (options.embed && toEmbed.length > 0) {
+      const vectors = await embedFaces(this.backend, toEmbed, options.flip);
+      faces.forEach((face, i) => {
+        face.embedding = vectors[i]!;
+      });
+      lap('embed');
+    }
+    return faces;
+  }
+
+  /**
+   * 68 landmarks for a detection, with two safeguards: a tilted head is looked at again on an upright crop, and
+   * where BlazeFace also found the face, its eye keypoints check the result — a detector box cut through the face
+   * (seen on strongly tilted heads) gives landmarks that disagree, and BlazeFace's box is used instead.
+   */
+  private async landmarksFor(image: RgbImage, detection: RawDetection): Promise<Landmarks68> {
+    const predict = async (box: Box, roll: number) => {
+      let points = await predictLandmarks68(this.backend, image, box, roll);
+      const refinedRoll = rollOf(points);
+      if (Math.abs(refinedRoll - roll) > ROLL_REFINE_RADIANS) {
+        points = await predictLandmarks68(this.backend, image, box, refinedRoll);
+      }
+      return points;
+    };
+    const first = await predict(detection.box, 0);
+    const second = detection.secondOpinion;
+    if (!second?.keypoints) return first;
+    const reference = second.keypoints;
+    const disagreement = (points: Landmarks68) => {
+      const five = fivePointsFrom68(points);
+      const iod = Math.max(1, distance(reference.leftEye, reference.rightEye));
+      return (
+        (distance(five.leftEye, reference.leftEye) + distance(five.rightEye, reference.rightEye)) / 2 / iod
+      );
+    };
+    const firstError = disagreement(first);
+    if (firstError <= LANDMARK_AGREEMENT) return first;
+    const roll = Math.atan2(
+      reference.rightEye.y - reference.leftEye.y,
+      reference.rightEye.x - reference.leftEye.x,
+    );
+    const alternative = await predict(second.box, roll);
+    return disagreement(alternative) < firstError ? alternative : first;
+  }
+
+  /** Embeds aligned 112×112 crops directly (degradation-matched gallery variants are made this way). */
+  embedCrops(crops: RgbImage[], flip = false): Promise<Float32Array[]> {
+    return embedFaces(this.backend, crops, flip);
+  }
+
+  /** Releases the ONNX sessions. */
+  dispose(): Promise<void> {
+    return this.backend.dispose();
+  }
+}
+
+/** Cosine similarity of two embeddings (both L2-normalised), in [−1, 1]. */
+export function compare(a: Float32Array, b: Float32Array): number {
+  if (a.length === 0 || b.length === 0) {
+    throw new FaceprintError('INVALID_ARGUMENT', 'Both faces need an embedding to be compared.');
+  }
+  if (a.length !== b.length) {
+    throw new FaceprintError(
+      'INVALID_ARGUMENT',
+      `Embeddings of different sizes (${a.length} and ${b.length}) come from different models and cannot be compared.`,
+    );
+  }
+  return cosineSimilarity(a, b);
+}
+
+function roundBox(box: { x: number; y: number; width: number; height: number }) {
+  const r = (v: number) => Math.round(v * 10) / 10;
+  return { x: r(box.x), y: r(box.y), width: r(box.width), height: r(box.height) };
+}
+
+function roundLandmarks(l: FiveLandmarks): FiveLandmarks {
+  const p = (q: { x: number; y: number }) => ({ x: Math.round(q.x * 10) / 10, y: Math.round(q.y * 10) / 10 });
+  return {
+    leftEye: p(l.leftEye),
+    rightEye: p(l.rightEye),
+    nose: p(l.nose),
+    mouthLeft: p(l.mouthLeft),
+    mouthRight: p(l.mouthRight),
+  };
+}

@@ -1,0 +1,111 @@
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ARCFACE_TEMPLATE_112, transformPoint } from '../../functions/core/pipeline/geometry.ts';
+import {
+  alignmentTransform,
+  compare,
+  FacePipeline,
+  type FaceWithCrops,
+} from '../../functions/core/pipeline/pipeline.ts';
+import { hasData, LFW, lfwPairs, read, SEED, SEED_PEOPLE, seedPhoto } from '../support/data.ts';
+
+const pipeline = new FacePipeline();
+afterAll(() => pipeline.dispose());
+
+function largest(faces: FaceWithCrops[]): FaceWithCrops {
+  const [first, ...rest] = faces;
+  if (!first) throw new Error('no face');
+  return rest.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a), first);
+}
+
+describe('face pipeline on an image without faces', () => {
+  it('returns no faces (a correct, empty result)', async () => {
+    const noise = Buffer.alloc(320 * 240 * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = (i * 7919) % 97;
+    const png = await sharp(noise, { raw: { width: 320, height: 240, channels: 3 } })
+      .png()
+      .toBuffer();
+    const result = await pipeline.analyze(png);
+    expect(result.faces).toEqual([]);
+    expect([result.width, result.height]).toEqual([320, 240]);
+  });
+});
+
+describe.runIf(hasData(SEED))('face pipeline on the seed sample', () => {
+  const embeddings = new Map<string, Float32Array>();
+
+  it('finds a face in every train photo and aligns its eye centres within 3 px of the template', async () => {
+    for (const person of SEED_PEOPLE) {
+      for (let n = 1; n <= 5; n++) {
+        const result = await pipeline.analyze(read(seedPhoto(person, n)));
+        expect(result.faces.length, `${person}/img_${n}`).toBeGreaterThanOrEqual(1);
+        const face = largest(result.faces);
+        const m = alignmentTransform(face.landmarks);
+        const leftEye = transformPoint(m, face.landmarks.leftEye);
+        const rightEye = transformPoint(m, face.landmarks.rightEye);
+        const distLeft = Math.hypot(
+          leftEye.x - ARCFACE_TEMPLATE_112[0]!.x,
+          leftEye.y - ARCFACE_TEMPLATE_112[0]!.y,
+        );
+        const distRight = Math.hypot(
+          rightEye.x - ARCFACE_TEMPLATE_112[1]!.x,
+          rightEye.y - ARCFACE_TEMPLATE_112[1]!.y,
+        );
+        expect(distLeft, `${person}/img_${n} left eye`).toBeLessThan(3);
+        expect(distRight, `${person}/img_${n} right eye`).toBeLessThan(3);
+        expect(face.quality.score).toBeGreaterThan(0);
+        embeddings.set(`${person}/${n}`, face.embedding);
+      }
+    }
+  });
+
+  it('with img_1 of each person as gallery, the other 20 photos are nearest to their own person', () => {
+    expect(embeddings.size).toBe(25);
+    for (const person of SEED_PEOPLE) {
+      for (let n = 2; n <= 5; n++) {
+        const probe = embeddings.get(`${person}/${n}`)!;
+        const ranked = SEED_PEOPLE.map((g) => ({ g, s: compare(probe, embeddings.get(`${g}/1`)!) })).sort(
+          (a, b) => b.s - a.s,
+        );
+        expect(ranked[0]!.g, `${person}/img_${n} → ${JSON.stringify(ranked)}`).toBe(person);
+      }
+    }
+  });
+
+  it('produces unit-length embeddings that are identical across two runs', async () => {
+    const bytes = read(seedPhoto('wendy', 3));
+    const first = largest((await pipeline.analyze(bytes)).faces).embedding;
+    const second = largest((await pipeline.analyze(bytes)).faces).embedding;
+    expect(first.length).toBe(512);
+    expect(Math.hypot(...first)).toBeCloseTo(1, 5);
+    expect(Array.from(second)).toEqual(Array.from(first));
+  });
+});
+
+describe.runIf(hasData(LFW))('face pipeline on LFW pairs', () => {
+  it('scores 50 genuine pairs far higher on average than 50 impostor pairs', async () => {
+    const pairs = lfwPairs({ same: 50, different: 50 });
+    const genuine: number[] = [];
+    const impostor: number[] = [];
+    for (const pair of pairs) {
+      const [a, b] = await Promise.all([pipeline.analyze(read(pair.a)), pipeline.analyze(read(pair.b))]);
+      // LFW photos are centred on their subject: take the face nearest the centre.
+      const central = (faces: FaceWithCrops[]) =>
+        faces.reduce((best, f) =>
+          Math.hypot(f.box.x + f.box.width / 2 - 125, f.box.y + f.box.height / 2 - 125) <
+          Math.hypot(best.box.x + best.box.width / 2 - 125, best.box.y + best.box.height / 2 - 125)
+            ? f
+            : best,
+        );
+      if (a.faces.length === 0 || b.faces.length === 0) continue;
+      (pair.same ? genuine : impostor).push(compare(central(a.faces).embedding, central(b.faces).embedding));
+    }
+    expect(genuine.length).toBeGreaterThanOrEqual(48);
+    expect(impostor.length).toBeGreaterThanOrEqual(48);
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    console.log(
+      `LFW 50/50 pairs: genuine mean ${mean(genuine).toFixed(3)}, impostor mean ${mean(impostor).toFixed(3)}`,
+    );
+    expect(mean(genuine) - mean(impostor)).toBeGreaterThan(0.4);
+  });
+});
