@@ -1,0 +1,766 @@
+/**
+ * Exact (exhaustive) cosine search over face templates.
+ *
+ * All vectors live in one contiguous, growable, row-major `Float32Array`; template ids, subject ordinals
+ * (`Int32Array` into a subject-id table) and variant codes (`Uint8Array`) are parallel per-row columns, so the
+ * hot loop touches no per-template objects. The dot products run in a tiny hand-assembled WebAssembly SIMD
+ * kernel (about ten times faster than scalar JavaScript in V8) when the runtime supports it and `dim` is a
+ * multiple of 16; otherwise a 4-way unrolled JavaScript loop computes the same float32 scores.
+ */
+
+import { FaceprintError } from '../errors.ts';
+import type { Candidate, TemplateVariant } from '../gallery/domain.ts';
+
+/** Stable numeric code of each template variant (stored per row, and in this order in snapshots). */
+const VARIANT_CODE: Record<TemplateVariant, number> = {
+  original: 0,
+  dark: 1,
+  blur: 2,
+  lowres: 3,
+  jpeg: 4,
+  mirror: 5,
+};
+
+/** Every template variant, indexed by its numeric code. */
+export const TEMPLATE_VARIANTS: readonly TemplateVariant[] = Object.freeze(
+  (Object.keys(VARIANT_CODE) as TemplateVariant[]).sort((a, b) => VARIANT_CODE[a] - VARIANT_CODE[b]),
+);
+
+/** True when `value` names a {@link TemplateVariant}. */
+export function isTemplateVariant(value: unknown): value is TemplateVariant {
+  return typeof value === 'string' && Object.hasOwn(VARIANT_CODE, value);
+}
+
+/**
+ * How the similarities of one subject's templates are fused into the subject's score.
+ *
+ * - `max` (default): the best template's similarity.
+ * - `mean`: the mean similarity over the subject's (non-excluded) templates.
+ * - `top2mean`: the mean of the two best similarities (the best one alone when the subject has one template).
+ * - `weighted`: the maximum over the subject's templates of `similarity × variantWeights[variant]`; variants
+ *   without a weight count 1. Weights above 1 can push a score above 1.
+ *
+ * For every method the candidate's `templateId` is the template with the highest (weighted, for `weighted`)
+ * similarity.
+ */
+export interface FusionConfig {
+  method: 'max' | 'mean' | 'top2mean' | 'weighted';
+  variantWeights?: Partial<Record<TemplateVariant, number>> | undefined;
+}
+
+/** Options of {@link VectorIndex.search}. */
+export interface SearchOptions {
+  /** How many subjects to return (a positive integer); fewer when the index holds fewer. */
+  k: number;
+  fusion?: FusionConfig | undefined;
+  /** Rows whose template id this returns true for are ignored (e.g. leave-one-out evaluation). */
+  exclude?: ((templateId: string) => boolean) | undefined;
+}
+
+/** One template as added to, or read back from, the index. */
+export interface IndexEntry {
+  templateId: string;
+  subjectId: string;
+  variant: TemplateVariant;
+  vector: Float32Array;
+}
+
+/** Constructor options of {@link VectorIndex}. */
+export interface VectorIndexOptions {
+  /** The embedding model the vectors come from; snapshots and compatibility checks carry it. */
+  modelId: string;
+  /** Embedding dimension (512 for the shipped model). */
+  dim: number;
+  /** Rows to reserve up front; the storage doubles when full. */
+  initialCapacity?: number | undefined;
+  /** Set false to force the scalar JavaScript kernel (tests compare both). Default true. */
+  simd?: boolean | undefined;
+}
+
+/**
+ * The index's raw columns, for the snapshot codec. Views into live storage: valid only until the index is
+ * next changed.
+ * @internal
+ */
+export interface IndexColumns {
+  modelId: string;
+  dim: number;
+  subjectIds: readonly string[];
+  templateIds: readonly string[];
+  rowSubject: Int32Array;
+  rowVariant: Uint8Array;
+  /** `templateIds.length × dim` floats, row-major. */
+  vectors: Float32Array;
+}
+
+const WASM_PAGE = 65_536;
+const FLOATS_PER_SIMD_STEP = 16;
+
+/**
+ * Builds the WebAssembly module with one export, `dots(vec, q, rows, dim, out)`: for each of `rows`
+ * consecutive rows of `dim` float32 at byte offset `vec`, stores the row's dot product with the `dim`
+ * float32 at `q` as float32 at `out`, `out + 4`, …. `dim` must be a positive multiple of 16: the inner loop
+ * consumes 16 floats per step into four f32x4 accumulators. The equivalent text format:
+ *
+ * ```wat
+ * (func (export "dots") (param $v i32) (param $q0 i32) (param $rows i32) (param $dim i32) (param $out i32)
+ *   (local $q i32) (local $end i32) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+ *   (block $exit (br_if $exit (i32.eqz (local.get $rows)))
+ *     (loop $row
+ *       ;; a0..a3 = 0; q = q0; end = v + dim * 4
+ *       (loop $step  ;; aN += load(v + 16N) * load(q + 16N); v += 64; q += 64; continue while v < end
+ *       )
+ *       (f32.store (local.get $out) (sum of the 16 lanes of a0 + a1 + a2 + a3))
+ *       ;; out += 4; rows -= 1; continue while rows != 0
+ *     )))
+ * ```
+ */
+function buildDotsModule(): Uint8Array {
+  const uleb = (value: number): number[] => {
+    const out: number[] = [];
+    let n = value >>> 0;
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) byte |= 0x80;
+      out.push(byte);
+    } while (n !== 0);
+    return out;
+  };
+  // Only small non-negative i32 constants occur, which need no sign handling beyond bit 6.
+  const i32Const = (value: number): number[] =>
+    value < 64 ? [0x41, value] : [0x41, (value & 0x7f) | 0x80, value >> 7];
+  const name = (text: string): number[] => [
+    ...uleb(text.length),
+    ...Array.from(text, (c) => c.charCodeAt(0)),
+  ];
+  const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
+  const get = (local: number) => [0x20, local];
+  const set = (local: number) => [0x21, local];
+  const tee = (local: number) => [0x22, local];
+  const simd = (op: number) => [0xfd, ...uleb(op)];
+  const v128Load = (offset: number) => [...simd(0x00), 4, ...uleb(offset)];
+  const v128Zero = [...simd(0x0c), ...new Array<number>(16).fill(0)];
+  const f32x4Add = simd(0xe4);
+  const f32x4Mul = simd(0xe6);
+  const lane = (i: number) => [...simd(0x1f), i];
+  const [V, Q0, ROWS, DIM, OUT, Q, END, A0] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+  const accumulate = (i: number) => [
+    ...get(A0 + i),
+    ...get(V),
+    ...v128Load(16 * i),
+    ...get(Q),
+    ...v128Load(16 * i),
+    ...f32x4Mul,
+    ...f32x4Add,
+    ...set(A0 + i),
+  ];
+  const body = [
+    ...[2, 2, 0x7f, 4, 0x7b], // locals: 2 × i32, 4 × v128
+    ...[0x02, 0x40], // block $exit
+    ...[...get(ROWS), 0x45, 0x0d, 0], // br_if $exit (rows == 0)
+    ...[0x03, 0x40], // loop $row
+    ...[
+      ...v128Zero,
+      ...set(A0),
+      ...v128Zero,
+      ...set(A0 + 1),
+      ...v128Zero,
+      ...set(A0 + 2),
+      ...v128Zero,
+      ...set(A0 + 3),
+    ],
+    ...[...get(Q0), ...set(Q)],
+    ...[...get(V), ...get(DIM), ...i32Const(4), 0x6c, 0x6a, ...set(END)],
+    ...[0x03, 0x40], // loop $step
+    ...[...accumulate(0), ...accumulate(1), ...accumulate(2), ...accumulate(3)],
+    ...[...get(Q), ...i32Const(64), 0x6a, ...set(Q)],
+    ...[...get(V), ...i32Const(64), 0x6a, ...tee(V), ...get(END), 0x49, 0x0d, 0], // br_if $step (v < end)
+    0x0b,
+    ...get(OUT),
+    ...[...get(A0), ...get(A0 + 1), ...f32x4Add, ...get(A0 + 2), ...get(A0 + 3), ...f32x4Add, ...f32x4Add],
+    ...[
+      ...tee(A0),
+      ...lane(0),
+      ...get(A0),
+      ...lane(1),
+      0x92,
+      ...get(A0),
+      ...lane(2),
+      0x92,
+      ...get(A0),
+      ...lane(3),
+      0x92,
+    ],
+    ...[0x38, 2, 0], // f32.store
+    ...[...get(OUT), ...i32Const(4), 0x6a, ...set(OUT)],
+    ...[...get(ROWS), ...i32Const(1), 0x6b, ...tee(ROWS), 0x0d, 0], // br_if $row (rows != 0)
+    0x0b,
+    0x0b,
+    0x0b,
+  ];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(2, [1, ...name('e'), ...name('m'), 0x02, 0x00, 0x00]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name('dots'), 0x00, 0]),
+    ...section(10, [1, ...uleb(body.length), ...body]),
+  ]);
+}
+
+/** The slice of the WebAssembly JS API used here (the project's `lib` setting carries no WebAssembly types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(deltaPages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number }) => WasmMemory;
+}
+const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** Compiled once per process; undefined where the runtime lacks WebAssembly SIMD. */
+const dotsModule: object | undefined = (() => {
+  try {
+    const bytes = buildDotsModule();
+    return wasm?.validate(bytes) ? new wasm.Module(bytes) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+type DotsKernel = (
+  vecOffset: number,
+  queryOffset: number,
+  rows: number,
+  dim: number,
+  outOffset: number,
+) => void;
+
+function invalid(message: string, details?: Record<string, unknown>): FaceprintError {
+  return new FaceprintError('INVALID_ARGUMENT', message, details);
+}
+
+/**
+ * Exhaustive cosine-similarity index of face templates, grouped by subject.
+ *
+ * Vectors are L2-normalised on the way in, so scores are cosine similarities whatever the input's scale.
+ * Not thread-safe; searches reuse internal scratch buffers.
+ */
+export class VectorIndex {
+  /** The embedding model the vectors come from. */
+  readonly modelId: string;
+  /** Embedding dimension. */
+  readonly dim: number;
+
+  #capacity: number;
+  #size = 0;
+  /** Row-major `capacity × dim`; a view into WebAssembly memory when the SIMD kernel is in use. */
+  #vectors: Float32Array;
+  /** Scratch: the normalised query. */
+  #query: Float32Array;
+  /** Scratch: one score per row. */
+  #scores: Float32Array;
+  #memory: WasmMemory | undefined;
+  #dots: DotsKernel | undefined;
+
+  #templateIds: string[] = [];
+  #rowSubject: Int32Array;
+  #rowVariant: Uint8Array;
+  #templateRow = new Map<string, number>();
+  #subjectIds: string[] = [];
+  #subjectOrdinal = new Map<string, number>();
+
+  /** Creates an empty index. Throws `INVALID_ARGUMENT` for an empty model id or a non-positive dimension. */
+  constructor(options: VectorIndexOptions) {
+    if (typeof options.modelId !== 'string' || options.modelId.length === 0) {
+      throw invalid('modelId must be a non-empty string');
+    }
+    if (!Number.isInteger(options.dim) || options.dim <= 0) {
+      throw invalid(`dim must be a positive integer, got ${options.dim}`);
+    }
+    this.modelId = options.modelId;
+    this.dim = options.dim;
+    this.#capacity = Math.max(1, Math.floor(options.initialCapacity ?? 64));
+    this.#rowSubject = new Int32Array(this.#capacity);
+    this.#rowVariant = new Uint8Array(this.#capacity);
+    const useSimd =
+      (options.simd ?? true) && dotsModule !== undefined && this.dim % FLOATS_PER_SIMD_STEP === 0;
+    if (useSimd && dotsModule && wasm) {
+      this.#memory = new wasm.Memory({ initial: this.#pagesFor(this.#capacity) });
+      const instance = new wasm.Instance(dotsModule, { e: { m: this.#memory } });
+      this.#dots = instance.exports.dots as DotsKernel;
+    }
+    this.#vectors = new Float32Array(0);
+    this.#query = new Float32Array(0);
+    this.#scores = new Float32Array(0);
+    this.#layout(new Float32Array(0));
+  }
+
+  /**
+   * Builds an index straight from columns (the snapshot decoder's bulk path). Validates every column and
+   * throws `INVALID_ARGUMENT` on any inconsistency. Vectors are copied as they are (they are expected to be
+   * normalised already) but must be finite.
+   * @internal
+   */
+  static fromColumns(columns: IndexColumns, options?: { simd?: boolean | undefined }): VectorIndex {
+    const { dim, subjectIds, templateIds, rowSubject, rowVariant, vectors } = columns;
+    const index = new VectorIndex({
+      modelId: columns.modelId,
+      dim,
+      initialCapacity: Math.max(templateIds.length, 1),
+      simd: options?.simd,
+    });
+    const count = templateIds.length;
+    if (rowSubject.length !== count || rowVariant.length !== count || vectors.length !== count * dim) {
+      throw invalid('column lengths disagree', {
+        templateIds: count,
+        rowSubject: rowSubject.length,
+        rowVariant: rowVariant.length,
+        vectors: vectors.length,
+      });
+    }
+    for (const [ordinal, subjectId] of subjectIds.entries()) {
+      if (typeof subjectId !== 'string' || subjectId.length === 0)
+        throw invalid(`subject ${ordinal} has no id`);
+      if (index.#subjectOrdinal.has(subjectId)) throw invalid(`subject id ${subjectId} appears twice`);
+      index.#subjectOrdinal.set(subjectId, ordinal);
+      index.#subjectIds.push(subjectId);
+    }
+    const rowsPerSubject = new Int32Array(subjectIds.length);
+    for (let row = 0; row < count; row++) {
+      const templateId = templateIds[row];
+      if (typeof templateId !== 'string' || templateId.length === 0)
+        throw invalid(`row ${row} has no template id`);
+      if (index.#templateRow.has(templateId)) throw invalid(`template id ${templateId} appears twice`);
+      const ordinal = rowSubject[row] ?? -1;
+      if (ordinal < 0 || ordinal >= subjectIds.length)
+        throw invalid(`row ${row} has subject ordinal ${ordinal}`);
+      if ((rowVariant[row] ?? 255) >= TEMPLATE_VARIANTS.length)
+        throw invalid(`row ${row} has an unknown variant`);
+      rowsPerSubject[ordinal] = (rowsPerSubject[ordinal] ?? 0) + 1;
+      index.#templateRow.set(templateId, row);
+      index.#templateIds.push(templateId);
+    }
+    const empty = rowsPerSubject.indexOf(0);
+    if (empty >= 0) throw invalid(`subject ${subjectIds[empty]} has no templates`);
+    // x × 0 is ±0 for finite x and NaN for ±Infinity or NaN, so one sum finds any non-finite component
+    // cheaply; the slow scan only runs to name the row.
+    let poison = 0;
+    for (let i = 0; i < vectors.length; i++) poison += (vectors[i] as number) * 0;
+    if (poison !== 0) {
+      const bad = vectors.findIndex((x) => !Number.isFinite(x));
+      throw invalid(`row ${Math.floor(bad / dim)} has a non-finite component`);
+    }
+    index.#rowSubject.set(rowSubject);
+    index.#rowVariant.set(rowVariant);
+    index.#vectors.set(vectors);
+    index.#size = count;
+    return index;
+  }
+
+  /** Number of templates (rows). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Number of subjects with at least one template. */
+  get subjectCount(): number {
+    return this.#subjectIds.length;
+  }
+
+  /** Which dot-product kernel searches use. */
+  get kernel(): 'wasm-simd' | 'js' {
+    return this.#dots ? 'wasm-simd' : 'js';
+  }
+
+  /** True when a template with this id is in the index. */
+  has(templateId: string): boolean {
+    return this.#templateRow.has(templateId);
+  }
+
+  /** True when the subject has at least one template in the index. */
+  hasSubject(subjectId: string): boolean {
+    return this.#subjectOrdinal.has(subjectId);
+  }
+
+  /** Subject ids in first-added order. */
+  subjectIds(): string[] {
+    return [...this.#subjectIds];
+  }
+
+  /**
+   * Adds templates. All-or-nothing: throws `INVALID_ARGUMENT` (and adds none) when any entry has a vector
+   * of the wrong dimension, a non-finite or all-zero vector, an unknown variant, an empty id, or a template
+   * id that is already in the index or repeated in the batch. Vectors are copied and L2-normalised.
+   */
+  add(entries: readonly IndexEntry[]): void {
+    const seen = new Set<string>();
+    const norms = new Float64Array(entries.length);
+    for (const [i, entry] of entries.entries()) {
+      const { templateId, subjectId, variant, vector } = entry;
+      if (typeof templateId !== 'string' || templateId.length === 0) {
+        throw invalid(`entry ${i}: templateId must be a non-empty string`);
+      }
+      if (typeof subjectId !== 'string' || subjectId.length === 0) {
+        throw invalid(`entry ${i}: subjectId must be a non-empty string`, { templateId });
+      }
+      if (!isTemplateVariant(variant))
+        throw invalid(`entry ${i}: unknown variant ${String(variant)}`, { templateId });
+      if (this.#templateRow.has(templateId) || seen.has(templateId)) {
+        throw invalid(`template ${templateId} is already in the index`, { templateId });
+      }
+      seen.add(templateId);
+      if (!(vector instanceof Float32Array) || vector.length !== this.dim) {
+        throw invalid(`template ${templateId}: expected a Float32Array of dimension ${this.dim}`, {
+          templateId,
+          length: vector instanceof Float32Array ? vector.length : undefined,
+        });
+      }
+      norms[i] = this.#norm(vector, `template ${templateId}`);
+    }
+    this.#reserve(this.#size + entries.length);
+    const dim = this.dim;
+    const vectors = this.#vectors;
+    for (const [i, entry] of entries.entries()) {
+      const row = this.#size;
+      let ordinal = this.#subjectOrdinal.get(entry.subjectId);
+      if (ordinal === undefined) {
+        ordinal = this.#subjectIds.length;
+        this.#subjectIds.push(entry.subjectId);
+        this.#subjectOrdinal.set(entry.subjectId, ordinal);
+      }
+      const scale = 1 / (norms[i] ?? 1);
+      const base = row * dim;
+      const source = entry.vector;
+      for (let j = 0; j < dim; j++) vectors[base + j] = (source[j] as number) * scale;
+      this.#templateIds.push(entry.templateId);
+      this.#rowSubject[row] = ordinal;
+      this.#rowVariant[row] = VARIANT_CODE[entry.variant];
+      this.#templateRow.set(entry.templateId, row);
+      this.#size = row + 1;
+    }
+  }
+
+  /**
+   * Removes every template of a subject, compacting the rows behind it. Returns how many templates were
+   * removed (0 when the subject was not in the index). Storage capacity is kept for later additions.
+   */
+  removeSubject(subjectId: string): number {
+    const removed = this.#subjectOrdinal.get(subjectId);
+    if (removed === undefined) return 0;
+    const dim = this.dim;
+    let write = 0;
+    for (let read = 0; read < this.#size; read++) {
+      const ordinal = this.#rowSubject[read] ?? -1;
+      const templateId = this.#templateIds[read] ?? '';
+      if (ordinal === removed) {
+        this.#templateRow.delete(templateId);
+        continue;
+      }
+      if (write !== read) {
+        this.#vectors.copyWithin(write * dim, read * dim, (read + 1) * dim);
+        this.#templateIds[write] = templateId;
+        this.#rowVariant[write] = this.#rowVariant[read] ?? 0;
+        this.#templateRow.set(templateId, write);
+      }
+      // Ordinals above the removed subject's shift down with the subject table.
+      this.#rowSubject[write] = ordinal > removed ? ordinal - 1 : ordinal;
+      write++;
+    }
+    const count = this.#size - write;
+    this.#templateIds.length = write;
+    this.#size = write;
+    this.#subjectIds.splice(removed, 1);
+    this.#subjectOrdinal.delete(subjectId);
+    for (let ordinal = removed; ordinal < this.#subjectIds.length; ordinal++) {
+      this.#subjectOrdinal.set(this.#subjectIds[ordinal] ?? '', ordinal);
+    }
+    return count;
+  }
+
+  /**
+   * The top `k` subjects for a query, best first, by fused similarity (see {@link FusionConfig}); ties
+   * are broken by subject id so results are deterministic. The query is L2-normalised first. Throws
+   * `INVALID_ARGUMENT` for a query of the wrong dimension, a non-finite or all-zero query, a bad `k` or bad
+   * fusion weights.
+   */
+  search(query: Float32Array, options: SearchOptions): Candidate[] {
+    const fusion = this.#checkOptions(options);
+    this.#score(query);
+    return this.#collect(options.k, fusion, options.exclude);
+  }
+
+  /** {@link VectorIndex.search} for each query in turn; results are in the queries' order. */
+  searchMany(queries: readonly Float32Array[], options: SearchOptions): Candidate[][] {
+    const fusion = this.#checkOptions(options);
+    return queries.map((query) => {
+      this.#score(query);
+      return this.#collect(options.k, fusion, options.exclude);
+    });
+  }
+
+  /** Every template in row order, each with a copy of its (normalised) vector. */
+  *entries(): IterableIterator<IndexEntry> {
+    for (let row = 0; row < this.#size; row++) {
+      yield {
+        templateId: this.#templateIds[row] ?? '',
+        subjectId: this.#subjectIds[this.#rowSubject[row] ?? 0] ?? '',
+        variant: TEMPLATE_VARIANTS[this.#rowVariant[row] ?? 0] ?? 'original',
+        vector: this.#vectors.slice(row * this.dim, (row + 1) * this.dim),
+      };
+    }
+  }
+
+  /**
+   * Views of the raw columns for the snapshot codec; they are invalidated by the next change to the index.
+   * @internal
+   */
+  columns(): IndexColumns {
+    return {
+      modelId: this.modelId,
+      dim: this.dim,
+      subjectIds: this.#subjectIds,
+      templateIds: this.#templateIds,
+      rowSubject: this.#rowSubject.subarray(0, this.#size),
+      rowVariant: this.#rowVariant.subarray(0, this.#size),
+      vectors: this.#vectors.subarray(0, this.#size * this.dim),
+    };
+  }
+
+  #norm(vector: Float32Array, what: string): number {
+    let sum = 0;
+    for (let j = 0; j < vector.length; j++) {
+      const x = vector[j] ?? Number.NaN;
+      if (!Number.isFinite(x)) throw invalid(`${what}: component ${j} is not a finite number`);
+      sum += x * x;
+    }
+    if (sum === 0) throw invalid(`${what}: the vector is all zeros`);
+    return Math.sqrt(sum);
+  }
+
+  #checkOptions(options: SearchOptions): FusionConfig & { weights: Float64Array } {
+    if (!Number.isInteger(options.k) || options.k < 1) {
+      throw invalid(`k must be a positive integer, got ${options.k}`);
+    }
+    const fusion = options.fusion ?? { method: 'max' };
+    if (!['max', 'mean', 'top2mean', 'weighted'].includes(fusion.method)) {
+      throw invalid(`unknown fusion method ${String(fusion.method)}`);
+    }
+    const weights = new Float64Array(TEMPLATE_VARIANTS.length).fill(1);
+    for (const [variant, weight] of Object.entries(fusion.variantWeights ?? {})) {
+      if (!isTemplateVariant(variant)) throw invalid(`unknown variant ${variant} in variantWeights`);
+      if (weight === undefined) continue;
+      if (!Number.isFinite(weight) || weight < 0) {
+        throw invalid(`variant weight for ${variant} must be a finite number >= 0, got ${weight}`);
+      }
+      weights[VARIANT_CODE[variant]] = weight;
+    }
+    return { ...fusion, weights };
+  }
+
+  /** Fills `#scores[0..size)` with the cosine similarity of each row to the normalised query. */
+  #score(query: Float32Array): void {
+    if (!(query instanceof Float32Array) || query.length !== this.dim) {
+      throw invalid(`query must be a Float32Array of dimension ${this.dim}`);
+    }
+    const scale = 1 / this.#norm(query, 'query');
+    const q = this.#query;
+    const dim = this.dim;
+    for (let j = 0; j < dim; j++) q[j] = (query[j] ?? 0) * scale;
+    const rows = this.#size;
+    if (rows === 0) return;
+    if (this.#dots) {
+      this.#dots(0, q.byteOffset, rows, dim, this.#scores.byteOffset);
+      return;
+    }
+    const v = this.#vectors;
+    const out = this.#scores;
+    const tail = dim - (dim % 4);
+    for (let row = 0, base = 0; row < rows; row++, base += dim) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let j = 0;
+      for (; j < tail; j += 4) {
+        const o = base + j;
+        s0 += (v[o] as number) * (q[j] as number);
+        s1 += (v[o + 1] as number) * (q[j + 1] as number);
+        s2 += (v[o + 2] as number) * (q[j + 2] as number);
+        s3 += (v[o + 3] as number) * (q[j + 3] as number);
+      }
+      for (; j < dim; j++) s0 += (v[base + j] as number) * (q[j] as number);
+      out[row] = s0 + s1 + s2 + s3;
+    }
+  }
+
+  /** Fuses the row scores per subject, then selects the top k subjects with a bounded min-heap. */
+  #collect(
+    k: number,
+    fusion: FusionConfig & { weights: Float64Array },
+    exclude: ((templateId: string) => boolean) | undefined,
+  ): Candidate[] {
+    const subjects = this.#subjectIds.length;
+    const rows = this.#size;
+    const scores = this.#scores;
+    const rowSubject = this.#rowSubject;
+    // best: fused score for max/weighted, best raw score otherwise; second/sum/count only where needed.
+    const best = new Float32Array(subjects).fill(Number.NEGATIVE_INFINITY);
+    const bestRow = new Int32Array(subjects).fill(-1);
+    const method = fusion.method;
+    if (method === 'max' && !exclude) {
+      for (let row = 0; row < rows; row++) {
+        const s = scores[row] as number;
+        const o = rowSubject[row] as number;
+        if (s > (best[o] as number)) {
+          best[o] = s;
+          bestRow[o] = row;
+        }
+      }
+    } else {
+      const weights = fusion.weights;
+      const variants = this.#rowVariant;
+      const sum = method === 'mean' ? new Float64Array(subjects) : undefined;
+      const count = method === 'mean' ? new Int32Array(subjects) : undefined;
+      const second =
+        method === 'top2mean' ? new Float32Array(subjects).fill(Number.NEGATIVE_INFINITY) : undefined;
+      for (let row = 0; row < rows; row++) {
+        if (exclude?.(this.#templateIds[row] ?? '')) continue;
+        const o = rowSubject[row] as number;
+        let s = scores[row] as number;
+        if (method === 'weighted') s *= weights[variants[row] as number] as number;
+        if (sum && count) {
+          sum[o] = (sum[o] as number) + s;
+          count[o] = (count[o] as number) + 1;
+        }
+        if (s > (best[o] as number) || bestRow[o] === -1) {
+          if (second) second[o] = best[o] as number;
+          best[o] = s;
+          bestRow[o] = row;
+        } else if (second && s > (second[o] as number)) {
+          second[o] = s;
+        }
+      }
+      if (sum && count) {
+        for (let o = 0; o < subjects; o++)
+          if ((count[o] as number) > 0) best[o] = (sum[o] as number) / (count[o] as number);
+      } else if (second) {
+        for (let o = 0; o < subjects; o++) {
+          const s2 = second[o] as number;
+          if (s2 !== Number.NEGATIVE_INFINITY) best[o] = ((best[o] as number) + s2) / 2;
+        }
+      }
+    }
+    return this.#topK(k, best, bestRow);
+  }
+
+  #topK(k: number, fused: Float32Array, bestRow: Int32Array): Candidate[] {
+    const ids = this.#subjectIds;
+    // `a` ranks above `b`: higher score, then smaller subject id.
+    const above = (a: number, b: number): boolean => {
+      const sa = fused[a] as number;
+      const sb = fused[b] as number;
+      return sa > sb || (sa === sb && (ids[a] as string) < (ids[b] as string));
+    };
+    const heap: number[] = []; // min-heap: the root ranks lowest
+    const siftDown = (start: number): void => {
+      let i = start;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let lowest = i;
+        if (l < heap.length && above(heap[lowest] as number, heap[l] as number)) lowest = l;
+        if (r < heap.length && above(heap[lowest] as number, heap[r] as number)) lowest = r;
+        if (lowest === i) return;
+        [heap[i], heap[lowest]] = [heap[lowest] as number, heap[i] as number];
+        i = lowest;
+      }
+    };
+    for (let o = 0; o < fused.length; o++) {
+      if (bestRow[o] === -1) continue;
+      if (heap.length < k) {
+        heap.push(o);
+        let i = heap.length - 1;
+        while (i > 0) {
+          const parent = (i - 1) >> 1;
+          if (!above(heap[parent] as number, heap[i] as number)) break;
+          [heap[i], heap[parent]] = [heap[parent] as number, heap[i] as number];
+          i = parent;
+        }
+      } else if (above(o, heap[0] as number)) {
+        heap[0] = o;
+        siftDown(0);
+      }
+    }
+    heap.sort((a, b) => (above(a, b) ? -1 : 1));
+    return heap.map((o) => ({
+      subjectId: ids[o] as string,
+      similarity: fused[o] as number,
+      templateId: this.#templateIds[bestRow[o] as number] as string,
+    }));
+  }
+
+  #pagesFor(capacity: number): number {
+    const bytes = capacity * this.dim * 4 + this.dim * 4 + capacity * 4;
+    return Math.ceil(bytes / WASM_PAGE);
+  }
+
+  /** Grows the storage (doubling) to hold at least `rows` rows. */
+  #reserve(rows: number): void {
+    if (rows <= this.#capacity) return;
+    let capacity = this.#capacity;
+    while (capacity < rows) capacity *= 2;
+    const old = this.#vectors.subarray(0, this.#size * this.dim);
+    if (this.#memory) {
+      try {
+        this.#memory.grow(this.#pagesFor(capacity) - this.#memory.buffer.byteLength / WASM_PAGE);
+      } catch {
+        // WebAssembly memory is capped (4 GiB); past that, fall back to plain arrays and the JS kernel.
+        const copy = old.slice();
+        this.#memory = undefined;
+        this.#dots = undefined;
+        this.#grow(capacity);
+        this.#layout(copy);
+        return;
+      }
+    }
+    this.#grow(capacity);
+    this.#layout(this.#memory ? undefined : old);
+  }
+
+  #grow(capacity: number): void {
+    const rowSubject = new Int32Array(capacity);
+    rowSubject.set(this.#rowSubject.subarray(0, this.#size));
+    const rowVariant = new Uint8Array(capacity);
+    rowVariant.set(this.#rowVariant.subarray(0, this.#size));
+    this.#rowSubject = rowSubject;
+    this.#rowVariant = rowVariant;
+    this.#capacity = capacity;
+  }
+
+  /**
+   * (Re)creates the vector, query and score views for the current capacity. In WebAssembly memory the
+   * vectors sit at offset 0, so growing the memory keeps them in place; `previous` is copied over otherwise.
+   */
+  #layout(previous: Float32Array | undefined): void {
+    const dim = this.dim;
+    const capacity = this.#capacity;
+    if (this.#memory) {
+      const buffer = this.#memory.buffer;
+      this.#vectors = new Float32Array(buffer, 0, capacity * dim);
+      this.#query = new Float32Array(buffer, capacity * dim * 4, dim);
+      this.#scores = new Float32Array(buffer, (capacity + 1) * dim * 4, capacity);
+      if (previous && previous.length > 0) this.#vectors.set(previous);
+      return;
+    }
+    const vectors = new Float32Array(capacity * dim);
+    if (previous) vectors.set(previous);
+    this.#vectors = vectors;
+    this.#query = new Float32Array(dim);
+    this.#scores = new Float32Array(capacity);
+  }
+}
