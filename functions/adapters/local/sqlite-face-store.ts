@@ -1,0 +1,499 @@
+import Database from 'better-sqlite3';
+import { FaceprintError } from '../../core/errors.ts';
+import type {
+  DecisionAuditEntry,
+  FaceTemplate,
+  Subject,
+  TemplateVariant,
+} from '../../core/gallery/domain.ts';
+import type { FaceStore, Page } from '../../core/gallery/ports.ts';
+import type { Box, FaceQuality } from '../../core/types.ts';
+
+/** A better-sqlite3 connection. */
+export type SqliteDatabase = Database.Database;
+
+/** How a local database connection is opened. */
+export interface SqliteOpenOptions {
+  /** How long a writer waits for another connection's write lock before failing with SQLITE_BUSY. */
+  busyTimeoutMs?: number | undefined;
+  /**
+   * `FULL` (default) makes every committed write survive a power cut; `NORMAL` is faster and, in WAL mode,
+   * can only lose the last commits (never corrupt the database).
+   */
+  synchronous?: 'NORMAL' | 'FULL' | undefined;
+}
+
+/** The schema version this code writes; a database with a higher `user_version` is refused. */
+export const SCHEMA_VERSION = 1;
+
+// One entry per schema version, applied in order. Every local table (the ingest ledger's too) lives here
+// because `user_version` is a single number per database file.
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE subjects (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX subjects_by_created ON subjects (created_at, id);
+
+  -- AUTOINCREMENT: seq is never reused, even after deletes, so "templates after seq N" stays correct.
+  CREATE TABLE templates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    subject_id TEXT NOT NULL REFERENCES subjects (id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    box TEXT NOT NULL,
+    quality TEXT NOT NULL,
+    embedding BLOB NOT NULL CHECK (length(embedding) > 0 AND length(embedding) % 4 = 0),
+    variant TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX templates_by_subject ON templates (subject_id, seq);
+
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    at TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    source TEXT NOT NULL,
+    entry TEXT NOT NULL
+  );
+  -- seq is the rowid, which every index carries: this one also serves ORDER BY at, seq.
+  CREATE INDEX audit_by_at ON audit (at);
+  CREATE INDEX audit_by_operation ON audit (operation, at);
+  CREATE INDEX audit_by_source ON audit (source);
+
+  CREATE TABLE ingest_ledger (
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'done', 'failed')),
+    claimed_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    result_ref TEXT,
+    reason TEXT,
+    PRIMARY KEY (key, fingerprint)
+  );
+  `,
+];
+
+/**
+ * Sets the connection pragmas (WAL, busy timeout, foreign keys) and brings the schema up to
+ * {@link SCHEMA_VERSION}. Safe to call on every open and from several processes at once.
+ */
+export function prepareSqliteDatabase(db: SqliteDatabase, options: SqliteOpenOptions = {}): void {
+  db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+  db.pragma('foreign_keys = ON');
+
+  const readVersion = () => db.pragma('user_version', { simple: true }) as number;
+  if (readVersion() > SCHEMA_VERSION) throw newerSchema(db, readVersion());
+  if (readVersion() === SCHEMA_VERSION) return;
+  // IMMEDIATE takes the write lock first, so two processes opening a new file at once migrate it once.
+  db.transaction(() => {
+    const version = readVersion();
+    if (version > SCHEMA_VERSION) throw newerSchema(db, version);
+    for (let next = version; next < SCHEMA_VERSION; next++) db.exec(MIGRATIONS[next] ?? '');
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function newerSchema(db: SqliteDatabase, version: number): Error {
+  return new Error(
+    `Database ${db.name} has schema version ${version}, newer than this Faceprint's ${SCHEMA_VERSION}; upgrade Faceprint.`,
+  );
+}
+
+/** Opens (creating if needed) a local database file and prepares it with {@link prepareSqliteDatabase}. */
+export function openSqliteDatabase(path: string, options: SqliteOpenOptions = {}): SqliteDatabase {
+  const db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+  try {
+    prepareSqliteDatabase(db, options);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+/** A template with its insertion sequence number (for incremental index rebuilds). */
+export interface SequencedTemplate {
+  seq: number;
+  template: FaceTemplate;
+}
+
+interface SubjectRow {
+  id: string;
+  name: string;
+  metadata: string;
+  created_at: string;
+}
+
+interface TemplateRow {
+  seq: number;
+  id: string;
+  subject_id: string;
+  source: string;
+  box: string;
+  quality: string;
+  embedding: Buffer;
+  variant: string;
+  model_id: string;
+  model_version: string;
+  created_at: string;
+}
+
+interface AuditRow {
+  seq: number;
+  at: string;
+  entry: string;
+}
+
+const TEMPLATE_COLUMNS =
+  'seq, id, subject_id, source, box, quality, embedding, variant, model_id, model_version, created_at';
+
+function prepareStatements(db: SqliteDatabase) {
+  return {
+    insertSubject: db.prepare<[string, string, string, string]>(
+      'INSERT INTO subjects (id, name, metadata, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    insertTemplate: db.prepare<
+      [string, string, string, string, string, Buffer, string, string, string, string]
+    >(
+      `INSERT INTO templates (id, subject_id, source, box, quality, embedding, variant, model_id, model_version,
+         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    subjectExists: db.prepare<[string], number>('SELECT 1 FROM subjects WHERE id = ?').pluck(),
+    getSubject: db.prepare<[string], SubjectRow>('SELECT * FROM subjects WHERE id = ?'),
+    firstSubjects: db.prepare<[number], SubjectRow>('SELECT * FROM subjects ORDER BY created_at, id LIMIT ?'),
+    subjectsAfter: db.prepare<[string, string, number], SubjectRow>(
+      'SELECT * FROM subjects WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?',
+    ),
+    deleteSubject: db.prepare<[string]>('DELETE FROM subjects WHERE id = ?'),
+    allTemplates: db.prepare<[], TemplateRow>(`SELECT ${TEMPLATE_COLUMNS} FROM templates ORDER BY seq`),
+    subjectTemplates: db.prepare<[string], TemplateRow>(
+      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE subject_id = ? ORDER BY seq`,
+    ),
+    templatesAfter: db.prepare<[number, number], TemplateRow>(
+      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE seq > ? ORDER BY seq LIMIT ?`,
+    ),
+    maxTemplateSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM templates').pluck(),
+    countTemplates: db
+      .prepare<[string], number>('SELECT count(*) FROM templates WHERE subject_id = ?')
+      .pluck(),
+    insertAudit: db.prepare<[string, string, string, string, string]>(
+      `INSERT INTO audit (id, at, operation, source, entry) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    ),
+    latestAudit: db.prepare<[number], AuditRow>(
+      'SELECT seq, at, entry FROM audit ORDER BY at DESC, seq DESC LIMIT ?',
+    ),
+    auditBefore: db.prepare<[string, number, number], AuditRow>(
+      'SELECT seq, at, entry FROM audit WHERE (at, seq) < (?, ?) ORDER BY at DESC, seq DESC LIMIT ?',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * {@link FaceStore} on an embedded SQLite database (the local mode's system of record).
+ *
+ * Writes run in `BEGIN IMMEDIATE` transactions, so several processes can share one database file: a writer
+ * waits up to the busy timeout for another's lock instead of failing.
+ */
+export class SqliteFaceStore implements FaceStore {
+  /** The connection; pass it to `SqliteIngestLedger` to share the file. */
+  readonly db: SqliteDatabase;
+  readonly #ownsDb: boolean;
+  readonly #stmts: Statements;
+  readonly #createSubject: Database.Transaction<(subject: Subject, templates: FaceTemplate[]) => void>;
+  readonly #addTemplates: Database.Transaction<(subjectId: string, templates: FaceTemplate[]) => void>;
+  readonly #appendAudit: Database.Transaction<(entries: DecisionAuditEntry[]) => void>;
+
+  /**
+   * @param database A file path (opened and owned by this store) or an open connection (prepared, but
+   *   left open by {@link close}: its opener closes it).
+   */
+  constructor(database: string | SqliteDatabase, options: SqliteOpenOptions = {}) {
+    if (typeof database === 'string') {
+      this.db = openSqliteDatabase(database, options);
+      this.#ownsDb = true;
+    } else {
+      prepareSqliteDatabase(database, options);
+      this.db = database;
+      this.#ownsDb = false;
+    }
+    this.#stmts = prepareStatements(this.db);
+
+    this.#createSubject = this.db.transaction((subject: Subject, templates: FaceTemplate[]) => {
+      try {
+        this.#stmts.insertSubject.run(subject.id, subject.name, toJson(subject.metadata), subject.createdAt);
+      } catch (error) {
+        if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new FaceprintError('SUBJECT_EXISTS', `Subject ${subject.id} already exists.`, {
+            subjectId: subject.id,
+          });
+        }
+        throw error;
+      }
+      this.#insertTemplates(templates);
+    });
+    this.#addTemplates = this.db.transaction((subjectId: string, templates: FaceTemplate[]) => {
+      if (this.#stmts.subjectExists.get(subjectId) === undefined) throw subjectNotFound(subjectId);
+      this.#insertTemplates(templates);
+    });
+    this.#appendAudit = this.db.transaction((entries: DecisionAuditEntry[]) => {
+      for (const entry of entries) {
+        this.#stmts.insertAudit.run(entry.id, entry.at, entry.operation, entry.source, toJson(entry));
+      }
+    });
+  }
+
+  /** Closes the connection when this store opened it (see the constructor). */
+  close(): void {
+    if (this.#ownsDb && this.db.open) this.db.close();
+  }
+
+  async createSubject(subject: Subject, templates: FaceTemplate[]): Promise<void> {
+    checkTemplates(subject.id, templates);
+    this.#createSubject.immediate(subject, templates);
+  }
+
+  async addTemplates(subjectId: string, templates: FaceTemplate[]): Promise<void> {
+    checkTemplates(subjectId, templates);
+    this.#addTemplates.immediate(subjectId, templates);
+  }
+
+  async getSubject(id: string): Promise<Subject | undefined> {
+    const row = this.#stmts.getSubject.get(id);
+    return row === undefined ? undefined : toSubject(row);
+  }
+
+  async listSubjects(options: { limit: number; cursor?: string | undefined }): Promise<Page<Subject>> {
+    const limit = checkLimit(options.limit);
+    let rows: SubjectRow[];
+    if (options.cursor === undefined) {
+      rows = this.#stmts.firstSubjects.all(limit + 1);
+    } else {
+      const [createdAt, id] = decodeCursor(options.cursor, 's', 'string', 'string');
+      rows = this.#stmts.subjectsAfter.all(createdAt, id, limit + 1);
+    }
+    const items = rows.slice(0, limit).map(toSubject);
+    const last = items.at(-1);
+    return {
+      items,
+      nextCursor: rows.length > limit && last ? encodeCursor(['s', last.createdAt, last.id]) : undefined,
+    };
+  }
+
+  async deleteSubject(id: string): Promise<boolean> {
+    // One statement: the cascade to templates happens inside its implicit transaction.
+    return this.#stmts.deleteSubject.run(id).changes > 0;
+  }
+
+  async listTemplates(subjectId?: string): Promise<FaceTemplate[]> {
+    const rows =
+      subjectId === undefined ? this.#stmts.allTemplates.all() : this.#stmts.subjectTemplates.all(subjectId);
+    return rows.map(toTemplate);
+  }
+
+  async countTemplates(subjectId: string): Promise<number> {
+    return this.#stmts.countTemplates.get(subjectId) ?? 0;
+  }
+
+  /** Appends audit rows in one transaction. Re-appending an id already logged is a no-op (safe retries). */
+  async appendAudit(entries: DecisionAuditEntry[]): Promise<void> {
+    this.#appendAudit.immediate(entries);
+  }
+
+  /** Audit rows newest first (by `at`, then by insertion order). */
+  async listAudit(options: {
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<Page<DecisionAuditEntry>> {
+    const limit = checkLimit(options.limit);
+    let rows: AuditRow[];
+    if (options.cursor === undefined) {
+      rows = this.#stmts.latestAudit.all(limit + 1);
+    } else {
+      const [at, seq] = decodeCursor(options.cursor, 'a', 'string', 'number');
+      rows = this.#stmts.auditBefore.all(at, seq, limit + 1);
+    }
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => fromJson<DecisionAuditEntry>(row.entry)),
+      nextCursor: rows.length > limit && last ? encodeCursor(['a', last.at, last.seq]) : undefined,
+    };
+  }
+
+  /**
+   * Templates inserted after sequence number `seq` (0 = from the start), in insertion order, at most
+   * `limit` of them. Deletions are not reported here: a subject deleted after an index was built must be
+   * removed from that index separately.
+   */
+  async templatesAfter(seq: number, limit = Number.MAX_SAFE_INTEGER): Promise<SequencedTemplate[]> {
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      throw new FaceprintError('INVALID_ARGUMENT', 'seq must be a non-negative integer.', { seq });
+    }
+    return this.#stmts.templatesAfter
+      .all(seq, checkLimit(limit))
+      .map((row) => ({ seq: row.seq, template: toTemplate(row) }));
+  }
+
+  /** The highest sequence number among stored templates, or 0 when there are none. */
+  async maxTemplateSeq(): Promise<number> {
+    return this.#stmts.maxTemplateSeq.get() ?? 0;
+  }
+
+  #insertTemplates(templates: FaceTemplate[]): void {
+    for (const t of templates) {
+      try {
+        this.#stmts.insertTemplate.run(
+          t.id,
+          t.subjectId,
+          t.source,
+          toJson(t.box),
+          toJson(t.quality),
+          // A view of exactly the embedding's bytes; SQLite copies them when binding.
+          Buffer.from(t.embedding.buffer, t.embedding.byteOffset, t.embedding.byteLength),
+          t.variant,
+          t.model.id,
+          t.model.version,
+          t.createdAt,
+        );
+      } catch (error) {
+        if (sqliteCode(error) === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new FaceprintError('INVALID_ARGUMENT', `Template ${t.id} already exists.`, {
+            templateId: t.id,
+          });
+        }
+        throw error;
+      }
+    }
+  }
+}
+
+function subjectNotFound(subjectId: string): FaceprintError {
+  return new FaceprintError('SUBJECT_NOT_FOUND', `Subject ${subjectId} does not exist.`, { subjectId });
+}
+
+function checkTemplates(subjectId: string, templates: FaceTemplate[]): void {
+  for (const t of templates) {
+    if (t.subjectId !== subjectId) {
+      throw new FaceprintError(
+        'INVALID_ARGUMENT',
+        `Template ${t.id} belongs to ${t.subjectId}, not ${subjectId}.`,
+        {
+          templateId: t.id,
+        },
+      );
+    }
+    if (!(t.embedding instanceof Float32Array) || t.embedding.length === 0) {
+      throw new FaceprintError('INVALID_ARGUMENT', `Template ${t.id} has no Float32Array embedding.`, {
+        templateId: t.id,
+      });
+    }
+  }
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new FaceprintError('INVALID_ARGUMENT', 'limit must be a positive integer.', { limit });
+  }
+  return limit;
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  return error instanceof Database.SqliteError ? error.code : undefined;
+}
+
+function toSubject(row: SubjectRow): Subject {
+  return {
+    id: row.id,
+    name: row.name,
+    metadata: fromJson<Record<string, string>>(row.metadata),
+    createdAt: row.created_at,
+  };
+}
+
+function toTemplate(row: TemplateRow): FaceTemplate {
+  const blob = row.embedding;
+  // Copy into a fresh, aligned buffer: the driver's Buffer may sit at any offset of a shared allocation.
+  const embedding = new Float32Array(blob.byteLength / 4);
+  new Uint8Array(embedding.buffer).set(blob);
+  return {
+    id: row.id,
+    subjectId: row.subject_id,
+    source: row.source,
+    box: fromJson<Box>(row.box),
+    quality: fromJson<FaceQuality>(row.quality),
+    embedding,
+    variant: row.variant as TemplateVariant,
+    model: { id: row.model_id, version: row.model_version },
+    createdAt: row.created_at,
+  };
+}
+
+// JSON has no NaN or ±Infinity (a decision's margin or similarity may be one); keep them as tagged objects.
+const NON_FINITE = '$nonFinite';
+
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'number' && !Number.isFinite(v) ? { [NON_FINITE]: String(v) } : v,
+  );
+}
+
+function fromJson<T>(text: string): T {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      const tag = (v as Record<string, unknown>)[NON_FINITE];
+      if (keys.length === 1 && typeof tag === 'string') return Number(tag);
+    }
+    return v;
+  }) as T;
+}
+
+type CursorTuple = [kind: string, ...values: (string | number)[]];
+
+function encodeCursor(values: CursorTuple): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+function decodeCursor<A extends 'string' | 'number', B extends 'string' | 'number'>(
+  cursor: string,
+  kind: string,
+  first: A,
+  second: B,
+): [A extends 'string' ? string : number, B extends 'string' ? string : number] {
+  const invalid = () => new FaceprintError('INVALID_ARGUMENT', 'The cursor is not valid.', { cursor });
+  // Buffer's base64url decoder skips junk silently, so check the alphabet first.
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 3 ||
+    parsed[0] !== kind ||
+    typeof parsed[1] !== first ||
+    typeof parsed[2] !== second ||
+    (second === 'number' && !Number.isSafeInteger(parsed[2]))
+  ) {
+    throw invalid();
+  }
+  return [parsed[1], parsed[2]] as [
+    A extends 'string' ? string : number,
+    B extends 'string' ? string : number,
+  ];
+}
