@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { FacePipeline } from '../functions/core/pipeline/pipeline.ts';
+import { calibrateCommand } from './cli/calibrate-command.ts';
 import { EXIT, intOption, numberOption, reportError, UsageError } from './cli/common.ts';
 import { compareCommand, detectCommand, embedCommand } from './cli/pipeline-commands.ts';
 
@@ -12,6 +13,14 @@ Face pipeline
   embed <image>                          every face's 512-d embedding, as JSON
   compare <a> <b> [--threshold T]        similarity of the two largest faces; same/different
 
+Gallery
+  calibrate --data <root> [--fpir 0.01] [--out file]
+                                         thresholds for a target false-positive identification rate
+
+Server
+  serve [--port N] [--host H] [--data-dir D] [--api-key K]
+                                         the HTTP API (OpenAPI document at /openapi.json) until Ctrl-C
+
 Options
   --json            machine-readable output
   --threads N       ONNX Runtime threads per model (default: all cores)
@@ -21,7 +30,16 @@ Exit status: 0 ok, 1 internal error, 2 bad command line, 3 no usable face, 4 inp
 5 compare: different people.
 `;
 
+/** Commands that parse their own options. */
+const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
+  calibrate: calibrateCommand,
+  // Loaded on demand: the other commands need not load the HTTP stack.
+  serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
+};
+
 async function main(argv: string[]): Promise<number> {
+  const own = argv[0] ? SELF_PARSING[argv[0]] : undefined;
+  if (own) return own(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -44,10 +44,14 @@ export type IngestState = 'claimed' | 'done' | 'failed';
  */
 export interface IngestLedger {
   /**
-   * Claims `key` (with a content fingerprint such as an ETag or sha256) for processing. Returns `claimed`
-   * when the caller should process it, or the recorded state when it was already claimed or finished.
+   * Claims `key` (with a content fingerprint such as an ETag or sha256) for processing. The caller processes the
+   * upload exactly when `acquired` is true: a first claim, or the take-over of a claim gone stale (a crash
+   * mid-processing). Otherwise `state` says what is recorded: `claimed` (someone is on it), `done` or `failed`.
    */
-  claim(key: string, fingerprint: string): Promise<{ state: IngestState; firstClaim: boolean }>;
+  claim(
+    key: string,
+    fingerprint: string,
+  ): Promise<{ state: IngestState; firstClaim: boolean; acquired: boolean }>;
   complete(key: string, fingerprint: string, resultRef: string): Promise<void>;
   fail(key: string, fingerprint: string, reason: string): Promise<void>;
 }

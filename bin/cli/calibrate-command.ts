@@ -1,0 +1,64 @@
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { calibrateOnFolder } from '../../functions/core/gallery/calibrate.ts';
+import { defaultGalleryConfig } from '../../functions/core/gallery/config.ts';
+import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
+import type { Calibration } from '../../functions/core/search/calibration.ts';
+import { EXIT, intOption, numberOption, ProgressBar, printJson, UsageError } from './common.ts';
+
+/** `faceprint calibrate --data <root> [--fpir 0.01] [--far 0.001] [--out file] [--limit N]` */
+export async function calibrateCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      data: { type: 'string' },
+      fpir: { type: 'string' },
+      far: { type: 'string' },
+      margin: { type: 'string' },
+      out: { type: 'string' },
+      limit: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.data)
+    throw new UsageError(
+      'Usage: faceprint calibrate --data <root>/<identity>/<images> [--fpir 0.01] [--out calibration.json].',
+    );
+  const fpir = numberOption(values.fpir, 'fpir', 0.01);
+  const far = numberOption(values.far, 'far', 0.001);
+  if (!(fpir > 0 && fpir < 1) || !(far > 0 && far < 1))
+    throw new UsageError('--fpir and --far must be between 0 and 1.');
+  const out = values.out ?? 'calibration.json';
+  const pipeline = new FacePipeline({ threads: intOption(values.threads, 'threads', 0) });
+  // Thresholds from the configuration being calibrated are irrelevant here; a placeholder keeps the types whole.
+  const config = defaultGalleryConfig({ threshold: 0 } as Calibration);
+  const progress = new ProgressBar(0, 'calibrate');
+  let bar: ProgressBar | undefined;
+  try {
+    const calibration = await calibrateOnFolder(pipeline, config, values.data, {
+      targetFpir: fpir,
+      targetFar: far,
+      ambiguityMargin: numberOption(values.margin, 'margin', 0.03),
+      limit: values.limit ? intOption(values.limit, 'limit', 0) : undefined,
+      onProgress: (done, total) => {
+        bar ??= new ProgressBar(total, 'calibrate');
+        bar.tick();
+      },
+    });
+    bar?.finish();
+    void progress;
+    await writeFile(out, `${JSON.stringify(calibration, null, 2)}\n`);
+    if (values.json) printJson(calibration);
+    else {
+      console.log(
+        `threshold ${calibration.threshold} (FPIR ${calibration.measured.fpirAtThreshold}, TPIR ${calibration.measured.tpirAtThreshold}), ` +
+          `verify threshold ${calibration.verifyThreshold} at FAR ${far}; written to ${out}`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    await pipeline.dispose();
+  }
+}

@@ -1,0 +1,501 @@
+import { randomUUID } from 'node:crypto';
+import { FaceprintError } from '../errors.ts';
+import {
+  type AnalyzeOptionsInput,
+  type AnalyzeResult,
+  compare,
+  EMBEDDING_MODEL,
+  type FacePipeline,
+  type FaceWithCrops,
+  resolveOptions,
+} from '../pipeline/pipeline.ts';
+import type { Calibration } from '../search/calibration.ts';
+import { decide, verifyDecision } from '../search/decision.ts';
+import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
+import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
+import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type {
+  Candidate,
+  Decision,
+  DecisionAuditEntry,
+  FaceTemplate,
+  Subject,
+  TemplateVariant,
+} from './domain.ts';
+import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
+import { makeVariant } from './variants.ts';
+
+/** How the gallery enrols and decides. Configuration, not code: change it with measurements. */
+export interface GalleryConfig {
+  /** Templates stored per enrolment photo besides `original`. */
+  variants: Exclude<TemplateVariant, 'original'>[];
+  /** How a subject's template scores fuse into one similarity. */
+  fusion: FusionConfig;
+  /** Enrolment photos whose face scores below this quality are refused, with the reasons. */
+  minEnrolQuality: number;
+  /** Candidates returned per probe face. */
+  topK: number;
+  /** Thresholds and their provenance. */
+  calibration: Calibration;
+  /** Pipeline options for every analysis. */
+  analyze: AnalyzeOptionsInput;
+}
+
+export interface PhotoInput {
+  bytes: Uint8Array;
+  /** File name, object key or `api`: recorded with each template. */
+  source: string;
+  /** Take the largest face when the photo holds several (default: refuse with MULTIPLE_FACES). */
+  takeLargest?: boolean | undefined;
+}
+
+export interface SubjectView extends Subject {
+  templates: {
+    id: string;
+    variant: TemplateVariant;
+    source: string;
+    quality: FaceQuality;
+    createdAt: string;
+  }[];
+}
+
+export interface IdentifiedFace {
+  box: Box;
+  landmarks: FiveLandmarks;
+  quality: FaceQuality;
+  enhanced: boolean;
+  decision: Decision & { subjectName?: string | undefined };
+  candidates: (Candidate & { name?: string | undefined })[];
+}
+
+export interface IdentifyResult {
+  width: number;
+  height: number;
+  faces: IdentifiedFace[];
+  calibration: string;
+  model: { id: string; version: string };
+}
+
+export interface VerifyResult {
+  match: boolean;
+  similarity: number;
+  threshold: number;
+  confidence: number;
+  faces: { box: Box; quality: FaceQuality }[];
+  subjectId?: string | undefined;
+}
+
+export interface GalleryDeps {
+  pipeline: FacePipeline;
+  store: FaceStore;
+  snapshots: IndexSnapshotStore;
+  config: GalleryConfig;
+  now?: () => Date;
+  /**
+   * `self` (local mode): the service saves a snapshot after every write and reconciles it with the whole store
+   * on open. `indexer` (AWS): a separate indexer publishes snapshots from the store's change stream; the service
+   * loads the newest one and catches up with templates created since (`store.templatesCreatedAfter`).
+   */
+  snapshotOwner?: 'self' | 'indexer';
+}
+
+/** A store that can list templates created after a time (the AWS identify path's catch-up). */
+interface CatchUpStore {
+  templatesCreatedAfter(isoTime: string): Promise<FaceTemplate[]>;
+}
+
+function canCatchUp(store: FaceStore): store is FaceStore & CatchUpStore {
+  return typeof (store as Partial<CatchUpStore>).templatesCreatedAfter === 'function';
+}
+
+/**
+ * The gallery: enrols subjects (original template plus degradation-matched variants), keeps the vector index in
+ * step with the store of record, identifies every face of a probe with an open-set decision, verifies 1:1, and
+ * writes every decision to the audit log. Writes are serialised; reads run concurrently.
+ */
+export class GalleryService {
+  private readonly pipeline: FacePipeline;
+  private readonly store: FaceStore;
+  private readonly snapshots: IndexSnapshotStore;
+  readonly config: GalleryConfig;
+  private readonly now: () => Date;
+  private index: VectorIndex;
+  private writes: Promise<unknown> = Promise.resolve();
+  private readonly snapshotOwner: 'self' | 'indexer';
+
+  constructor(deps: GalleryDeps) {
+    this.pipeline = deps.pipeline;
+    this.store = deps.store;
+    this.snapshots = deps.snapshots;
+    this.config = deps.config;
+    this.now = deps.now ?? (() => new Date());
+    this.snapshotOwner = deps.snapshotOwner ?? 'self';
+    this.index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+  }
+
+  /**
+   * Indexer mode: loads the newest published snapshot and adds the templates created since it was written (minus
+   * a minute of clock-skew margin), so a subject enrolled a second ago is found before the indexer catches up.
+   * Without a snapshot, the index is built from the whole store.
+   */
+  async refreshFromSnapshot(): Promise<{ templates: number; subjects: number; caughtUp: number }> {
+    const bytes = await this.snapshots.load();
+    let index: VectorIndex | undefined;
+    let since: string | undefined;
+    if (bytes) {
+      try {
+        index = decodeSnapshot(bytes);
+        assertCompatible(index, { modelId: EMBEDDING_MODEL.id, dim: 512 });
+        since = new Date(Date.parse(inspectSnapshot(bytes).createdAt) - 60_000).toISOString();
+      } catch {
+        index = undefined;
+      }
+    }
+    index ??= new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+    const recent =
+      since && canCatchUp(this.store)
+        ? await this.store.templatesCreatedAfter(since)
+        : await this.store.listTemplates();
+    const missing = recent.filter((t) => t.model.id === EMBEDDING_MODEL.id && !index.has(t.id));
+    index.add(
+      missing.map((t) => ({
+        templateId: t.id,
+        subjectId: t.subjectId,
+        variant: t.variant,
+        vector: t.embedding,
+      })),
+    );
+    this.index = index;
+    return { templates: index.size, subjects: index.subjectCount, caughtUp: missing.length };
+  }
+
+  /**
+   * Loads the newest index snapshot and reconciles it with the store of record: a snapshot that is missing,
+   * corrupt, for another model or out of step (a crash between a store write and a snapshot save) is rebuilt.
+   */
+  async open(): Promise<{ templates: number; subjects: number; rebuilt: boolean }> {
+    const templates = await this.store.listTemplates();
+    let loaded: VectorIndex | undefined;
+    const bytes = await this.snapshots.load();
+    if (bytes) {
+      try {
+        loaded = decodeSnapshot(bytes);
+        assertCompatible(loaded, { modelId: EMBEDDING_MODEL.id, dim: 512 });
+      } catch {
+        loaded = undefined;
+      }
+    }
+    const current = templates.filter((t) => t.model.id === EMBEDDING_MODEL.id);
+    const inStep =
+      loaded !== undefined && loaded.size === current.length && current.every((t) => loaded.has(t.id));
+    if (loaded && inStep) {
+      this.index = loaded;
+      return { templates: loaded.size, subjects: loaded.subjectCount, rebuilt: false };
+    }
+    const index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+    index.add(
+      current.map((t) => ({
+        templateId: t.id,
+        subjectId: t.subjectId,
+        variant: t.variant,
+        vector: t.embedding,
+      })),
+    );
+    this.index = index;
+    await this.snapshots.save(encodeSnapshot(index, { createdAt: this.now().toISOString() }));
+    return { templates: index.size, subjects: index.subjectCount, rebuilt: true };
+  }
+
+  /** Number of templates and subjects in the index. */
+  stats(): { templates: number; subjects: number; kernel: string } {
+    return { templates: this.index.size, subjects: this.index.subjectCount, kernel: this.index.kernel };
+  }
+
+  private serialise<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(work, work);
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async persistIndex(): Promise<void> {
+    if (this.snapshotOwner !== 'self') return;
+    await this.snapshots.save(encodeSnapshot(this.index, { createdAt: this.now().toISOString() }));
+  }
+
+  /** Analyses an enrolment photo into templates (not yet stored): one face, quality-checked, plus variants. */
+  templatesFromPhoto(subjectId: string, photo: PhotoInput): Promise<FaceTemplate[]> {
+    return enrolmentTemplates(this.pipeline, this.config, subjectId, photo, this.now());
+  }
+
+  /** Creates a subject, optionally with a first photo. Nothing is stored if the photo is refused. */
+  async createSubject(
+    input: { id?: string | undefined; name: string; metadata?: Record<string, string> | undefined },
+    photo?: PhotoInput,
+  ): Promise<SubjectView> {
+    const subject: Subject = {
+      id: input.id ?? randomUUID(),
+      name: input.name,
+      metadata: input.metadata ?? {},
+      createdAt: this.now().toISOString(),
+    };
+    // The photo is analysed before taking the write lock: slow work must not block other writers.
+    const templates = photo ? await this.templatesFromPhoto(subject.id, photo) : [];
+    return this.serialise(async () => {
+      await this.store.createSubject(subject, templates);
+      this.addToIndex(templates);
+      await this.persistIndex();
+      return view(subject, templates);
+    });
+  }
+
+  /** Adds a photo's templates to an existing subject. */
+  async addFace(subjectId: string, photo: PhotoInput): Promise<SubjectView> {
+    const subject = await this.requireSubject(subjectId);
+    const templates = await this.templatesFromPhoto(subject.id, photo);
+    return this.serialise(async () => {
+      await this.store.addTemplates(subject.id, templates);
+      this.addToIndex(templates);
+      await this.persistIndex();
+      return view(subject, await this.store.listTemplates(subject.id));
+    });
+  }
+
+  private addToIndex(templates: FaceTemplate[]): void {
+    this.index.add(
+      templates.map((t) => ({
+        templateId: t.id,
+        subjectId: t.subjectId,
+        variant: t.variant,
+        vector: t.embedding,
+      })),
+    );
+  }
+
+  private async requireSubject(id: string): Promise<Subject> {
+    const subject = await this.store.getSubject(id);
+    if (!subject) throw new FaceprintError('SUBJECT_NOT_FOUND', `There is no subject with id "${id}".`);
+    return subject;
+  }
+
+  /** A subject with summaries of its templates (never the embeddings). */
+  async getSubject(id: string): Promise<SubjectView> {
+    const subject = await this.requireSubject(id);
+    return view(subject, await this.store.listTemplates(id));
+  }
+
+  listSubjects(limit: number, cursor?: string): Promise<Page<Subject>> {
+    return this.store.listSubjects({ limit, cursor });
+  }
+
+  /** Deletes a subject's record, templates and index entries. */
+  async deleteSubject(id: string): Promise<void> {
+    await this.serialise(async () => {
+      // Index first: if the store delete fails, the next open() rebuilds the index from the store.
+      this.index.removeSubject(id);
+      const existed = await this.store.deleteSubject(id);
+      await this.persistIndex();
+      if (!existed) throw new FaceprintError('SUBJECT_NOT_FOUND', `There is no subject with id "${id}".`);
+    });
+  }
+
+  /** Detection only: every face with box, landmarks and quality. */
+  async detect(bytes: Uint8Array): Promise<AnalyzeResult> {
+    return this.pipeline.analyze(bytes, { ...this.config.analyze, embed: false });
+  }
+
+  /**
+   * Identifies every face in a probe image: top-k candidate subjects and an open-set decision per face, each kept
+   * in the audit log with its similarity, threshold and quality.
+   */
+  async identify(
+    bytes: Uint8Array,
+    context: { source: string; operation?: string; topK?: number },
+  ): Promise<IdentifyResult> {
+    const result = await this.pipeline.analyze(bytes, this.config.analyze);
+    const { calibration } = this.config;
+    const policy = { threshold: calibration.threshold, ambiguityMargin: calibration.ambiguityMargin };
+    const names = new Map<string, string | undefined>();
+    const nameOf = async (id: string) => {
+      if (!names.has(id)) names.set(id, (await this.store.getSubject(id))?.name);
+      return names.get(id);
+    };
+    const faces: IdentifiedFace[] = [];
+    for (const face of result.faces) {
+      const candidates = this.index.search(face.embedding, {
+        k: context.topK ?? this.config.topK,
+        fusion: this.config.fusion,
+      });
+      const decision = decide(candidates, policy);
+      faces.push({
+        box: face.box,
+        landmarks: face.landmarks,
+        quality: face.quality,
+        enhanced: face.enhanced,
+        decision: {
+          ...decision,
+          subjectName: decision.subjectId ? await nameOf(decision.subjectId) : undefined,
+        },
+        candidates: await Promise.all(
+          candidates.map(async (c) => ({ ...c, name: await nameOf(c.subjectId) })),
+        ),
+      });
+    }
+    const at = this.now().toISOString();
+    await this.store.appendAudit(
+      faces.map(
+        (face, faceIndex): DecisionAuditEntry => ({
+          id: randomUUID(),
+          at,
+          operation: context.operation ?? 'identify',
+          source: context.source,
+          faceIndex,
+          box: face.box,
+          quality: face.quality,
+          decision: face.decision,
+          model: EMBEDDING_MODEL,
+          calibration: calibration.id,
+        }),
+      ),
+    );
+    return {
+      width: result.width,
+      height: result.height,
+      faces,
+      calibration: calibration.id,
+      model: EMBEDDING_MODEL,
+    };
+  }
+
+  /** 1:1 verification of the largest face of a probe against a second image or an enrolled subject. */
+  async verify(
+    probe: Uint8Array,
+    against: { image: Uint8Array } | { subjectId: string },
+    source: string,
+  ): Promise<VerifyResult> {
+    const probeFace = largestFace(await this.pipeline.analyze(probe, this.config.analyze), 'the probe image');
+    let similarity: number;
+    let other: { box: Box; quality: FaceQuality } | undefined;
+    let subjectId: string | undefined;
+    if ('image' in against) {
+      const face = largestFace(
+        await this.pipeline.analyze(against.image, this.config.analyze),
+        'the second image',
+      );
+      similarity = compare(probeFace.embedding, face.embedding);
+      other = { box: face.box, quality: face.quality };
+    } else {
+      const subject = await this.requireSubject(against.subjectId);
+      subjectId = subject.id;
+      const templates = await this.store.listTemplates(subject.id);
+      if (templates.length === 0) {
+        throw new FaceprintError(
+          'NO_FACE',
+          `Subject "${subject.id}" has no enrolled face to verify against.`,
+        );
+      }
+      similarity = Math.max(...templates.map((t) => compare(probeFace.embedding, t.embedding)));
+    }
+    const threshold = this.config.calibration.verifyThreshold;
+    const decision = verifyDecision(similarity, threshold);
+    await this.store.appendAudit([
+      {
+        id: randomUUID(),
+        at: this.now().toISOString(),
+        operation: 'verify',
+        source,
+        faceIndex: 0,
+        box: probeFace.box,
+        quality: probeFace.quality,
+        decision: {
+          kind: decision.match ? 'match' : 'unknown',
+          subjectId,
+          similarity: decision.similarity,
+          threshold,
+          margin: 0,
+          confidence: decision.confidence,
+          candidates: [],
+        },
+        model: EMBEDDING_MODEL,
+        calibration: this.config.calibration.id,
+      },
+    ]);
+    return {
+      ...decision,
+      subjectId,
+      faces: [{ box: probeFace.box, quality: probeFace.quality }, ...(other ? [other] : [])],
+    };
+  }
+}
+
+/**
+ * Turns an enrolment photo into templates: exactly one face (or the largest, when asked), refused below the
+ * configured enrolment quality with its reasons, plus the configured degradation-matched variants.
+ */
+export async function enrolmentTemplates(
+  pipeline: FacePipeline,
+  config: Pick<GalleryConfig, 'analyze' | 'variants' | 'minEnrolQuality'>,
+  subjectId: string,
+  photo: PhotoInput,
+  now: Date = new Date(),
+): Promise<FaceTemplate[]> {
+  const options = resolveOptions({ ...config.analyze, keepCrops: true });
+  const result = await pipeline.analyze(photo.bytes, options);
+  const [first, ...rest] = result.faces;
+  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${photo.source}.`);
+  if (rest.length > 0 && !photo.takeLargest) {
+    throw new FaceprintError(
+      'MULTIPLE_FACES',
+      `${photo.source} shows ${result.faces.length} faces; enrol a photo of one person or ask for the largest face.`,
+      { faces: result.faces.length },
+    );
+  }
+  const face = largestFace(result, photo.source);
+  if (face.quality.score < config.minEnrolQuality) {
+    throw new FaceprintError(
+      'LOW_QUALITY',
+      `The face in ${photo.source} is not good enough to enrol (quality ${face.quality.score.toFixed(2)} < ${config.minEnrolQuality}${face.quality.reasons.length ? `: ${face.quality.reasons.join(', ')}` : ''}).`,
+      { quality: face.quality },
+    );
+  }
+  const createdAt = now.toISOString();
+  const base = {
+    subjectId,
+    source: photo.source,
+    box: face.box,
+    quality: face.quality,
+    model: EMBEDDING_MODEL,
+    createdAt,
+  };
+  const templates: FaceTemplate[] = [
+    { ...base, id: randomUUID(), embedding: face.embedding, variant: 'original' },
+  ];
+  const crop = face.crops?.aligned;
+  if (crop && config.variants.length > 0) {
+    const images = await Promise.all(config.variants.map((v) => makeVariant(crop, v, options)));
+    const vectors = await pipeline.embedCrops(images, options.flip);
+    config.variants.forEach((variant, i) => {
+      templates.push({ ...base, id: randomUUID(), embedding: vectors[i]!, variant });
+    });
+  }
+  return templates;
+}
+
+/** The largest face of an analysis. */
+export function largestFace(result: AnalyzeResult, what: string): FaceWithCrops {
+  const [first, ...rest] = result.faces;
+  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${what}.`);
+  return rest.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a), first);
+}
+
+function view(subject: Subject, templates: FaceTemplate[]): SubjectView {
+  return {
+    ...subject,
+    templates: templates.map((t) => ({
+      id: t.id,
+      variant: t.variant,
+      source: t.source,
+      quality: t.quality,
+      createdAt: t.createdAt,
+    })),
+  };
+}

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { isFaceprintError } from '../errors.ts';
+import type { GalleryService, IdentifyResult } from '../gallery/service.ts';
+
+/** Version of the ingest event schema; bump on breaking changes. */
+export const INGEST_EVENT_VERSION = 1;
+
+/**
+ * What processing one uploaded image produced. The local upload folder writes it to `results/<name>.json`; the
+ * AWS ingest function stores it as the detection record and publishes it on EventBridge (detail-type
+ * `Faceprint Detection`). Never contains an image or an embedding.
+ */
+export interface IngestEvent {
+  version: typeof INGEST_EVENT_VERSION;
+  /** Object key (AWS) or file name (local). */
+  key: string;
+  /** sha256 of the bytes: the idempotency key together with `key`. */
+  sha256: string;
+  processedAt: string;
+  status: 'processed' | 'failed';
+  /** Present when `status` is `failed`: machine-readable code and one sentence. */
+  error?: { code: string; message: string } | undefined;
+  width?: number | undefined;
+  height?: number | undefined;
+  calibration?: string | undefined;
+  model?: { id: string; version: string } | undefined;
+  summary: { faces: number; matches: number; unknowns: number; ambiguous: number };
+  faces: IdentifyResult['faces'];
+}
+
+/** sha256 of some bytes, hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Processes one uploaded image as the S3 trigger does: identify every face, summarise the decisions. Input errors
+ * (corrupt file, unsupported format, …) become a `failed` event with the reason instead of an exception, so the
+ * caller records them; anything else (a bug, a broken model) is thrown for the caller's retry/DLQ policy.
+ */
+export async function ingestImage(
+  gallery: GalleryService,
+  upload: { key: string; bytes: Uint8Array },
+  now: () => Date = () => new Date(),
+): Promise<IngestEvent> {
+  const sha256 = sha256Hex(upload.bytes);
+  try {
+    const result = await gallery.identify(upload.bytes, { source: upload.key, operation: 'ingest' });
+    const count = (kind: string) => result.faces.filter((f) => f.decision.kind === kind).length;
+    return {
+      version: INGEST_EVENT_VERSION,
+      key: upload.key,
+      sha256,
+      processedAt: now().toISOString(),
+      status: 'processed',
+      width: result.width,
+      height: result.height,
+      calibration: result.calibration,
+      model: result.model,
+      summary: {
+        faces: result.faces.length,
+        matches: count('match'),
+        unknowns: count('unknown'),
+        ambiguous: count('ambiguous'),
+      },
+      faces: result.faces,
+    };
+  } catch (error) {
+    if (!isFaceprintError(error)) throw error;
+    return {
+      version: INGEST_EVENT_VERSION,
+      key: upload.key,
+      sha256,
+      processedAt: now().toISOString(),
+      status: 'failed',
+      error: { code: error.code, message: error.message },
+      summary: { faces: 0, matches: 0, unknowns: 0, ambiguous: 0 },
+      faces: [],
+    };
+  }
+}

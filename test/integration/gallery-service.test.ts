@@ -1,0 +1,141 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDataDir } from '../../functions/adapters/local/data-dir.ts';
+import { defaultGalleryConfig, loadCalibration } from '../../functions/core/gallery/config.ts';
+import { GalleryService } from '../../functions/core/gallery/service.ts';
+import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
+import { hasData, LFW, lfwPhoto, read, SEED, seedPhoto } from '../support/data.ts';
+
+const pipeline = new FacePipeline();
+const dirs: string[] = [];
+afterAll(async () => {
+  await pipeline.dispose();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function openGallery(root: string, overrides: Partial<ReturnType<typeof defaultGalleryConfig>> = {}) {
+  const dataDir = openDataDir(root);
+  const gallery = new GalleryService({
+    pipeline,
+    store: dataDir.faceStore,
+    snapshots: dataDir.snapshots,
+    config: { ...defaultGalleryConfig(loadCalibration()), ...overrides },
+  });
+  return { dataDir, gallery };
+}
+
+describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stores', () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'faceprint-gallery-'));
+    dirs.push(root);
+  });
+
+  it('stores the original template plus every configured variant, and identifies the person', async () => {
+    const { dataDir, gallery } = openGallery(root);
+    await gallery.open();
+    const subject = await gallery.createSubject(
+      { id: 'irene', name: 'Irene' },
+      { bytes: read(seedPhoto('irene', 1)), source: 'img_1.jpg' },
+    );
+    expect(subject.templates.map((t) => t.variant).sort()).toEqual([
+      'blur',
+      'dark',
+      'lowres',
+      'mirror',
+      'original',
+    ]);
+    expect(gallery.stats()).toMatchObject({ templates: 5, subjects: 1 });
+    const result = await gallery.identify(read(seedPhoto('irene', 3)), { source: 'test' });
+    const face = result.faces.reduce((a, b) =>
+      b.box.width * b.box.height > a.box.width * a.box.height ? b : a,
+    );
+    expect(face.decision.kind).toBe('match');
+    expect(face.decision.subjectId).toBe('irene');
+    expect(face.decision.subjectName).toBe('Irene');
+    expect(face.decision.threshold).toBe(gallery.config.calibration.threshold);
+    // The decision is in the audit log with its evidence.
+    const audit = await dataDir.faceStore.listAudit({ limit: 10 });
+    expect(audit.items.length).toBeGreaterThanOrEqual(1);
+    expect(audit.items[0]!.decision.similarity).toBeCloseTo(result.faces[0]!.decision.similarity, 6);
+    expect(audit.items[0]!.calibration).toBe(gallery.config.calibration.id);
+    dataDir.close();
+  });
+
+  it('refuses photos without a face, with several faces, or below the enrolment quality, writing nothing', async () => {
+    const { dataDir, gallery } = openGallery(root, { minEnrolQuality: 0.999 });
+    await gallery.open();
+    const before = (await dataDir.faceStore.listTemplates()).length;
+    const blank = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#777' } })
+      .png()
+      .toBuffer();
+    await expect(
+      gallery.createSubject({ name: 'Nobody' }, { bytes: blank, source: 'blank.png' }),
+    ).rejects.toMatchObject({ code: 'NO_FACE' });
+    // irene/img_1 is a small, slightly turned face: quality below 0.999.
+    await expect(
+      gallery.createSubject({ name: 'Low' }, { bytes: read(seedPhoto('irene', 1)), source: 'img_1.jpg' }),
+    ).rejects.toMatchObject({ code: 'LOW_QUALITY' });
+    // joy/img_4 shows two faces.
+    await expect(
+      gallery.createSubject({ name: 'Two' }, { bytes: read(seedPhoto('joy', 4)), source: 'img_4.jpg' }),
+    ).rejects.toMatchObject({ code: 'MULTIPLE_FACES' });
+    expect((await dataDir.faceStore.listTemplates()).length).toBe(before);
+    expect((await dataDir.faceStore.listSubjects({ limit: 100 })).items.map((s) => s.id)).toEqual(['irene']);
+    dataDir.close();
+  });
+
+  it('rebuilds an index snapshot that is out of step with the store (a crash between the two writes)', async () => {
+    const { dataDir, gallery } = openGallery(root);
+    await gallery.open();
+    await gallery.createSubject(
+      { id: 'wendy', name: 'Wendy' },
+      {
+        bytes: read(seedPhoto('wendy', 1)),
+        source: 'img_1.jpg',
+        // wendy/img_1 also shows a small face in the background.
+        takeLargest: true,
+      },
+    );
+    // Simulate the crash: the snapshot file goes back to garbage.
+    writeFileSync(dataDir.paths.indexSnapshot, Buffer.from('not a snapshot'));
+    dataDir.close();
+    const reopened = openGallery(root);
+    const opened = await reopened.gallery.open();
+    expect(opened.rebuilt).toBe(true);
+    expect(opened.subjects).toBe(2);
+    const again = await reopened.gallery.open();
+    expect(again.rebuilt).toBe(false);
+    reopened.dataDir.close();
+  });
+
+  it('deletes a subject from store and index: never returned again', async () => {
+    const { dataDir, gallery } = openGallery(root);
+    await gallery.open();
+    await gallery.deleteSubject('wendy');
+    await expect(gallery.getSubject('wendy')).rejects.toMatchObject({ code: 'SUBJECT_NOT_FOUND' });
+    await expect(gallery.deleteSubject('wendy')).rejects.toMatchObject({ code: 'SUBJECT_NOT_FOUND' });
+    const result = await gallery.identify(read(seedPhoto('wendy', 4)), { source: 'test' });
+    for (const face of result.faces) expect(face.candidates.map((c) => c.subjectId)).not.toContain('wendy');
+    dataDir.close();
+  });
+
+  it('verifies 1:1 against an image and against an enrolled subject', async () => {
+    const { dataDir, gallery } = openGallery(root);
+    await gallery.open();
+    const same = await gallery.verify(read(seedPhoto('irene', 2)), { subjectId: 'irene' }, 'test');
+    expect(same.match).toBe(true);
+    expect(same.similarity).toBeGreaterThanOrEqual(same.threshold);
+    const different = await gallery.verify(
+      read(seedPhoto('irene', 2)),
+      { image: read(lfwPhoto('Al_Gore', 1)) },
+      'test',
+    );
+    expect(different.match).toBe(false);
+    expect(different.faces).toHaveLength(2);
+    dataDir.close();
+  });
+});
