@@ -34,7 +34,6 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   const pipeline = new FacePipeline({ threads: intOption(values.threads, 'threads', 0) });
   // Thresholds from the configuration being calibrated are irrelevant here; a placeholder keeps the types whole.
   const config = defaultGalleryConfig({ threshold: 0 } as Calibration);
-  const progress = new ProgressBar(0, 'calibrate');
   let bar: ProgressBar | undefined;
   try {
     const calibration = await calibrateOnFolder(pipeline, config, values.data, {
@@ -42,13 +41,12 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       targetFar: far,
       ambiguityMargin: numberOption(values.margin, 'margin', 0.03),
       limit: values.limit ? intOption(values.limit, 'limit', 0) : undefined,
-      onProgress: (done, total) => {
+      onProgress: (_done, total) => {
         bar ??= new ProgressBar(total, 'calibrate');
         bar.tick();
       },
     });
     bar?.finish();
-    void progress;
     await writeFile(out, `${JSON.stringify(calibration, null, 2)}\n`);
     if (values.json) printJson(calibration);
     else {
