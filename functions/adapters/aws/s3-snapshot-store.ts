@@ -1,33 +1,15 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  NoSuchKey,
-  NotFound,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IndexSnapshotStore } from '../../core/gallery/ports.ts';
 
-/** The small object that names the newest snapshot; swapping it is what makes a new snapshot current. */
-interface LatestPointer {
-  key: string;
-  createdAt: string;
-  bytes: number;
-}
-
 function isMissing(error: unknown): boolean {
-  return (
-    error instanceof NoSuchKey ||
-    error instanceof NotFound ||
-    (error as { name?: string }).name === 'NoSuchKey' ||
-    (error as { name?: string }).name === 'NotFound'
-  );
+  const name = (error as { name?: string }).name;
+  return name === 'NoSuchKey' || name === 'NotFound';
 }
 
 /**
- * Index snapshots in S3: each save writes an immutable object `<prefix>snapshots/<time>.fpidx` (the same bytes
- * as the local snapshot file), then replaces `<prefix>latest.json`, which points at it. Readers therefore see the
- * old snapshot or the new one, never a mix; old snapshots expire by the bucket's lifecycle rule.
+ * The index snapshot in S3: one object, `<prefix>gallery.fpidx` (the same bytes as the local snapshot file),
+ * overwritten on every save. A PUT replaces an object atomically, so readers see the old snapshot or the new
+ * one, never a mix; the versioned bucket keeps superseded snapshots for a while (lifecycle rule on `index/`).
  */
 export class S3SnapshotStore implements IndexSnapshotStore {
   constructor(
@@ -36,25 +18,15 @@ export class S3SnapshotStore implements IndexSnapshotStore {
     private readonly prefix = 'index/',
   ) {}
 
-  private get pointerKey(): string {
-    return `${this.prefix}latest.json`;
+  /** The snapshot's object key. */
+  get key(): string {
+    return `${this.prefix}gallery.fpidx`;
   }
 
-  /** The newest snapshot's pointer, or undefined when none has been published. */
-  async latest(): Promise<LatestPointer | undefined> {
-    try {
-      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.pointerKey }));
-      return JSON.parse(await object.Body!.transformToString()) as LatestPointer;
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-  }
-
-  /** The pointer object's ETag: a cheap way to ask "is there a newer snapshot?" */
+  /** The current snapshot's ETag, or undefined when none has been published: a cheap "is there a newer one?". */
   async latestTag(): Promise<string | undefined> {
     try {
-      return (await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.pointerKey }))).ETag;
+      return (await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }))).ETag;
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -62,31 +34,18 @@ export class S3SnapshotStore implements IndexSnapshotStore {
   }
 
   async load(): Promise<Uint8Array | undefined> {
-    const pointer = await this.latest();
-    if (!pointer) return undefined;
-    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: pointer.key }));
-    return object.Body!.transformToByteArray();
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key }));
+      return await object.Body!.transformToByteArray();
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
   }
 
   async save(bytes: Uint8Array): Promise<void> {
-    const createdAt = new Date().toISOString();
-    const key = `${this.prefix}snapshots/${createdAt.replace(/[:.]/g, '-')}-${Math.random().toString(36).slice(2, 8)}.fpidx`;
     await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: bytes,
-        ContentType: 'application/vnd.faceprint.index',
-      }),
-    );
-    const pointer: LatestPointer = { key, createdAt, bytes: bytes.byteLength };
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.pointerKey,
-        Body: JSON.stringify(pointer),
-        ContentType: 'application/json',
-      }),
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: bytes, ContentType: 'application/octet-stream' }),
     );
   }
 }

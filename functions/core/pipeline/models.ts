@@ -42,6 +42,11 @@ export interface OnnxBackendOptions {
   modelsDir?: string;
   /** Intra-op threads per session; 0 lets ONNX Runtime choose (all cores). */
   threads?: number;
+  /**
+   * ONNX Runtime execution providers in order of preference, e.g. `['cuda', 'cpu']` on a GPU Batch instance
+   * (needs onnxruntime-node's CUDA binaries). Default: `FACEPRINT_EXECUTION_PROVIDERS` (comma-separated) or CPU.
+   */
+  executionProviders?: string[];
 }
 
 /**
@@ -52,11 +57,15 @@ export class OnnxBackend {
   readonly modelsDir: string;
   readonly threads: number;
   readonly manifest: ModelManifest;
+  readonly executionProviders: string[];
   private readonly sessions = new Map<ModelId, Promise<ort.InferenceSession>>();
 
   constructor(options: OnnxBackendOptions = {}) {
     this.modelsDir = options.modelsDir ?? defaultModelsDir();
     this.threads = options.threads ?? 0;
+    this.executionProviders =
+      options.executionProviders ??
+      (process.env.FACEPRINT_EXECUTION_PROVIDERS?.split(',').map((p) => p.trim()).filter(Boolean) || ['cpu']);
     const manifestPath = join(this.modelsDir, 'manifest.json');
     if (!existsSync(manifestPath)) {
       throw new FaceprintError(
@@ -101,6 +110,7 @@ export class OnnxBackend {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      executionProviders: this.executionProviders,
     });
     const declared = session.inputMetadata.find((m) => m.name === entry.input.name);
     if (!declared?.isTensor) {
