@@ -85,7 +85,10 @@ describe('data bucket', () => {
       expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
     );
     const indexRule = rules.find((r) => r.Prefix === PREFIX.index);
-    expect(indexRule).toMatchObject({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' });
+    expect(indexRule).toMatchObject({
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+      Status: 'Enabled',
+    });
     expect(indexRule).not.toHaveProperty('ExpirationInDays');
   });
 
