@@ -13,9 +13,20 @@ Face pipeline
   embed <image>                          every face's 512-d embedding, as JSON
   compare <a> <b> [--threshold T]        similarity of the two largest faces; same/different
 
-Gallery
+Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
+  enroll <root> [--first-only] [--largest]
+                                         one subject per subfolder of <root>, with its images
+  enroll <image> --name N [--id ID] [--largest]
+                                         one photo: a new subject, or added to subject ID
+  identify <image…> [--annotate dir/] [--top-k N]
+                                         every face: match, unknown or ambiguous, with similarity
+  subjects list [--limit N] [--cursor C] | subjects show <id> | subjects delete <id>
   calibrate --data <root> [--fpir 0.01] [--out file]
                                          thresholds for a target false-positive identification rate
+
+Evaluation
+  eval --data <root> --protocol pairs|one-shot|lighting [--degrade dark:0.25+blur:2] [--limit N] [--out dir]
+                                         accuracy on your own labelled photos (report with plots)
 
 Server
   serve [--port N] [--host H] [--data-dir D] [--api-key K]
@@ -23,7 +34,7 @@ Server
 
 Options
   --json            machine-readable output
-  --threads N       ONNX Runtime threads per model (default: all cores)
+  --threads N       ONNX Runtime threads per model (default 1; 0 = all cores)
   -h, --help        this help
 
 Exit status: 0 ok, 1 internal error, 2 bad command line, 3 no usable face, 4 input refused,
@@ -33,8 +44,13 @@ Exit status: 0 ok, 1 internal error, 2 bad command line, 3 no usable face, 4 inp
 /** Commands that parse their own options. */
 const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   calibrate: calibrateCommand,
+  // Loaded on demand too: the pipeline commands need not open a database.
+  enroll: async (argv) => (await import('./cli/gallery-commands.ts')).enrollCommand(argv),
+  identify: async (argv) => (await import('./cli/gallery-commands.ts')).identifyCommand(argv),
+  subjects: async (argv) => (await import('./cli/gallery-commands.ts')).subjectsCommand(argv),
   // Loaded on demand: the other commands need not load the HTTP stack.
   serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
+  eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -58,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? EXIT.ok : EXIT.usage;
   }
   let pipeline: FacePipeline | undefined;
-  const threads = intOption(values.threads, 'threads', 0);
+  const threads = intOption(values.threads, 'threads', 1);
   const ctx = {
     json: values.json,
     pipeline: () => {
@@ -84,6 +100,12 @@ async function main(argv: string[]): Promise<number> {
     await pipeline?.dispose();
   }
 }
+
+// `faceprint … | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 try {
   process.exitCode = await main(process.argv.slice(2));

@@ -31,7 +31,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   if (!(fpir > 0 && fpir < 1) || !(far > 0 && far < 1))
     throw new UsageError('--fpir and --far must be between 0 and 1.');
   const out = values.out ?? 'calibration.json';
-  const pipeline = new FacePipeline({ threads: intOption(values.threads, 'threads', 0) });
+  const pipeline = new FacePipeline({ threads: intOption(values.threads, 'threads', 1) });
   // Thresholds from the configuration being calibrated are irrelevant here; a placeholder keeps the types whole.
   const config = defaultGalleryConfig({ threshold: 0 } as Calibration);
   let bar: ProgressBar | undefined;

@@ -6,7 +6,7 @@ import { FacePipeline } from '../core/pipeline/pipeline.ts';
 export interface LocalOptions {
   /** Data directory (default: FACEPRINT_DATA_DIR or ./.faceprint). */
   dataDir?: string | undefined;
-  /** ONNX Runtime threads per model (0 = all cores). */
+  /** ONNX Runtime threads per model (default 1; 0 = all cores). */
   threads?: number | undefined;
   /** Calibration file (default: FACEPRINT_CALIBRATION or the shipped config/calibration.json). */
   calibration?: string | undefined;
@@ -25,7 +25,7 @@ export interface LocalGallery {
  */
 export async function openLocalGallery(options: LocalOptions = {}): Promise<LocalGallery> {
   const dataDir = openDataDir(options.dataDir ?? defaultDataDir());
-  const pipeline = new FacePipeline({ threads: options.threads ?? 0 });
+  const pipeline = new FacePipeline({ threads: options.threads ?? 1 });
   const gallery = new GalleryService({
     pipeline,
     store: dataDir.faceStore,

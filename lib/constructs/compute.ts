@@ -147,7 +147,9 @@ export class FaceprintCompute extends Construct {
       cmd: HANDLER_CMD.indexer,
       serviceName: 'faceprint-indexer',
       description: 'Faceprint: rebuild the vector-index snapshot under index/ when templates change',
-      sizing: options.functions.indexer,
+      // One writer at a time: two indexers loading the same snapshot and saving their own changes would each
+      // drop the other's (parallelization factor 1 is per shard only).
+      sizing: { ...options.functions.indexer, reservedConcurrentExecutions: 1 },
     })
       .useBucket(storage.bucket, { read: [PREFIX.index], write: [PREFIX.index] })
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')

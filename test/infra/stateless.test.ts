@@ -67,6 +67,11 @@ describe('functions', () => {
     },
   );
 
+  it('the indexer runs one invocation at a time, so snapshot writes never overlap', () => {
+    const resource = template.findResources('AWS::Lambda::Function')[logicalId(functions().indexer.function)];
+    expect(resource?.Properties.ReservedConcurrentExecutions).toBe(1);
+  });
+
   it('each function gets exactly the environment variables of the runtime-config contract', () => {
     const common = [ENV.serviceName, ENV.metricsNamespace, ENV.bucket];
     const tables = [ENV.subjectsTable, ENV.templatesTable];

@@ -35,3 +35,15 @@ export function pngHeaderClaiming(width: number, height: number): Buffer {
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/** A JPEG of two people side by side (irene/img_4 and yeri/img_1 of the seed sample), for multi-face cases. */
+export async function twoPeoplePhoto(left: Buffer, right: Buffer): Promise<Buffer> {
+  const { default: sharp } = await import('sharp');
+  return sharp({ create: { width: 1460, height: 430, channels: 3, background: '#808080' } })
+    .composite([
+      { input: left, left: 0, top: 0 },
+      { input: right, left: 770, top: 0 },
+    ])
+    .jpeg()
+    .toBuffer();
+}

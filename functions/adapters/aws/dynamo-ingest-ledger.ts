@@ -2,10 +2,19 @@ import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/c
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { IngestLedger, IngestState } from '../../core/gallery/ports.ts';
 
+/** Where the ledger rows live: their key attributes. */
+export type LedgerKeySchema =
+  /** A table keyed `pk` / `sk` (e.g. the detections table): `pk` = `INGEST#<key>`, `sk` = fingerprint. */
+  | 'pk-sk'
+  /**
+   * The idempotency table (`id`, TTL attribute `expiration`): `id` = `INGEST#<fingerprint>#<key>`, and each row
+   * expires `retentionDays` after its last write.
+   */
+  | 'id';
+
 /**
- * The ingest ledger in the detections table (`pk` = `INGEST#<key>`, `sk` = fingerprint): a conditional put makes
- * exactly one of several deliveries of the same S3 event the one that processes the object. A claim older than
- * `staleAfterMs` (the worker died) may be taken over.
+ * The ingest ledger in DynamoDB: a conditional put makes exactly one of several deliveries of the same S3 event
+ * the one that processes the object. A claim older than `staleAfterMs` (the worker died) may be taken over.
  */
 export class DynamoIngestLedger implements IngestLedger {
   private readonly doc: DynamoDBDocumentClient;
@@ -13,7 +22,14 @@ export class DynamoIngestLedger implements IngestLedger {
   constructor(
     client: DynamoDBClient,
     private readonly table: string,
-    private readonly options: { staleAfterMs?: number; now?: () => number } = {},
+    private readonly options: {
+      staleAfterMs?: number;
+      now?: () => number;
+      /** Default `pk-sk`. */
+      keySchema?: LedgerKeySchema;
+      /** With `keySchema: 'id'`: days a row is kept after its last write (default 400). */
+      retentionDays?: number;
+    } = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
@@ -22,18 +38,51 @@ export class DynamoIngestLedger implements IngestLedger {
     return this.options.now?.() ?? Date.now();
   }
 
+  private itemKey(key: string, fingerprint: string): Record<string, string> {
+    return this.options.keySchema === 'id'
+      ? { id: `INGEST#${fingerprint}#${key}` }
+      : { pk: `INGEST#${key}`, sk: fingerprint };
+  }
+
+  /** The TTL attribute to write with every change (idempotency table only). */
+  private expiry(now: number): Record<string, number> {
+    if (this.options.keySchema !== 'id') return {};
+    return { expiration: Math.floor(now / 1000) + (this.options.retentionDays ?? 400) * 86_400 };
+  }
+
+  /** `:now` (and `:expiration`) for an update. */
+  private times(): Record<string, number> {
+    const now = this.now();
+    const expiry = this.expiry(now);
+    return { ':now': now, ...(expiry.expiration === undefined ? {} : { ':expiration': expiry.expiration }) };
+  }
+
+  private expirySet(): string {
+    return this.options.keySchema === 'id' ? ', expiration = :expiration' : '';
+  }
+
   async claim(
     key: string,
     fingerprint: string,
   ): Promise<{ state: IngestState; firstClaim: boolean; acquired: boolean }> {
     const now = this.now();
-    const item = { pk: `INGEST#${key}`, sk: fingerprint };
+    const item = this.itemKey(key, fingerprint);
+    const [keyAttribute] = Object.keys(item);
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...item, state: 'claimed', claimedAt: now, attempts: 1 },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          Item: {
+            ...item,
+            key,
+            fingerprint,
+            state: 'claimed',
+            claimedAt: now,
+            attempts: 1,
+            ...this.expiry(now),
+          },
+          ConditionExpression: 'attribute_not_exists(#key)',
+          ExpressionAttributeNames: { '#key': keyAttribute! },
         }),
       );
       return { state: 'claimed', firstClaim: true, acquired: true };
@@ -64,10 +113,10 @@ export class DynamoIngestLedger implements IngestLedger {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { pk: `INGEST#${key}`, sk: fingerprint },
-        UpdateExpression: 'SET #state = :done, resultRef = :ref, updatedAt = :now',
+        Key: this.itemKey(key, fingerprint),
+        UpdateExpression: `SET #state = :done, resultRef = :ref, updatedAt = :now${this.expirySet()}`,
         ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':done': 'done', ':ref': resultRef, ':now': this.now() },
+        ExpressionAttributeValues: { ':done': 'done', ':ref': resultRef, ...this.times() },
       }),
     );
   }
@@ -77,16 +126,16 @@ export class DynamoIngestLedger implements IngestLedger {
       .send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: `INGEST#${key}`, sk: fingerprint },
-          UpdateExpression: 'SET #state = :failed, reason = :reason, updatedAt = :now',
+          Key: this.itemKey(key, fingerprint),
+          UpdateExpression: `SET #state = :failed, reason = :reason, updatedAt = :now${this.expirySet()}`,
           // A late failure never overwrites a success.
           ConditionExpression: 'attribute_not_exists(#state) OR #state <> :done',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
             ':failed': 'failed',
             ':reason': reason,
-            ':now': this.now(),
             ':done': 'done',
+            ...this.times(),
           },
         }),
       )

@@ -45,7 +45,12 @@ export class S3SnapshotStore implements IndexSnapshotStore {
 
   async save(bytes: Uint8Array): Promise<void> {
     await this.s3.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: bytes, ContentType: 'application/octet-stream' }),
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key,
+        Body: bytes,
+        ContentType: 'application/octet-stream',
+      }),
     );
   }
 }

@@ -47,6 +47,8 @@ export interface PhotoInput {
   source: string;
   /** Take the largest face when the photo holds several (default: refuse with MULTIPLE_FACES). */
   takeLargest?: boolean | undefined;
+  /** How error messages name the photo (default: `source`), e.g. "the photo" for an HTTP upload. */
+  label?: string | undefined;
 }
 
 export interface SubjectView extends Subject {
@@ -290,11 +292,12 @@ export class GalleryService {
   /** Deletes a subject's record, templates and index entries. */
   async deleteSubject(id: string): Promise<void> {
     await this.serialise(async () => {
+      // An unknown id is refused before anything is touched: a 404 writes nothing.
+      await this.requireSubject(id);
       // Index first: if the store delete fails, the next open() rebuilds the index from the store.
       this.index.removeSubject(id);
-      const existed = await this.store.deleteSubject(id);
+      await this.store.deleteSubject(id);
       await this.persistIndex();
-      if (!existed) throw new FaceprintError('SUBJECT_NOT_FOUND', `There is no subject with id "${id}".`);
     });
   }
 
@@ -440,16 +443,17 @@ export async function enrolmentTemplates(
 ): Promise<FaceTemplate[]> {
   const options = resolveOptions({ ...config.analyze, keepCrops: true });
   const result = await pipeline.analyze(photo.bytes, options);
+  const label = photo.label ?? photo.source;
   const [first, ...rest] = result.faces;
-  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${photo.source}.`);
+  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${label}.`);
   if (rest.length > 0 && !photo.takeLargest) {
     throw new FaceprintError(
       'MULTIPLE_FACES',
-      `${photo.source} shows ${result.faces.length} faces; enrol a photo of one person or ask for the largest face.`,
+      `${label.charAt(0).toUpperCase()}${label.slice(1)} shows ${result.faces.length} faces; enrol a photo of one person or ask for the largest face.`,
       { faces: result.faces.length },
     );
   }
-  const face = largestFace(result, photo.source);
+  const face = largestFace(result, label);
   if (face.quality.score < config.minEnrolQuality) {
     throw new FaceprintError(
       'LOW_QUALITY',

@@ -1,0 +1,189 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDegradation } from '../../functions/core/eval/degrade.ts';
+import { writeReport } from '../../functions/core/eval/report.ts';
+import {
+  type EvalResult,
+  PROTOCOLS,
+  type ProtocolName,
+  runProtocol,
+} from '../../functions/core/eval/runner.ts';
+import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
+import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
+import {
+  EXIT,
+  formatDuration,
+  intOption,
+  numberOption,
+  ProgressBar,
+  printJson,
+  UsageError,
+} from './common.ts';
+
+export const EVAL_HELP = `faceprint eval: measure recognition accuracy on a labelled data folder
+
+Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
+
+  --data <root>          <root>/<identity>/<images>
+  --protocol <name>      pairs (LFW 10-fold verification), one-shot (open-set identification,
+                         first image enrolled), lighting (Extended Yale B, frontal light enrolled)
+  --pairs <file>         pairs file for "pairs" (default <root>/pairs-dev.txt, else pairs.txt)
+  --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S joined by +
+  --limit N              first N pairs (balanced over folds) or first N identities
+  --out <dir>            report folder (default out/eval/<protocol>)
+  --workers N            worker threads (default 2; 1 runs in-process with all cores)
+  --cache <dir>          embedding cache (default .eval-cache); --no-cache disables it
+  --threshold T          decision threshold whose abstention rate is reported
+  --reference-iod PX     inter-ocular distance of the clean images, for lowres (default 41, LFW)
+  --pad F                black border of F × the longer side around every image (Yale B crops: 0.5)
+  --detector <name>      ulfd | blazeface | fusion
+  --enhance <mode>       auto | always | never
+  --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
+  --flip                 average each embedding with its mirror image's
+  --json                 print the whole result as JSON
+`;
+
+const DETECTORS: readonly DetectorChoice[] = ['ulfd', 'blazeface', 'fusion'];
+const ENHANCE: readonly EnhanceMode[] = ['auto', 'always', 'never'];
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+/** One-paragraph summary of a run for the terminal. */
+export function summarise(run: EvalResult): string {
+  const { result, stats } = run;
+  const lines: string[] = [];
+  if (result.protocol === 'pairs') {
+    lines.push(
+      `pairs ${result.pairs}: accuracy ${pct(result.accuracy.mean)} ± ${pct(result.accuracy.std)}, AUC ${result.auc.toFixed(5)}`,
+      `  ${result.tarAtFar.map((t) => `TAR@FAR ${t.far}: ${pct(t.tar)}`).join(', ')}`,
+      `  images without a face: ${result.detectionFailures}`,
+    );
+  } else {
+    lines.push(
+      `${result.protocol}: gallery ${result.gallerySize}, probes ${result.matedProbes} mated + ${result.nonMatedProbes} non-mated`,
+      `  rank-1 ${pct(result.rank1)}, rank-5 ${pct(result.rank5)}`,
+    );
+    for (const t of result.tpirAtFpir) {
+      lines.push(`  TPIR@FPIR ${pct(t.fpir)}: ${pct(t.tpir)} (threshold ${t.threshold.toFixed(4)})`);
+    }
+    if (result.atThreshold && result.nonMatedProbes > 0) {
+      const a = result.atThreshold;
+      lines.push(
+        `  at threshold ${a.threshold}: abstention ${pct(a.abstention)}, TPIR ${pct(a.matedTpir)}, FPIR ${pct(a.nonMatedFpir)}`,
+      );
+    }
+    for (const b of result.buckets) {
+      lines.push(
+        `  luma ${b.label}: ${b.probes} probes, rank-1 ${b.probes ? pct(b.rank1) : '—'}, no face ${b.detectionFailures}`,
+      );
+    }
+    const d = result.detectionFailures;
+    lines.push(`  detection failures: gallery ${d.gallery}, mated ${d.mated}, non-mated ${d.nonMated}`);
+  }
+  lines.push(
+    `  ${stats.images} images, ${stats.cacheHits} from cache, ${stats.computed} computed on ${stats.workers} worker(s), ${formatDuration(stats.wallSeconds)}`,
+  );
+  return lines.join('\n');
+}
+
+/**
+ * `faceprint eval …`: parses its own options (strict), runs the protocol with a progress bar, writes the report
+ * and prints a summary (or the JSON result with `--json`). Returns the exit status.
+ */
+export async function evalCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      data: { type: 'string' },
+      protocol: { type: 'string' },
+      pairs: { type: 'string' },
+      degrade: { type: 'string' },
+      limit: { type: 'string' },
+      out: { type: 'string' },
+      workers: { type: 'string' },
+      cache: { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
+      threshold: { type: 'string' },
+      'reference-iod': { type: 'string' },
+      pad: { type: 'string' },
+      detector: { type: 'string' },
+      enhance: { type: 'string' },
+      'enhance-below': { type: 'string' },
+      flip: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(EVAL_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0)
+    throw new UsageError(`eval takes no positional arguments (got "${positionals[0]}").`);
+  if (!values.data) throw new UsageError('eval needs --data <root>.');
+  const protocol = values.protocol as ProtocolName | undefined;
+  if (!protocol || !PROTOCOLS.includes(protocol)) {
+    throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(', ')}.`);
+  }
+  if (values.detector !== undefined && !DETECTORS.includes(values.detector as DetectorChoice)) {
+    throw new UsageError(`--detector must be one of ${DETECTORS.join(', ')}.`);
+  }
+  if (values.enhance !== undefined && !ENHANCE.includes(values.enhance as EnhanceMode)) {
+    throw new UsageError(`--enhance must be one of ${ENHANCE.join(', ')}.`);
+  }
+  try {
+    parseDegradation(values.degrade ?? '');
+  } catch (error) {
+    throw new UsageError(`--degrade: ${(error as Error).message}`);
+  }
+  const workers = intOption(values.workers, 'workers', 2);
+  if (workers < 1) throw new UsageError('--workers must be at least 1.');
+  const limit = intOption(values.limit, 'limit', 0);
+  const options: AnalyzeOptionsInput = {
+    ...(values.detector ? { detect: { detector: values.detector as DetectorChoice } } : {}),
+    ...(values.enhance ? { enhance: values.enhance as EnhanceMode } : {}),
+    ...(values['enhance-below'] !== undefined
+      ? { enhanceBelowBrightness: numberOption(values['enhance-below'], 'enhance-below', 60) }
+      : {}),
+    ...(values.flip ? { flip: true } : {}),
+  };
+  const data = resolve(values.data);
+  let bar: ProgressBar | undefined;
+  const run = await runProtocol({
+    data,
+    protocol,
+    pairsFile: values.pairs ? resolve(values.pairs) : undefined,
+    degrade: values.degrade,
+    limit: limit > 0 ? limit : undefined,
+    workers,
+    options,
+    cacheDir: values['no-cache'] ? null : resolve(values.cache ?? '.eval-cache'),
+    threshold: values.threshold === undefined ? undefined : numberOption(values.threshold, 'threshold', 0),
+    referenceIod:
+      values['reference-iod'] === undefined
+        ? undefined
+        : numberOption(values['reference-iod'], 'reference-iod', 41),
+    pad: values.pad === undefined ? undefined : numberOption(values.pad, 'pad', 0),
+    onProgress: (done, total) => {
+      if (!bar) {
+        bar = new ProgressBar(total, 'embedding');
+        bar.tick(done);
+      } else {
+        bar.tick(1);
+      }
+    },
+  });
+  bar?.finish();
+  const outDir = resolve(values.out ?? `out/eval/${protocol}`);
+  await writeReport(run, outDir);
+  if (values.json) {
+    printJson(run);
+  } else {
+    process.stdout.write(`${summarise(run)}\n  report: ${outDir}/report.md\n`);
+  }
+  return EXIT.ok;
+}

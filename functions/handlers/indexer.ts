@@ -1,0 +1,241 @@
+/**
+ * Lambda `indexer.handler`: the templates table's DynamoDB stream → the vector-index snapshot under `index/`.
+ *
+ * Per batch: load the published snapshot (or, when there is none or it cannot be used, build the index from the
+ * whole templates table), apply the changes in stream order, publish one new snapshot. INSERT adds the
+ * template from the record's NewImage (binary embedding); REMOVE, and a MODIFY of a template already indexed,
+ * rebuild that subject's rows from the store (`VectorIndex` removes whole subjects only), which also covers a
+ * deleted subject. Replays are harmless: a template already in the index is not added twice.
+ *
+ * The snapshot's `createdAt` is the stream time of the last change it contains, so readers catching up with
+ * `templatesCreatedAfter(createdAt - 60 s)` also find templates whose stream records are still on their way.
+ *
+ * Failures: a record that cannot be read or applied is reported in `batchItemFailures` with its sequence
+ * number; the snapshot published holds every change before it, and Lambda retries from that record (then
+ * bisects, and finally sends the record's metadata to the indexer DLQ).
+ *
+ * Concurrency: this is a read-modify-write of one S3 object, so exactly one invocation may run at a time. The
+ * event source keeps the default parallelization factor of 1 (one batch per shard at a time), but a table
+ * stream has one shard per partition, so the function also needs reserved concurrency 1 (not set by
+ * `lib/constructs/compute.ts` today).
+ *
+ * @module
+ */
+import type { Context, DynamoDBBatchResponse } from 'aws-lambda';
+import { z } from 'zod';
+import type { FaceTemplate } from '../core/gallery/domain.ts';
+import { EMBEDDING_MODEL } from '../core/pipeline/pipeline.ts';
+import { assertCompatible, decodeSnapshot, encodeSnapshot } from '../core/search/snapshot.ts';
+import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';
+import { AwsRuntime } from './aws/composition.ts';
+import { readConfig } from './aws/config.ts';
+import { count, invocation, logger, timed } from './aws/observability.ts';
+
+const config = readConfig('indexer');
+let runtime: AwsRuntime | undefined;
+
+const DIM = 512;
+const INDEX_OPTIONS = { modelId: EMBEDDING_MODEL.id, dim: DIM } as const;
+
+// Stream images use DynamoDB's JSON: { "S": "…" }, { "B": "<base64>" }, { "M": { … } }.
+const S = z.object({ S: z.string().min(1) });
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const KeysSchema = z.looseObject({ pk: S, sk: S });
+const TemplateImageSchema = z.looseObject({
+  pk: S,
+  sk: S,
+  embedding: z.object({ B: z.string().regex(B64) }),
+  variant: S,
+  model: z.object({ M: z.looseObject({ id: S }) }),
+});
+const StreamRecordSchema = z.object({
+  eventName: z.enum(['INSERT', 'MODIFY', 'REMOVE']),
+  dynamodb: z.object({
+    Keys: KeysSchema,
+    NewImage: z.unknown().optional(),
+    SequenceNumber: z.string().min(1),
+    ApproximateCreationDateTime: z.number().optional(),
+  }),
+});
+const StreamEventSchema = z.object({ Records: z.array(z.unknown()) });
+
+type Change =
+  | {
+      kind: 'upsert';
+      seq: string;
+      at: number | undefined;
+      modify: boolean;
+      modelId: string;
+      entry: IndexEntry;
+    }
+  | { kind: 'remove'; seq: string; at: number | undefined; subjectId: string; templateId: string };
+
+function decodeEmbedding(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.byteLength !== DIM * 4) {
+    throw new Error(`embedding is ${bytes.byteLength} bytes, expected ${DIM * 4}`);
+  }
+  // Copy into a buffer of its own: Buffer slices of the shared pool are not 4-byte aligned.
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Float32Array(copy.buffer);
+}
+
+/** Reads one stream record; throws with a reason when it is not a templates-table change. */
+function changeOf(raw: unknown): Change {
+  const record = StreamRecordSchema.parse(raw);
+  const { Keys, SequenceNumber: seq, ApproximateCreationDateTime } = record.dynamodb;
+  const at = ApproximateCreationDateTime === undefined ? undefined : ApproximateCreationDateTime * 1000;
+  if (record.eventName === 'REMOVE') {
+    return { kind: 'remove', seq, at, subjectId: Keys.pk.S, templateId: Keys.sk.S };
+  }
+  const image = TemplateImageSchema.parse(record.dynamodb.NewImage);
+  const variant = image.variant.S as IndexEntry['variant'];
+  return {
+    kind: 'upsert',
+    seq,
+    at,
+    modify: record.eventName === 'MODIFY',
+    modelId: image.model.M.id.S,
+    entry: {
+      subjectId: image.pk.S,
+      templateId: image.sk.S,
+      variant,
+      vector: decodeEmbedding(image.embedding.B),
+    },
+  };
+}
+
+/** The sequence number of a record that failed to parse, if it has one. */
+function sequenceOf(raw: unknown): string | undefined {
+  const seq = (raw as { dynamodb?: { SequenceNumber?: unknown } } | undefined)?.dynamodb?.SequenceNumber;
+  return typeof seq === 'string' ? seq : undefined;
+}
+
+function entriesOf(templates: readonly FaceTemplate[]): IndexEntry[] {
+  return templates
+    .filter((t) => t.model.id === EMBEDDING_MODEL.id)
+    .map((t) => ({ templateId: t.id, subjectId: t.subjectId, variant: t.variant, vector: t.embedding }));
+}
+
+/** The published index, or undefined when there is none or it cannot be used (then it is rebuilt). */
+async function loadIndex(rt: AwsRuntime): Promise<VectorIndex | undefined> {
+  const bytes = await timed('LoadIndex', () => rt.snapshots.load());
+  if (!bytes) return undefined;
+  try {
+    const index = decodeSnapshot(bytes);
+    assertCompatible(index, INDEX_OPTIONS);
+    return index;
+  } catch (error) {
+    logger.warn('published snapshot unusable; rebuilding from the templates table', { error });
+    return undefined;
+  }
+}
+
+export interface IndexerResult {
+  /** Sequence number of the first record not (fully) applied. */
+  failedSequence: string | undefined;
+  applied: number;
+  rebuilt: boolean;
+  published: boolean;
+}
+
+/** Applies a batch of stream records to the published index and publishes the result. */
+export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]): Promise<IndexerResult> {
+  const changes: Change[] = [];
+  let failedSequence: string | undefined;
+  for (const raw of records) {
+    try {
+      changes.push(changeOf(raw));
+    } catch (error) {
+      failedSequence = sequenceOf(raw);
+      logger.error('stream record unreadable', { sequenceNumber: failedSequence, error });
+      break;
+    }
+  }
+
+  const loaded = await loadIndex(rt);
+  if (!loaded) {
+    // The store is at least as new as every record of the batch: the rebuilt index already holds them.
+    const startedAt = Date.now();
+    const index = new VectorIndex(INDEX_OPTIONS);
+    index.add(entriesOf(await rt.store.listTemplates()));
+    await publish(rt, index, startedAt);
+    count('TemplatesIndexed', index.size);
+    logger.info('index rebuilt from the templates table', {
+      templates: index.size,
+      subjects: index.subjectCount,
+    });
+    return { failedSequence: undefined, applied: changes.length, rebuilt: true, published: true };
+  }
+
+  const index = loaded;
+  let changed = 0;
+  let watermark: number | undefined;
+  /** Subjects whose rows are rebuilt from the store, with the first record that asked for it. */
+  const dirty = new Map<string, string>();
+  for (const change of changes) {
+    if (change.kind === 'remove') {
+      if (index.has(change.templateId) && !dirty.has(change.subjectId))
+        dirty.set(change.subjectId, change.seq);
+    } else if (change.modelId !== EMBEDDING_MODEL.id || dirty.has(change.entry.subjectId)) {
+      // Another model's template is not searchable here; a dirty subject is rebuilt from the store anyway.
+    } else if (index.has(change.entry.templateId)) {
+      if (change.modify) dirty.set(change.entry.subjectId, change.seq);
+    } else {
+      index.add([change.entry]);
+      changed += 1;
+    }
+    watermark = change.at ?? watermark;
+  }
+  for (const [subjectId, seq] of dirty) {
+    try {
+      const entries = entriesOf(await rt.store.listTemplates(subjectId));
+      index.removeSubject(subjectId);
+      index.add(entries);
+      changed += entries.length + 1;
+    } catch (error) {
+      logger.error('subject rebuild failed', { subjectId, sequenceNumber: seq, error });
+      if (failedSequence === undefined || BigInt(seq) < BigInt(failedSequence)) failedSequence = seq;
+    }
+  }
+  if (changed > 0) {
+    await publish(rt, index, Math.min(watermark ?? Date.now(), Date.now()));
+    count('TemplatesIndexed', changed);
+  }
+  logger.info('stream batch indexed', {
+    records: records.length,
+    changes: changes.length,
+    rebuiltSubjects: dirty.size,
+    templates: index.size,
+    subjects: index.subjectCount,
+    published: changed > 0,
+  });
+  return { failedSequence, applied: changes.length, rebuilt: false, published: changed > 0 };
+}
+
+async function publish(rt: AwsRuntime, index: VectorIndex, createdAtMs: number): Promise<void> {
+  const bytes = encodeSnapshot(index, { createdAt: new Date(createdAtMs).toISOString() });
+  await timed('SaveIndex', () => rt.snapshots.save(bytes));
+  count('SnapshotsPublished');
+}
+
+export async function handler(event: unknown, context: Context): Promise<DynamoDBBatchResponse> {
+  const { Records } = StreamEventSchema.parse(event);
+  runtime ??= new AwsRuntime(config);
+  const rt = runtime;
+  return invocation(context, { requestId: context.awsRequestId }, async () => {
+    if (Records.length === 0) return { batchItemFailures: [] };
+    try {
+      const { failedSequence } = await indexRecords(rt, Records);
+      return { batchItemFailures: failedSequence ? [{ itemIdentifier: failedSequence }] : [] };
+    } catch (error) {
+      // Loading or publishing failed: nothing of this batch is durable, so it is retried from its start.
+      count('ProcessingErrors');
+      const first = sequenceOf(Records[0]);
+      logger.error('stream batch failed', { sequenceNumber: first, error });
+      if (!first) throw error;
+      return { batchItemFailures: [{ itemIdentifier: first }] };
+    }
+  });
+}
