@@ -33,7 +33,7 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --out <dir>            report folder (default out/eval/<protocol>)
   --workers N            worker threads (default 2; 1 runs in-process with all cores)
   --cache <dir>          embedding cache (default .eval-cache); --no-cache disables it
-  --threshold T          decision threshold whose abstention rate is reported
+  --threshold T          threshold whose abstention rate is reported (default: the calibration's)
   --reference-iod PX     inter-ocular distance of the clean images, for lowres (default 41, LFW)
   --pad F                black border of F × the longer side around every image (Yale B crops: 0.5)
   --detector <name>      ulfd | blazeface | fusion

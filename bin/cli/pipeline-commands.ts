@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { FaceprintError } from '../../functions/core/errors.ts';
 import { annotateImage } from '../../functions/core/pipeline/annotate.ts';
 import { compare, type FacePipeline, type FaceWithCrops } from '../../functions/core/pipeline/pipeline.ts';
-import { DEFAULT_VERIFY_THRESHOLD } from '../../functions/core/search/defaults.ts';
+import { loadCalibration } from '../../functions/core/gallery/config.ts';
 import { EXIT, printJson, readInput, UsageError } from './common.ts';
 
 export interface PipelineCommandContext {
@@ -90,7 +90,8 @@ export async function compareCommand(
   const faceA = mainFace(await pipeline.analyze(bytesA), a);
   const faceB = mainFace(await pipeline.analyze(bytesB), b);
   const similarity = compare(faceA.embedding, faceB.embedding);
-  const t = threshold ?? DEFAULT_VERIFY_THRESHOLD;
+  // The 1:1 threshold of the shipped (or FACEPRINT_CALIBRATION) calibration.
+  const t = threshold ?? loadCalibration().verifyThreshold;
   const same = similarity >= t;
   if (ctx.json) {
     printJson({

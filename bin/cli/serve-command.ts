@@ -1,15 +1,19 @@
 import { parseArgs } from 'node:util';
-import { startServer } from '../../functions/local/server.ts';
+import { jsonLineLogger, startServer } from '../../functions/local/server.ts';
+import { startUploadWatcher, type UploadWatcher } from '../../functions/local/upload-watcher.ts';
 import { EXIT, intOption, UsageError } from './common.ts';
 
-const USAGE = `Usage: faceprint serve [--port N] [--host H] [--data-dir D] [--api-key K]... [--threads N]
+const USAGE = `Usage: faceprint serve [--port N] [--host H] [--data-dir D] [--api-key K]... [--threads N] [--no-watch]
 
-Serves the HTTP API (OpenAPI document at /openapi.json) until interrupted (Ctrl-C or SIGTERM).
+Serves the HTTP API (OpenAPI document at /openapi.json) and watches <data-dir>/uploads/ (each image dropped there
+is identified like an S3 upload: results/<name>.json plus an annotated image; failures go to failed/) until
+interrupted (Ctrl-C or SIGTERM).
   --port N        TCP port (default FACEPRINT_PORT, else 8080)
   --host H        interface (default FACEPRINT_HOST, else 127.0.0.1; 0.0.0.0 for every interface)
   --data-dir D    data directory (default FACEPRINT_DATA_DIR, else ./.faceprint)
   --api-key K     require this key in the x-api-key header; repeat for several (default FACEPRINT_API_KEYS)
   --threads N     ONNX Runtime threads per model (default 1; 0 = all cores)
+  --no-watch      do not watch the uploads/ folder
 `;
 
 /** `faceprint serve`: runs the HTTP server until SIGINT or SIGTERM, then shuts it down gracefully. */
@@ -23,6 +27,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       'api-key': { type: 'string', multiple: true },
       threads: { type: 'string' },
+      'no-watch': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -47,8 +52,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
     };
   });
   let server: Awaited<ReturnType<typeof startServer>>;
+  let watcher: UploadWatcher | undefined;
   try {
     server = await startServer({
+      onStarted: (local) => {
+        if (values['no-watch']) return;
+        watcher = startUploadWatcher(local, {
+          logger: { info: jsonLineLogger.info, warn: jsonLineLogger.error, error: jsonLineLogger.error },
+        });
+        jsonLineLogger.info(
+          `Watching ${local.dataDir.paths.uploads} for images (results in ${local.dataDir.paths.results})`,
+        );
+      },
       port,
       host: values.host,
       dataDir: values['data-dir'],
@@ -67,6 +82,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const signal = await stopped;
   stop();
   process.stderr.write(`faceprint: ${signal}: shutting down\n`);
+  // The watcher first: it must finish the file in hand before the gallery closes under it.
+  await watcher?.stop();
   await server.close();
   return EXIT.ok;
 }

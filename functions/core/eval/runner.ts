@@ -22,7 +22,8 @@ import {
   PIPELINE_VERSION,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
-import { DEFAULT_VERIFY_THRESHOLD } from '../search/defaults.ts';
+import { loadCalibration } from '../gallery/config.ts';
+import type { FusionConfig } from '../search/vector-index.ts';
 import {
   BRIGHTNESS_BUCKETS,
   brightnessBucket,
@@ -36,6 +37,14 @@ import {
   scanDataset,
 } from './dataset.ts';
 import { type Degradation, degradeImage, meanLuma, parseDegradation } from './degrade.ts';
+import {
+  embedVariants,
+  FusedGalleryScorer,
+  GALLERY_VARIANTS,
+  type GalleryVariant,
+  type ScoreNorm,
+  VARIANTS_VERSION,
+} from './gallery-variants.ts';
 import {
   abstentionRate,
   cmc,
@@ -71,7 +80,7 @@ export interface EvalConfig {
   options?: AnalyzeOptionsInput | undefined;
   /** Embedding cache folder (default `.eval-cache`); null disables the cache. */
   cacheDir?: string | null | undefined;
-  /** Decision threshold whose abstention rate is reported (default DEFAULT_VERIFY_THRESHOLD). */
+  /** Decision threshold whose abstention rate is reported (default: the shipped calibration's open-set threshold). */
   threshold?: number | undefined;
   /** Inter-ocular distance of the clean images, for `lowres` (default: LFW's). */
   referenceIod?: number | undefined;
@@ -83,6 +92,15 @@ export interface EvalConfig {
   pad?: number | undefined;
   /** How many worst failures to keep (default 12). */
   worst?: number | undefined;
+  /**
+   * Identification only: degradation-matched variants enrolled beside each gallery image's original template,
+   * made from its aligned crop as enrolment makes them (default none: one template per identity).
+   */
+  variants?: readonly GalleryVariant[] | undefined;
+  /** Identification only: how a subject's template scores fuse (default max; no effect without variants). */
+  fusion?: FusionConfig | undefined;
+  /** Identification only: per-subject normalisation of the fused scores (default none). */
+  scoreNorm?: ScoreNorm | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
@@ -150,6 +168,9 @@ export interface EvalResult {
     degrade: string;
     limit?: number | undefined;
     pad?: number | undefined;
+    variants?: GalleryVariant[] | undefined;
+    fusion?: FusionConfig | undefined;
+    scoreNorm?: ScoreNorm | undefined;
     options: Partial<AnalyzeOptions>;
     pipelineVersion: string;
   };
@@ -161,6 +182,8 @@ interface Job {
   path: string;
   select: FaceSelection;
   degrade: string;
+  /** Gallery images: the variants to embed from the selected face's aligned crop. */
+  variants?: readonly GalleryVariant[] | undefined;
 }
 
 /** What the cache keeps per image: the selected face's embedding and a little metadata. */
@@ -172,6 +195,8 @@ interface Embedded {
   faces: number;
   enhanced: boolean;
   error?: string | undefined;
+  /** The requested gallery variants' embeddings (absent when there is no face). */
+  variants?: Partial<Record<GalleryVariant, Float32Array>> | undefined;
 }
 
 interface WorkerRequest {
@@ -180,6 +205,7 @@ interface WorkerRequest {
   select: FaceSelection;
   degrade: string;
   seed: number;
+  variants?: readonly GalleryVariant[] | undefined;
 }
 
 /** Selects the evaluated face: the largest box, or the box whose centre is nearest the image centre. */
@@ -220,14 +246,19 @@ async function embedImage(
     const luma = meanLuma(image);
     const padding = pad > 0 ? Math.round(Math.max(image.width, image.height) * pad) : 0;
     const input = padding > 0 ? await padImage(image, padding) : image;
-    const faces = await pipeline.analyzeImage(input, options);
+    const wantVariants = (request.variants?.length ?? 0) > 0;
+    const faces = await pipeline.analyzeImage(input, wantVariants ? { ...options, keepCrops: true } : options);
     const face = selectFace(faces, request.select, input.width, input.height);
+    const crop = face?.crops?.aligned;
     return {
       embedding: face && face.embedding.length > 0 ? face.embedding : null,
       box: face ? { ...face.box, x: face.box.x - padding, y: face.box.y - padding } : null,
       luma,
       faces: faces.length,
       enhanced: face?.enhanced ?? false,
+      ...(wantVariants && crop
+        ? { variants: await embedVariants(pipeline, crop, request.variants ?? [], options) }
+        : {}),
     };
   } catch (error) {
     return {
@@ -338,6 +369,16 @@ function cacheFile(
   return join(cacheDir, `${PIPELINE_VERSION}-${optionsHash}-${degradeHash}.jsonl`);
 }
 
+/**
+ * The cache bucket of gallery variant embeddings beside a bucket of originals: one line per (image, face
+ * selection, variant), the key naming the variant, so every variant set reads the variants it holds.
+ */
+function variantCacheFile(originals: string): string {
+  return originals.replace(/\.jsonl$/, `-variants-${VARIANTS_VERSION}.jsonl`);
+}
+
+const variantKey = (key: string, variant: GalleryVariant) => `${key}:${variant}`;
+
 interface CacheLine {
   k: string;
   e: string | null;
@@ -398,7 +439,11 @@ async function embedAll(
   const started = performance.now();
   const jobKey = (job: Job) => `${job.path}|${job.select}|${job.degrade}`;
   const unique = new Map<string, Job>();
-  for (const job of jobs) unique.set(jobKey(job), job);
+  for (const job of jobs) {
+    const seen = unique.get(jobKey(job));
+    const variants = new Set([...(seen?.variants ?? []), ...(job.variants ?? [])]);
+    unique.set(jobKey(job), { ...job, variants: GALLERY_VARIANTS.filter((v) => variants.has(v)) });
+  }
   const all = [...unique.values()];
   const total = all.length;
   stats.images = total;
@@ -408,22 +453,44 @@ async function embedAll(
     if (!degradations.has(job.degrade)) degradations.set(job.degrade, parseDegradation(job.degrade));
 
   const caches = new Map<string, { file: string; map: Map<string, Embedded> }>();
+  const variantCaches = new Map<string, { file: string; map: Map<string, Embedded> }>();
   if (cacheDir !== null) {
     mkdirSync(cacheDir, { recursive: true });
     for (const degrade of degradations.keys()) {
       const file = cacheFile(cacheDir, options, degrade, config.pad ?? 0, config.referenceIod);
       caches.set(degrade, { file, map: loadCache(file) });
+      if (all.some((job) => job.degrade === degrade && (job.variants?.length ?? 0) > 0)) {
+        const vfile = variantCacheFile(file);
+        variantCaches.set(degrade, { file: vfile, map: loadCache(vfile) });
+      }
     }
   }
 
   const out = new Map<string, Embedded>();
-  const misses: { job: Job; key: string; seed: number }[] = [];
+  const misses: { job: Job; key: string; seed: number; originalCached: boolean }[] = [];
   for (const job of all) {
     const hash = sha256(await readFile(job.path));
     const key = `${hash}:${job.select}`;
-    const hit = caches.get(job.degrade)?.map.get(key);
+    let hit = caches.get(job.degrade)?.map.get(key);
+    const wanted = job.variants ?? [];
+    if (hit?.embedding && wanted.length > 0) {
+      // A face was found: its variants must all be cached too, else the whole image is recomputed.
+      const vmap = variantCaches.get(job.degrade)?.map;
+      const variants: Partial<Record<GalleryVariant, Float32Array>> = {};
+      for (const v of wanted) {
+        const e = vmap?.get(variantKey(key, v))?.embedding;
+        if (e) variants[v] = e;
+      }
+      hit = wanted.every((v) => variants[v]) ? { ...hit, variants } : undefined;
+    }
     if (hit) out.set(jobKey(job), hit);
-    else misses.push({ job, key, seed: Number.parseInt(hash.slice(0, 8), 16) });
+    else
+      misses.push({
+        job,
+        key,
+        seed: Number.parseInt(hash.slice(0, 8), 16),
+        originalCached: caches.get(job.degrade)?.map.has(key) ?? false,
+      });
   }
   stats.cacheHits = total - misses.length;
   stats.computed = misses.length;
@@ -433,7 +500,20 @@ async function embedAll(
   const store = (miss: (typeof misses)[number], result: Embedded) => {
     out.set(jobKey(miss.job), result);
     const cache = caches.get(miss.job.degrade);
-    if (cache) appendFileSync(cache.file, cacheLine(miss.key, result));
+    if (cache && !miss.originalCached) appendFileSync(cache.file, cacheLine(miss.key, result));
+    const vcache = variantCaches.get(miss.job.degrade);
+    if (vcache && result.variants) {
+      const lines = Object.entries(result.variants).map(([v, embedding]) =>
+        cacheLine(variantKey(miss.key, v as GalleryVariant), {
+          embedding,
+          box: null,
+          luma: 0,
+          faces: 0,
+          enhanced: false,
+        }),
+      );
+      appendFileSync(vcache.file, lines.join(''));
+    }
     done += 1;
     config.onProgress?.(done, total);
   };
@@ -455,6 +535,7 @@ async function embedAll(
             select: miss.job.select,
             degrade: miss.job.degrade,
             seed: miss.seed,
+            variants: miss.job.variants,
           }),
         );
       }
@@ -507,6 +588,7 @@ function runWorkers<M extends { job: Job; seed: number }>(
         select: miss.job.select,
         degrade: miss.job.degrade,
         seed: miss.seed,
+        variants: miss.job.variants,
       };
       worker.postMessage(request);
     };
@@ -619,6 +701,7 @@ function scoreIdentification(
   embedded: (job: Job) => Embedded | undefined,
   threshold: number,
   worst: number,
+  gallery: { variants: readonly GalleryVariant[]; fusion: FusionConfig; scoreNorm: ScoreNorm },
 ): IdentificationResult {
   const galleryJobs = protocol.gallery.map((g) => ({
     g,
@@ -630,6 +713,19 @@ function scoreIdentification(
   enrolled.forEach((x, i) => {
     matrix.set(x.e?.embedding as Float32Array, i * dim);
   });
+  // One template per identity and no normalisation: plain dot products (the figures recorded before variants
+  // existed). Otherwise the vector index fuses each subject's templates as configured.
+  const fused =
+    gallery.variants.length > 0 || gallery.scoreNorm !== 'none'
+      ? new FusedGalleryScorer(
+          enrolled.map((x) => ({
+            original: x.e?.embedding as Float32Array,
+            variants: x.e?.variants ?? {},
+          })),
+          gallery.fusion,
+          gallery.scoreNorm,
+        )
+      : undefined;
   const indexOf = new Map(enrolled.map((x, i) => [x.g.identity, i]));
   const select: FaceSelection = name === 'one-shot' ? 'centre' : 'largest';
 
@@ -663,12 +759,17 @@ function scoreIdentification(
     }
     const v = e.embedding;
     let top = 0;
-    for (let i = 0; i < enrolled.length; i++) {
-      let s = 0;
-      const o = i * dim;
-      for (let d = 0; d < dim; d++) s += (matrix[o + d] as number) * (v[d] as number);
-      scores[i] = s;
-      if (s > (scores[top] as number)) top = i;
+    if (fused) {
+      fused.score(v, scores);
+      for (let i = 1; i < enrolled.length; i++) if ((scores[i] as number) > (scores[top] as number)) top = i;
+    } else {
+      for (let i = 0; i < enrolled.length; i++) {
+        let s = 0;
+        const o = i * dim;
+        for (let d = 0; d < dim; d++) s += (matrix[o + d] as number) * (v[d] as number);
+        scores[i] = s;
+        if (s > (scores[top] as number)) top = i;
+      }
     }
     const trueIndex = probe.mated ? indexOf.get(probe.identity) : undefined;
     let trueRank: number | null = null;
@@ -798,12 +899,21 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
     embedSeconds: 0,
   };
   const worst = config.worst ?? 12;
-  const threshold = config.threshold ?? DEFAULT_VERIFY_THRESHOLD;
+  const threshold = config.threshold ?? loadCalibration().threshold;
   const key = (job: Job) => `${job.path}|${job.select}|${job.degrade}`;
   let result: PairsResult | IdentificationResult;
   let pairsFile: string | undefined;
+  const variants = GALLERY_VARIANTS.filter((v) => config.variants?.includes(v));
+  const fusion: FusionConfig = config.fusion ?? { method: 'max' };
+  const scoreNorm: ScoreNorm = config.scoreNorm ?? 'none';
 
   if (config.protocol === 'pairs') {
+    if (variants.length > 0 || config.fusion !== undefined || scoreNorm !== 'none') {
+      throw new FaceprintError(
+        'INVALID_ARGUMENT',
+        'Gallery variants, fusion and score normalisation apply to one-shot and lighting, not to pairs.',
+      );
+    }
     pairsFile = config.pairsFile ?? defaultPairsFile(config.data);
     const pairs = limitPairs(readPairs(pairsFile, config.data), config.limit);
     const jobs = pairs.flatMap((p): Job[] => [
@@ -829,7 +939,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
     }
     const select: FaceSelection = config.protocol === 'one-shot' ? 'centre' : 'largest';
     const jobs: Job[] = [
-      ...protocol.gallery.map((g): Job => ({ path: g.image, select: 'largest', degrade: '' })),
+      ...protocol.gallery.map((g): Job => ({ path: g.image, select: 'largest', degrade: '', variants })),
       ...protocol.probes.map((p): Job => ({ path: p.image, select, degrade })),
     ];
     const embedded = await embedAll(jobs, config, options, stats);
@@ -840,6 +950,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       (job) => embedded.get(key(job)),
       threshold,
       worst,
+      { variants, fusion, scoreNorm },
     );
   } else {
     throw new FaceprintError(
@@ -856,6 +967,9 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       degrade,
       ...(config.limit ? { limit: config.limit } : {}),
       ...(config.pad ? { pad: config.pad } : {}),
+      ...(variants.length > 0 ? { variants } : {}),
+      ...(config.fusion ? { fusion } : {}),
+      ...(scoreNorm !== 'none' ? { scoreNorm } : {}),
       options: {
         detect: options.detect,
         enhance: options.enhance,
