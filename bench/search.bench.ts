@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { decodeSnapshot, encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { type IndexEntry, TEMPLATE_VARIANTS, VectorIndex } from '../functions/core/search/vector-index.ts';
+import { rng } from '../test/support/random.ts';
 
 /** One line of the benchmark table. */
 export interface Row {
@@ -20,18 +21,6 @@ export interface Row {
 
 const DIM = 512;
 const TEMPLATES_PER_SUBJECT = 6;
-
-/** Seeded PRNG (mulberry32) so runs are comparable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A uniformly random direction: normalised Gaussian components (Box–Muller). */
 function randomUnit(next: () => number): Float32Array {

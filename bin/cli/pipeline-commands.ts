@@ -1,8 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { FaceprintError } from '../../functions/core/errors.ts';
-import { annotateImage } from '../../functions/core/pipeline/annotate.ts';
-import { compare, type FacePipeline, type FaceWithCrops } from '../../functions/core/pipeline/pipeline.ts';
 import { loadCalibration } from '../../functions/core/gallery/config.ts';
+import { annotateImage } from '../../functions/core/pipeline/annotate.ts';
+import {
+  compare,
+  type FacePipeline,
+  type FaceWithCrops,
+  largestFace,
+} from '../../functions/core/pipeline/pipeline.ts';
 import { EXIT, printJson, readInput, UsageError } from './common.ts';
 
 export interface PipelineCommandContext {
@@ -70,12 +75,6 @@ export async function embedCommand(ctx: PipelineCommandContext, args: string[]):
   return EXIT.ok;
 }
 
-function mainFace(result: { faces: FaceWithCrops[] }, path: string): FaceWithCrops {
-  const [first, ...rest] = result.faces;
-  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${path}.`);
-  return rest.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a), first);
-}
-
 /** `faceprint compare <a> <b>`: similarity of the largest face of each, and same/different at the threshold. */
 export async function compareCommand(
   ctx: PipelineCommandContext,
@@ -87,8 +86,8 @@ export async function compareCommand(
     throw new UsageError('Usage: faceprint compare <image-a> <image-b> [--threshold T].');
   const [bytesA, bytesB] = await Promise.all([readInput(a), readInput(b)]);
   const pipeline = ctx.pipeline();
-  const faceA = mainFace(await pipeline.analyze(bytesA), a);
-  const faceB = mainFace(await pipeline.analyze(bytesB), b);
+  const faceA = largestFace(await pipeline.analyze(bytesA), a);
+  const faceB = largestFace(await pipeline.analyze(bytesB), b);
   const similarity = compare(faceA.embedding, faceB.embedding);
   // The 1:1 threshold of the shipped (or FACEPRINT_CALIBRATION) calibration.
   const t = threshold ?? loadCalibration().verifyThreshold;

@@ -6,17 +6,15 @@
  *
  * Runs that do not depend on each other start together (two at a time: two cores, and each loads the models).
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCliRunner, expectClean, expectOneError, namedRuns, type Run } from '../support/cli.ts';
 import { hasData, read, SEED, SEED_PEOPLE, seedPhoto } from '../support/data.ts';
 import { twoPeoplePhoto } from '../support/images.ts';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'bin', 'faceprint.js');
 const TEST_PHOTO = join(SEED, 'test', 'test_1.jpg');
 const HAVE_SEED = hasData(SEED);
 /** The runs queue two at a time behind each other, each loading the models: a busy machine needs the room. */
@@ -25,81 +23,10 @@ const SLOW = 180_000;
 /** Exit statuses from bin/cli/common.ts, restated: the test pins the documented contract. */
 const EXIT = { ok: 0, usage: 2, noFace: 3, invalidInput: 4 } as const;
 
-interface Run {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-const MAX_PARALLEL = 2;
-let running = 0;
-const waiting: (() => void)[] = [];
-
-/** Runs the CLI with `args`, at most {@link MAX_PARALLEL} at a time; never rejects. */
-async function faceprint(...args: string[]): Promise<Run> {
-  if (running >= MAX_PARALLEL) await new Promise<void>((go) => waiting.push(go));
-  running++;
-  try {
-    return await new Promise<Run>((done) => {
-      const env = { ...process.env };
-      delete env.FACEPRINT_DEBUG; // would print the stack traces this test checks are absent
-      delete env.FACEPRINT_DATA_DIR;
-      execFile(
-        process.execPath,
-        [CLI, ...args],
-        { cwd: ROOT, env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const failed = error as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
-          done({
-            code: failed ? (typeof failed.code === 'number' ? failed.code : null) : 0,
-            signal: failed?.signal ?? null,
-            stdout,
-            stderr,
-          });
-        },
-      );
-    });
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
-
-/** No sign of an escaped error anywhere in the output. */
-function expectNoCrash(run: Run): void {
-  expect(run.signal, 'killed (timeout?)').toBeNull();
-  const all = `${run.stdout}\n${run.stderr}`;
-  expect(all).not.toMatch(/unhandled|UnhandledPromiseRejection|ERR_UNHANDLED_REJECTION|triggerUncaught/i);
-  expect(all).not.toMatch(/^\s+at \S/m);
-}
-
-/** The status, and exactly one `faceprint: ` line on stderr (matching `message` when given). */
-function expectOneError(run: Run, code: number, message?: RegExp): void {
-  expectNoCrash(run);
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr.endsWith('\n'), JSON.stringify(run.stderr)).toBe(true);
-  const lines = run.stderr.slice(0, -1).split('\n');
-  expect(lines, run.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^faceprint: \S/);
-  if (message) expect(lines[0]).toMatch(message);
-}
-
-/** The status, and nothing at all on stderr. */
-function expectClean(run: Run, code: number): void {
-  expectNoCrash(run);
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr).toBe('');
-}
-
+/** Two at a time; a data directory set in the environment must not stand in for the `--data-dir` of each run. */
+const faceprint = createCliRunner({ maxParallel: 2, timeoutMs: 120_000, unsetEnv: ['FACEPRINT_DATA_DIR'] });
 let dir = '';
-const runs = new Map<string, Promise<Run>>();
-
-function result(name: string): Promise<Run> {
-  const run = runs.get(name);
-  if (!run) throw new Error(`no CLI run named ${name}`);
-  return run;
-}
+const { runs, result } = namedRuns();
 
 interface EnrollSummary {
   subjects: { id: string; name: string; created: boolean; photos: number; templates: number }[];

@@ -6,98 +6,25 @@
  * Every invocation is started up front (two at a time: the machine has two cores and each process loads the
  * models) and the tests await their own.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCliRunner, expectClean, expectOneError, namedRuns } from '../support/cli.ts';
 import { hasData, SEED, seedPhoto } from '../support/data.ts';
 import { pngHeaderClaiming } from '../support/images.ts';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'bin', 'faceprint.js');
 const TEST_PHOTO = join(SEED, 'test', 'test_1.jpg');
 const HAVE_SEED = hasData(SEED);
 
 /** Exit statuses from bin/cli/common.ts, restated: the test pins the documented contract. */
 const EXIT = { ok: 0, usage: 2, noFace: 3, invalidInput: 4, different: 5 } as const;
 
-interface Run {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-const MAX_PARALLEL = 2;
-let running = 0;
-const waiting: (() => void)[] = [];
-
-/** Runs the CLI with `args`, at most {@link MAX_PARALLEL} at a time; never rejects. */
-async function faceprint(...args: string[]): Promise<Run> {
-  if (running >= MAX_PARALLEL) await new Promise<void>((go) => waiting.push(go));
-  running++;
-  try {
-    return await new Promise<Run>((done) => {
-      const env = { ...process.env };
-      delete env.FACEPRINT_DEBUG; // would print the stack traces this test checks are absent
-      execFile(
-        process.execPath,
-        [CLI, ...args],
-        { cwd: ROOT, env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const failed = error as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
-          done({
-            code: failed ? (typeof failed.code === 'number' ? failed.code : null) : 0,
-            signal: failed?.signal ?? null,
-            stdout,
-            stderr,
-          });
-        },
-      );
-    });
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
-
-/** No sign of an escaped error anywhere in the output. */
-function expectNoCrash(run: Run): void {
-  expect(run.signal, 'killed (timeout?)').toBeNull();
-  const all = `${run.stdout}\n${run.stderr}`;
-  expect(all).not.toMatch(/unhandled|UnhandledPromiseRejection|ERR_UNHANDLED_REJECTION|triggerUncaught/i);
-  expect(all).not.toMatch(/^\s+at \S/m);
-}
-
-/** A failure: the given status, and exactly one `faceprint: ` line on stderr. */
-function expectFailure(run: Run, code: number, message?: RegExp): void {
-  expectNoCrash(run);
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr.endsWith('\n'), JSON.stringify(run.stderr)).toBe(true);
-  const lines = run.stderr.slice(0, -1).split('\n');
-  expect(lines, run.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^faceprint: \S/);
-  if (message) expect(lines[0]).toMatch(message);
-}
-
-/** A success (or a clean "no face" from `detect`): the status, and nothing at all on stderr. */
-function expectClean(run: Run, code: number): void {
-  expectNoCrash(run);
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr).toBe('');
-}
-
+const faceprint = createCliRunner({ maxParallel: 2, timeoutMs: 30_000 });
 let dir = '';
-const runs = new Map<string, Promise<Run>>();
-
-/** The run started under `name` in `beforeAll`. */
-function result(name: string): Promise<Run> {
-  const run = runs.get(name);
-  if (!run) throw new Error(`no CLI run named ${name}`);
-  return run;
-}
+/** The runs started in `beforeAll`, by name. */
+const { runs, result } = namedRuns();
 
 /** A 64×48 colour gradient: a valid picture with no face in it. */
 function gradient(width = 64, height = 48) {
@@ -257,25 +184,25 @@ describe.runIf(HAVE_SEED)('faceprint on a photo', () => {
 
 describe('faceprint on bad input', () => {
   it('refuses an empty file with exit 4', async () => {
-    expectFailure(await result('detect empty.jpg'), EXIT.invalidInput, /empty.*\(INVALID_IMAGE\)$/);
-    expectFailure(await result('embed empty'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
+    expectOneError(await result('detect empty.jpg'), EXIT.invalidInput, /empty.*\(INVALID_IMAGE\)$/);
+    expectOneError(await result('embed empty'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
   });
 
   it('refuses a text file with exit 4', async () => {
-    expectFailure(await result('detect notes.jpg'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
+    expectOneError(await result('detect notes.jpg'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
   });
 
   it('refuses a truncated JPEG with exit 4', async () => {
-    expectFailure(await result('detect truncated.jpg'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
-    expectFailure(await result('compare truncated'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
+    expectOneError(await result('detect truncated.jpg'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
+    expectOneError(await result('compare truncated'), EXIT.invalidInput, /\(INVALID_IMAGE\)$/);
   });
 
   it('refuses a 1×1 PNG with exit 4', async () => {
-    expectFailure(await result('detect tiny.png'), EXIT.invalidInput, /1×1.*\(IMAGE_TOO_SMALL\)$/);
+    expectOneError(await result('detect tiny.png'), EXIT.invalidInput, /1×1.*\(IMAGE_TOO_SMALL\)$/);
   });
 
   it('refuses a PNG claiming 100,000×100,000 pixels with exit 4', async () => {
-    expectFailure(await result('detect bomb.png'), EXIT.invalidInput, /100000×100000.*\(IMAGE_TOO_LARGE\)$/);
+    expectOneError(await result('detect bomb.png'), EXIT.invalidInput, /100000×100000.*\(IMAGE_TOO_LARGE\)$/);
   });
 
   it('reads an animated GIF (its first frame): no face, exit 3', async () => {
@@ -300,22 +227,22 @@ describe('faceprint on bad input', () => {
     const detect = await result('detect noface.png');
     expectClean(detect, EXIT.noFace);
     expect(detect.stdout).toContain('320×240, 0 face(s)');
-    expectFailure(await result('embed noface'), EXIT.noFace, /No face was found.*\(NO_FACE\)$/);
+    expectOneError(await result('embed noface'), EXIT.noFace, /No face was found.*\(NO_FACE\)$/);
   });
 
   it('reports a missing file as a usage error (exit 2)', async () => {
-    expectFailure(await result('missing file'), EXIT.usage, /does-not-exist\.jpg does not exist\.$/);
+    expectOneError(await result('missing file'), EXIT.usage, /does-not-exist\.jpg does not exist\.$/);
   });
 
   it('reports an unknown command with exit 2', async () => {
-    expectFailure(await result('unknown command'), EXIT.usage, /Unknown command "recognise"/);
+    expectOneError(await result('unknown command'), EXIT.usage, /Unknown command "recognise"/);
   });
 
   it('reports an unknown option with exit 2', async () => {
-    expectFailure(await result('unknown option'), EXIT.usage, /--colour/);
+    expectOneError(await result('unknown option'), EXIT.usage, /--colour/);
   });
 
   it('reports a malformed --threads with exit 2', async () => {
-    expectFailure(await result('bad threads'), EXIT.usage, /--threads must be a whole number/);
+    expectOneError(await result('bad threads'), EXIT.usage, /--threads must be a whole number/);
   });
 });

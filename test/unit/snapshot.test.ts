@@ -12,23 +12,7 @@ import {
   shardOf,
 } from '../../functions/core/search/snapshot.ts';
 import { TEMPLATE_VARIANTS, VectorIndex } from '../../functions/core/search/vector-index.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomUnit(dim: number, next: () => number): Float32Array {
-  const v = Float32Array.from({ length: dim }, () => next() * 2 - 1);
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+import { randomUnit, rng } from '../support/random.ts';
 
 const CREATED = '2025-01-02T03:04:05.000Z';
 

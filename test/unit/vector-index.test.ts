@@ -2,30 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FaceprintError } from '../../functions/core/errors.ts';
 import type { TemplateVariant } from '../../functions/core/gallery/domain.ts';
 import { type IndexEntry, VectorIndex } from '../../functions/core/search/vector-index.ts';
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomUnit(dim: number, next: () => number): Float32Array {
-  const v = new Float32Array(dim);
-  let norm = 0;
-  for (let i = 0; i < dim; i++) {
-    const x = next() * 2 - 1;
-    v[i] = x;
-    norm += x * x;
-  }
-  for (let i = 0; i < dim; i++) v[i] = (v[i] as number) / Math.sqrt(norm);
-  return v;
-}
+import { randomUnit, rng } from '../support/random.ts';
 
 /** A unit vector whose cosine with e0 is `s` (the rest of its mass on axis `axis`). */
 function withCosine(dim: number, s: number, axis = 1): Float32Array {

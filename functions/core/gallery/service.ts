@@ -6,7 +6,7 @@ import {
   compare,
   EMBEDDING_MODEL,
   type FacePipeline,
-  type FaceWithCrops,
+  largestFace,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
 import type { Calibration } from '../search/calibration.ts';
@@ -24,6 +24,9 @@ import type {
 } from './domain.ts';
 import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
 import { makeVariant } from './variants.ts';
+
+/** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
+export { largestFace } from '../pipeline/pipeline.ts';
 
 /** How the gallery enrols and decides. Configuration, not code: change it with measurements. */
 export interface GalleryConfig {
@@ -482,13 +485,6 @@ export async function enrolmentTemplates(
     });
   }
   return templates;
-}
-
-/** The largest face of an analysis. */
-export function largestFace(result: AnalyzeResult, what: string): FaceWithCrops {
-  const [first, ...rest] = result.faces;
-  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${what}.`);
-  return rest.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a), first);
 }
 
 function view(subject: Subject, templates: FaceTemplate[]): SubjectView {

@@ -98,6 +98,24 @@ export interface AnalyzeResult {
   timings: Record<Stage, number>;
 }
 
+/** Per-stage timings, all zero. */
+function zeroTimings(): Record<Stage, number> {
+  return { decode: 0, detect: 0, landmarks: 0, align: 0, quality: 0, enhance: 0, embed: 0 };
+}
+
+/**
+ * A stopwatch over `timings`: the returned `lap(stage)` adds the milliseconds since the previous lap (the first:
+ * since the clock was made) to `timings[stage]`.
+ */
+function stageClock(timings: Record<Stage, number>): (stage: Stage) => void {
+  let t = performance.now();
+  return (stage) => {
+    const now = performance.now();
+    timings[stage] += now - t;
+    t = now;
+  };
+}
+
 /**
  * Weights of the five points in the alignment fit. The eye centres are the most reliable landmarks (the nose tip
  * moves with yaw, the mouth with expression), so they count three times.
@@ -153,21 +171,8 @@ export class FacePipeline {
    */
   async analyze(bytes: Uint8Array, options: AnalyzeOptionsInput = {}): Promise<AnalyzeResult> {
     const resolved = resolveOptions(options);
-    const timings: Record<Stage, number> = {
-      decode: 0,
-      detect: 0,
-      landmarks: 0,
-      align: 0,
-      quality: 0,
-      enhance: 0,
-      embed: 0,
-    };
-    let t = performance.now();
-    const lap = (stage: Stage) => {
-      const now = performance.now();
-      timings[stage] += now - t;
-      t = now;
-    };
+    const timings = zeroTimings();
+    const lap = stageClock(timings);
     const image = await decodeImage(bytes, resolved.limits);
     lap('decode');
     const faces = await this.analyzeImage(image, resolved, timings);
@@ -178,22 +183,9 @@ export class FacePipeline {
   async analyzeImage(
     image: RgbImage,
     options: AnalyzeOptions,
-    timings: Record<Stage, number> = {
-      decode: 0,
-      detect: 0,
-      landmarks: 0,
-      align: 0,
-      quality: 0,
-      enhance: 0,
-      embed: 0,
-    },
+    timings: Record<Stage, number> = zeroTimings(),
   ): Promise<FaceWithCrops[]> {
-    let t = performance.now();
-    const lap = (stage: Stage) => {
-      const now = performance.now();
-      timings[stage] += now - t;
-      t = now;
-    };
+    const lap = stageClock(timings);
     const detections = await detectFaces(this.backend, image, options.detect);
     lap('detect');
 
@@ -317,6 +309,18 @@ export function compare(a: Float32Array, b: Float32Array): number {
     );
   }
   return cosineSimilarity(a, b);
+}
+
+/**
+ * The largest face (by box area) of an analysis; of equal ones, the first.
+ *
+ * @param what Names the image in the error: a path, or a phrase such as `the probe image`.
+ * @throws FaceprintError `NO_FACE` when the analysis found no face.
+ */
+export function largestFace(result: Pick<AnalyzeResult, 'faces'>, what: string): FaceWithCrops {
+  const [first, ...rest] = result.faces;
+  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${what}.`);
+  return rest.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a), first);
 }
 
 function roundBox(box: { x: number; y: number; width: number; height: number }) {
