@@ -129,6 +129,24 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
     dataDir.close();
   });
 
+  it('with two-view agreement, a match needs the mirrored probe to name the same subject', async () => {
+    const { dataDir, gallery } = openGallery(root, { agreement: 'mirror' });
+    await gallery.open();
+    const result = await gallery.identify(read(seedPhoto('irene', 3)), { source: 'test' });
+    const face = result.faces[0]!;
+    expect(face.agreement).toMatchObject({ view: 'mirror', subjectId: 'irene', agreed: true });
+    expect(face.agreement!.similarity).toBeGreaterThanOrEqual(face.decision.threshold);
+    expect(face.decision.kind).toBe('match');
+    // Without the option there is no second view.
+    const plain = openGallery(root);
+    await plain.gallery.open();
+    expect(
+      (await plain.gallery.identify(read(seedPhoto('irene', 3)), { source: 'test' })).faces[0]!.agreement,
+    ).toBeUndefined();
+    plain.dataDir.close();
+    dataDir.close();
+  });
+
   it('verifies 1:1 against an image and against an enrolled subject', async () => {
     const { dataDir, gallery } = openGallery(root);
     await gallery.open();

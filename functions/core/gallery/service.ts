@@ -42,6 +42,13 @@ export interface GalleryConfig {
   calibration: Calibration;
   /** Pipeline options for every analysis. */
   analyze: AnalyzeOptionsInput;
+  /**
+   * Verification by agreement of two views: with `mirror`, each probe face is also searched as its mirror image,
+   * and a match stands only when that second view names the same subject above the threshold; otherwise the
+   * decision becomes `ambiguous`. (Cosine and L2 agreement would be no check at all: on unit vectors they rank
+   * identically.) Off by default until measured to help.
+   */
+  agreement?: 'none' | 'mirror' | undefined;
 }
 
 export interface PhotoInput {
@@ -64,7 +71,16 @@ export interface SubjectView extends Subject {
   }[];
 }
 
+/** The second view's verdict when {@link GalleryConfig.agreement} is on. */
+export interface ViewAgreement {
+  view: 'mirror';
+  subjectId: string | undefined;
+  similarity: number;
+  agreed: boolean;
+}
+
 export interface IdentifiedFace {
+  agreement?: ViewAgreement | undefined;
   box: Box;
   landmarks: FiveLandmarks;
   quality: FaceQuality;
@@ -317,22 +333,42 @@ export class GalleryService {
     bytes: Uint8Array,
     context: { source: string; operation?: string; topK?: number },
   ): Promise<IdentifyResult> {
-    const result = await this.pipeline.analyze(bytes, this.config.analyze);
+    const agreementOn = this.config.agreement === 'mirror';
+    const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
     const { calibration } = this.config;
     const policy = { threshold: calibration.threshold, ambiguityMargin: calibration.ambiguityMargin };
+    const mirrored = agreementOn
+      ? await this.pipeline.embedCrops(
+          await Promise.all(
+            result.faces.map((f) =>
+              makeVariant(f.crops!.embedded, 'mirror', resolveOptions(this.config.analyze)),
+            ),
+          ),
+        )
+      : [];
     const names = new Map<string, string | undefined>();
     const nameOf = async (id: string) => {
       if (!names.has(id)) names.set(id, (await this.store.getSubject(id))?.name);
       return names.get(id);
     };
     const faces: IdentifiedFace[] = [];
-    for (const face of result.faces) {
+    for (const [i, face] of result.faces.entries()) {
       const candidates = this.index.search(face.embedding, {
         k: context.topK ?? this.config.topK,
         fusion: this.config.fusion,
       });
-      const decision = decide(candidates, policy);
+      let decision = decide(candidates, policy);
+      let agreement: ViewAgreement | undefined;
+      const second = mirrored[i];
+      if (second) {
+        const [best] = this.index.search(second, { k: 1, fusion: this.config.fusion });
+        const agreed =
+          best !== undefined && best.subjectId === decision.subjectId && best.similarity >= policy.threshold;
+        agreement = { view: 'mirror', subjectId: best?.subjectId, similarity: best?.similarity ?? 0, agreed };
+        if (decision.kind === 'match' && !agreed) decision = { ...decision, kind: 'ambiguous' };
+      }
       faces.push({
+        agreement,
         box: face.box,
         landmarks: face.landmarks,
         quality: face.quality,
