@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE_112, transformPoint } from '../../functions/core/pipeline/geometry.ts';
@@ -8,7 +9,7 @@ import {
   type FaceWithCrops,
   largestFace,
 } from '../../functions/core/pipeline/pipeline.ts';
-import { hasData, LFW, lfwPairs, read, SEED, SEED_PEOPLE, seedPhoto } from '../support/data.ts';
+import { hasData, LFW, lfwPairs, read, SEED, SEED_PEOPLE, seedPhoto, YALEB } from '../support/data.ts';
 
 const pipeline = new FacePipeline();
 afterAll(() => pipeline.dispose());
@@ -74,6 +75,17 @@ describe.runIf(hasData(SEED))('face pipeline on the seed sample', () => {
     expect(first.length).toBe(512);
     expect(Math.hypot(...first)).toBeCloseTo(1, 5);
     expect(Array.from(second)).toEqual(Array.from(first));
+  });
+});
+
+describe.runIf(hasData(YALEB))('a face that fills the frame (an ID-photo-like crop)', () => {
+  it('is found whole, not as a part of it', async () => {
+    // Yale B crops run from forehead to chin; without a second look on a padded frame, ULFD reports an eye and a
+    // cheek as a face here.
+    const { faces } = await pipeline.analyze(read(join(YALEB, 'yaleB01', 'yaleB01_P00A+000E+00.png')));
+    expect(faces).toHaveLength(1);
+    expect(faces[0]!.box.width).toBeGreaterThan(0.7 * 168);
+    expect(faces[0]!.quality.interOcularPx).toBeGreaterThan(50);
   });
 });
 

@@ -21,7 +21,7 @@ import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } fro
  * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
  * embeddings (preprocessing, alignment, enhancement policy, model).
  */
-export const PIPELINE_VERSION = 'fp2';
+export const PIPELINE_VERSION = 'fp3';
 
 /** The embedding model every template records. */
 export const EMBEDDING_MODEL: ModelRef = {
