@@ -104,7 +104,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     await local.pipeline.warmUp();
     const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
-    server = await listen(app.fetch, port, host);
+    // The CLI (or another server) may enrol or delete in the same data directory: pick up its snapshot first.
+    const fetch = async (request: Request) => {
+      await local.gallery.refreshIfStale();
+      return app.fetch(request);
+    };
+    server = await listen(fetch, port, host);
     const address = server.address() as AddressInfo;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
     const stats = local.gallery.stats();

@@ -118,6 +118,24 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
     reopened.dataDir.close();
   });
 
+  it('a second process on the same data directory sees what the first one enrolled', async () => {
+    const server = openGallery(root);
+    await server.gallery.open();
+    expect(await server.gallery.refreshIfStale()).toBe(false);
+    const cli = openGallery(root);
+    await cli.gallery.open();
+    await cli.gallery.createSubject(
+      { id: 'seulgi', name: 'Seulgi' },
+      { bytes: read(seedPhoto('seulgi', 1)), source: 'img_1.jpg', takeLargest: true },
+    );
+    cli.dataDir.close();
+    expect(await server.gallery.refreshIfStale()).toBe(true);
+    const result = await server.gallery.identify(read(seedPhoto('seulgi', 3)), { source: 'test' });
+    expect(result.faces[0]!.decision).toMatchObject({ kind: 'match', subjectId: 'seulgi' });
+    expect(await server.gallery.refreshIfStale()).toBe(false);
+    server.dataDir.close();
+  });
+
   it('deletes a subject from store and index: never returned again', async () => {
     const { dataDir, gallery } = openGallery(root);
     await gallery.open();

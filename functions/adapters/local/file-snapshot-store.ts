@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { IndexSnapshotStore } from '../../core/gallery/ports.ts';
 
@@ -15,6 +15,17 @@ export class FileSnapshotStore implements IndexSnapshotStore {
   }
 
   /** The snapshot's bytes, or undefined when no snapshot has been saved. */
+  /** Changes whenever another process (or this one) replaces the snapshot: its mtime and size. */
+  async version(): Promise<string | undefined> {
+    try {
+      const info = await stat(this.path);
+      return `${info.mtimeMs}:${info.size}:${info.ino}`;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   async load(): Promise<Uint8Array | undefined> {
     let bytes: Buffer;
     try {

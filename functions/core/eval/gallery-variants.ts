@@ -24,9 +24,12 @@ export const VARIANTS_VERSION = 'v1';
 
 export const FUSION_METHODS: readonly FusionConfig['method'][] = ['max', 'mean', 'top2mean', 'weighted'];
 
-/** Per-subject score normalisation of the fused scores. */
-export type ScoreNorm = 'none' | 'znorm';
-export const SCORE_NORMS: readonly ScoreNorm[] = ['none', 'znorm'];
+/**
+ * Normalisation of the fused scores: `znorm` per subject (its impostor statistics against a cohort), `tnorm`
+ * per probe (its scores against the rest of the gallery). See {@link FusedGalleryScorer}.
+ */
+export type ScoreNorm = 'none' | 'znorm' | 'tnorm';
+export const SCORE_NORMS: readonly ScoreNorm[] = ['none', 'znorm', 'tnorm'];
 
 function invalid(message: string): FaceprintError {
   return new FaceprintError('INVALID_ARGUMENT', message);
@@ -76,7 +79,13 @@ export function parseFusion(method: string | undefined, weights?: string | undef
   for (const item of weights.split(',')) {
     const [variant = '', value = '', ...extra] = item.split('=').map((s) => s.trim());
     const weight = Number(value);
-    if (!isTemplateVariant(variant) || extra.length > 0 || value === '' || !Number.isFinite(weight) || weight < 0) {
+    if (
+      !isTemplateVariant(variant) ||
+      extra.length > 0 ||
+      value === '' ||
+      !Number.isFinite(weight) ||
+      weight < 0
+    ) {
       throw invalid(`Bad variant weight "${item}"; write variant=weight (a number >= 0), e.g. blur=0.9.`);
     }
     variantWeights[variant] = weight;
@@ -87,7 +96,7 @@ export function parseFusion(method: string | undefined, weights?: string | undef
 /**
  * Parses `--score-norm` (undefined means `none`).
  *
- * @throws FaceprintError INVALID_ARGUMENT for anything but `none` or `znorm`.
+ * @throws FaceprintError INVALID_ARGUMENT for anything but `none`, `znorm` or `tnorm`.
  */
 export function parseScoreNorm(value: string | undefined): ScoreNorm {
   const name = value ?? 'none';
@@ -131,6 +140,10 @@ export interface GallerySubject {
  * Z-norm: each subject's fused score is standardised, `(s − μ) / σ`, by the mean and standard deviation of that
  * subject's fused scores against a cohort of impostors known at enrolment time: the original templates of every
  * other gallery subject (computed once, when the scorer is made). σ is floored at 1e-3.
+ *
+ * T-norm: each probe's scores are standardised by the mean and standard deviation of its own scores against the
+ * gallery minus its best match (the gallery's other subjects stand in for an impostor cohort). The ranking is
+ * unchanged; only the open-set decision sees the new scale.
  */
 export class FusedGalleryScorer {
   readonly size: number;
@@ -138,15 +151,26 @@ export class FusedGalleryScorer {
   readonly #fusion: FusionConfig;
   readonly #mean: Float64Array | undefined;
   readonly #std: Float64Array | undefined;
+  readonly #tnorm: boolean;
 
   constructor(subjects: readonly GallerySubject[], fusion: FusionConfig, norm: ScoreNorm = 'none') {
     this.size = subjects.length;
     this.#fusion = fusion;
+    this.#tnorm = norm === 'tnorm';
     const dim = subjects[0]?.original.length ?? 512;
-    this.#index = new VectorIndex({ modelId: 'eval', dim, initialCapacity: Math.max(1, subjects.length * 6) });
+    this.#index = new VectorIndex({
+      modelId: 'eval',
+      dim,
+      initialCapacity: Math.max(1, subjects.length * 6),
+    });
     this.#index.add(
       subjects.flatMap((s, i) => [
-        { templateId: `${i}:original`, subjectId: String(i), variant: 'original' as const, vector: s.original },
+        {
+          templateId: `${i}:original`,
+          subjectId: String(i),
+          variant: 'original' as const,
+          vector: s.original,
+        },
         ...GALLERY_VARIANTS.flatMap((v) => {
           const vector = s.variants[v];
           return vector ? [{ templateId: `${i}:${v}`, subjectId: String(i), variant: v, vector }] : [];
@@ -187,9 +211,27 @@ export class FusedGalleryScorer {
   /** Every subject's (fused, normalised where configured) score for a probe, by subject position, into `out`. */
   score(query: Float32Array, out: Float32Array): void {
     this.#raw(query, out);
+    if (this.#tnorm && this.size > 2) {
+      let best = 0;
+      let sum = 0;
+      let sumSq = 0;
+      for (let i = 0; i < this.size; i++) {
+        const s = out[i] as number;
+        sum += s;
+        sumSq += s * s;
+        if (s > (out[best] as number)) best = i;
+      }
+      const top = out[best] as number;
+      const n = this.size - 1;
+      const mean = (sum - top) / n;
+      const std = Math.max(1e-3, Math.sqrt(Math.max(0, (sumSq - top * top) / n - mean * mean)));
+      for (let i = 0; i < this.size; i++) out[i] = ((out[i] as number) - mean) / std;
+      return;
+    }
     const mean = this.#mean;
     const std = this.#std;
     if (!mean || !std) return;
-    for (let i = 0; i < this.size; i++) out[i] = ((out[i] as number) - (mean[i] as number)) / (std[i] as number);
+    for (let i = 0; i < this.size; i++)
+      out[i] = ((out[i] as number) - (mean[i] as number)) / (std[i] as number);
   }
 }

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { FaceprintError } from '../errors.ts';
+import { loadCalibration } from '../gallery/config.ts';
 import { decodeImage, type RgbImage } from '../pipeline/image.ts';
 import {
   type AnalyzeOptions,
@@ -22,7 +23,6 @@ import {
   PIPELINE_VERSION,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
-import { loadCalibration } from '../gallery/config.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import {
   BRIGHTNESS_BUCKETS,
@@ -247,7 +247,10 @@ async function embedImage(
     const padding = pad > 0 ? Math.round(Math.max(image.width, image.height) * pad) : 0;
     const input = padding > 0 ? await padImage(image, padding) : image;
     const wantVariants = (request.variants?.length ?? 0) > 0;
-    const faces = await pipeline.analyzeImage(input, wantVariants ? { ...options, keepCrops: true } : options);
+    const faces = await pipeline.analyzeImage(
+      input,
+      wantVariants ? { ...options, keepCrops: true } : options,
+    );
     const face = selectFace(faces, request.select, input.width, input.height);
     const crop = face?.crops?.aligned;
     return {
@@ -883,7 +886,14 @@ export function defaultPairsFile(data: string): string {
  * sha256, {@link PIPELINE_VERSION}, a hash of the analysis options and the degradation. An image with no face
  * counts as a miss and is reported in the detection failures.
  *
- * @throws FaceprintError INVALID_ARGUMENT for a bad data folder, pairs file or degradation spec.
+ * With `variants` (identification protocols), each gallery image's aligned crop also yields those
+ * degradation-matched templates (`makeVariant` + `embedCrops`, as enrolment does; cached per variant beside the
+ * originals), and probes are scored by a fused search over the vector index (`FusedGalleryScorer`, `fusion`), optionally
+ * Z-normalised per subject (`scoreNorm`). Without them the scores are the plain dot products of one template
+ * per identity.
+ *
+ * @throws FaceprintError INVALID_ARGUMENT for a bad data folder, pairs file or degradation spec, or gallery
+ * options given to `pairs`.
  */
 export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
   const started = performance.now();

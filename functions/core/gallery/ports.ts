@@ -34,6 +34,11 @@ export interface IndexSnapshotStore {
   load(): Promise<Uint8Array | undefined>;
   /** Replaces the snapshot atomically (readers see the old bytes or the new ones, never a mix). */
   save(bytes: Uint8Array): Promise<void>;
+  /**
+   * A token that changes whenever the snapshot is replaced (file mtime, object ETag), when the store can tell
+   * cheaply; lets a long-running process notice writes made by another one.
+   */
+  version?(): Promise<string | undefined>;
 }
 
 export type IngestState = 'claimed' | 'done' | 'failed';

@@ -143,6 +143,9 @@ export class GalleryService {
   private index: VectorIndex;
   private writes: Promise<unknown> = Promise.resolve();
   private readonly snapshotOwner: 'self' | 'indexer';
+  /** The snapshot version this process last loaded or wrote. */
+  private seenVersion: string | undefined;
+  private refreshing: Promise<boolean> | undefined;
 
   constructor(deps: GalleryDeps) {
     this.pipeline = deps.pipeline;
@@ -211,6 +214,7 @@ export class GalleryService {
       loaded !== undefined && loaded.size === current.length && current.every((t) => loaded.has(t.id));
     if (loaded && inStep) {
       this.index = loaded;
+      this.seenVersion = await this.snapshots.version?.();
       return { templates: loaded.size, subjects: loaded.subjectCount, rebuilt: false };
     }
     const index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
@@ -224,7 +228,30 @@ export class GalleryService {
     );
     this.index = index;
     await this.snapshots.save(encodeSnapshot(index, { createdAt: this.now().toISOString() }));
+    this.seenVersion = await this.snapshots.version?.();
     return { templates: index.size, subjects: index.subjectCount, rebuilt: true };
+  }
+
+  /**
+   * Reloads the index when another process replaced the snapshot since this one last read or wrote it (the CLI
+   * enrolling while the local server runs). Cheap when nothing changed: one `stat`. Returns whether it reloaded.
+   */
+  refreshIfStale(): Promise<boolean> {
+    if (!this.snapshots.version) return Promise.resolve(false);
+    this.refreshing ??= this.serialise(async () => {
+      const version = await this.snapshots.version?.();
+      if (version === this.seenVersion) return false;
+      if (this.snapshotOwner === 'self') {
+        await this.open();
+      } else {
+        await this.refreshFromSnapshot();
+        this.seenVersion = version;
+      }
+      return true;
+    }).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
   }
 
   /** Number of templates and subjects in the index. */
@@ -241,6 +268,7 @@ export class GalleryService {
   private async persistIndex(): Promise<void> {
     if (this.snapshotOwner !== 'self') return;
     await this.snapshots.save(encodeSnapshot(this.index, { createdAt: this.now().toISOString() }));
+    this.seenVersion = await this.snapshots.version?.();
   }
 
   /** Analyses an enrolment photo into templates (not yet stored): one face, quality-checked, plus variants. */
