@@ -38,6 +38,11 @@ export interface DetectOptions {
   normaliseLighting: boolean;
   /** Upper bound on faces returned (largest scores first). */
   maxFaces: number;
+  /**
+   * Images whose longer side is at most this many pixels are also searched on a padded frame, since their face
+   * may fill it (0: only when nothing else is found).
+   */
+  smallImagePadding: number;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
@@ -48,10 +53,8 @@ export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   nmsIouThreshold: 0.3,
   normaliseLighting: true,
   maxFaces: 64,
+  smallImagePadding: 400,
 };
-
-/** Images up to this size (longer side, px) are also searched with a border: their face may fill the frame. */
-const SMALL_IMAGE = 400;
 
 /** Intersection over the smaller box's area above which the smaller, lower-scored box is dropped. */
 const CONTAINED = 0.7;
@@ -301,7 +304,7 @@ export async function detectFaces(
 ): Promise<RawDetection[]> {
   const image = options.normaliseLighting ? normaliseForDetection(source) : source;
   const found = await detectOnce(backend, image, options);
-  const small = Math.max(image.width, image.height) <= SMALL_IMAGE;
+  const small = Math.max(image.width, image.height) <= options.smallImagePadding;
   if (found.length > 0 && !small) return found;
   // A face that fills the frame (an ID photo, a tight crop) is larger than the detectors' largest anchors: it is
   // missed, or only a part of it is found. Look again with a border around the image. Measured on the Yale B
