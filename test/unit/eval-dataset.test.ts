@@ -14,6 +14,7 @@ import {
   scanDataset,
 } from '../../functions/core/eval/dataset.ts';
 import { selectFace } from '../../functions/core/eval/runner.ts';
+import type { FaceQuality } from '../../functions/core/types.ts';
 import { hasData, LFW } from '../support/data.ts';
 
 let root: string;
@@ -178,14 +179,21 @@ describe('parsePairs', () => {
 });
 
 describe('selectFace', () => {
-  const faces = [
-    { box: { x: 0, y: 0, width: 100, height: 100 } },
-    { box: { x: 110, y: 110, width: 30, height: 30 } },
-  ];
-  it('picks the largest box or the box nearest the image centre', () => {
+  const face = (x: number, y: number, size: number, score: number, quality: number) => ({
+    box: { x, y, width: size, height: size },
+    score,
+    quality: { score: quality } as FaceQuality,
+  });
+  const faces = [face(0, 0, 100, 1, 1), face(110, 110, 30, 1, 1)];
+  it('picks the most prominent box or the box nearest the image centre', () => {
     expect(selectFace(faces, 'largest', 250, 250)).toBe(faces[0]);
     expect(selectFace(faces, 'centre', 250, 250)).toBe(faces[1]);
     expect(selectFace([], 'centre', 10, 10)).toBeUndefined();
+  });
+  it('does not let a slightly larger but doubtful box outrank the subject', () => {
+    const subject = face(60, 60, 100, 1, 1);
+    const poster = face(150, 10, 105, 0.86, 0.7);
+    expect(selectFace([poster, subject], 'largest', 250, 250)).toBe(subject);
   });
 });
 

@@ -21,6 +21,7 @@ import {
   FacePipeline,
   type FaceWithCrops,
   PIPELINE_VERSION,
+  prominence,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
@@ -209,7 +210,7 @@ interface WorkerRequest {
 }
 
 /** Selects the evaluated face: the largest box, or the box whose centre is nearest the image centre. */
-export function selectFace<T extends Pick<FaceWithCrops, 'box'>>(
+export function selectFace<T extends Pick<FaceWithCrops, 'box' | 'score' | 'quality'>>(
   faces: readonly T[],
   select: FaceSelection,
   width: number,
@@ -219,7 +220,9 @@ export function selectFace<T extends Pick<FaceWithCrops, 'box'>>(
   let bestValue = Number.POSITIVE_INFINITY;
   for (const face of faces) {
     const { x, y, width: w, height: h } = face.box;
-    const value = select === 'largest' ? -w * h : Math.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2);
+    // "largest" is the gallery rule of enrolment: the most prominent face (area × confidence × quality).
+    const value =
+      select === 'largest' ? -prominence(face) : Math.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2);
     if (value < bestValue) {
       bestValue = value;
       best = face;
