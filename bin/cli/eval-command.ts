@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDegradation } from '../../functions/core/eval/degrade.ts';
+import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/core/eval/gallery-variants.ts';
 import { writeReport } from '../../functions/core/eval/report.ts';
 import {
+  type EvalConfig,
   type EvalResult,
   PROTOCOLS,
   type ProtocolName,
@@ -40,6 +42,13 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --enhance <mode>       auto | always | never
   --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
   --flip                 average each embedding with its mirror image's
+  --variants <list>      one-shot / lighting: also enrol these variants of each gallery crop:
+                         mirror,blur,dark,lowres,jpeg (comma-separated), all, or none (default)
+  --fusion <method>      how a subject's template scores fuse: max (default) | mean | top2mean | weighted
+  --variant-weights <w>  for weighted: variant=weight,… (e.g. original=1,blur=0.95; others count 1)
+  --score-norm <name>    none (default) | znorm (each subject's score by its mean / std against the
+                         other gallery subjects' originals) | tnorm (each probe's scores by their
+                         mean / std over the gallery minus the best match)
   --json                 print the whole result as JSON
 `;
 
@@ -65,6 +74,14 @@ export function summarise(run: EvalResult): string {
       `${result.protocol}: gallery ${result.gallerySize}, probes ${result.matedProbes} mated + ${result.nonMatedProbes} non-mated`,
       `  rank-1 ${pct(result.rank1)}, rank-5 ${pct(result.rank5)}`,
     );
+    const c = run.config;
+    if (c.variants || c.fusion || c.scoreNorm) {
+      lines.splice(
+        1,
+        0,
+        `  gallery templates: original${(c.variants ?? []).map((v) => `+${v}`).join('')}, fusion ${c.fusion?.method ?? 'max'}, score norm ${c.scoreNorm ?? 'none'}`,
+      );
+    }
     for (const t of result.tpirAtFpir) {
       lines.push(`  TPIR@FPIR ${pct(t.fpir)}: ${pct(t.tpir)} (threshold ${t.threshold.toFixed(4)})`);
     }
@@ -86,6 +103,35 @@ export function summarise(run: EvalResult): string {
     `  ${stats.images} images, ${stats.cacheHits} from cache, ${stats.computed} computed on ${stats.workers} worker(s), ${formatDuration(stats.wallSeconds)}`,
   );
   return lines.join('\n');
+}
+
+/**
+ * Parses the gallery options `--variants`, `--fusion`, `--variant-weights` and `--score-norm` into the
+ * {@link EvalConfig} fields they set; absent options stay absent (today's one-template gallery).
+ *
+ * @throws UsageError for an unknown variant, fusion method or normalisation, or malformed weights.
+ */
+export function parseGalleryOptions(values: {
+  variants?: string | undefined;
+  fusion?: string | undefined;
+  'variant-weights'?: string | undefined;
+  'score-norm'?: string | undefined;
+}): Pick<EvalConfig, 'variants' | 'fusion' | 'scoreNorm'> {
+  try {
+    const variants = parseVariants(values.variants);
+    const fusion =
+      values.fusion === undefined && values['variant-weights'] === undefined
+        ? undefined
+        : parseFusion(values.fusion ?? 'weighted', values['variant-weights']);
+    const scoreNorm = parseScoreNorm(values['score-norm']);
+    return {
+      ...(variants.length > 0 ? { variants } : {}),
+      ...(fusion ? { fusion } : {}),
+      ...(scoreNorm !== 'none' ? { scoreNorm } : {}),
+    };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /**
@@ -114,6 +160,10 @@ export async function evalCommand(args: string[]): Promise<number> {
       enhance: { type: 'string' },
       'enhance-below': { type: 'string' },
       flip: { type: 'boolean', default: false },
+      variants: { type: 'string' },
+      fusion: { type: 'string' },
+      'variant-weights': { type: 'string' },
+      'score-norm': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -140,6 +190,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(`--degrade: ${(error as Error).message}`);
   }
+  const gallery = parseGalleryOptions(values);
   const workers = intOption(values.workers, 'workers', 2);
   if (workers < 1) throw new UsageError('--workers must be at least 1.');
   const limit = intOption(values.limit, 'limit', 0);
@@ -168,6 +219,7 @@ export async function evalCommand(args: string[]): Promise<number> {
         ? undefined
         : numberOption(values['reference-iod'], 'reference-iod', 41),
     pad: values.pad === undefined ? undefined : numberOption(values.pad, 'pad', 0),
+    ...gallery,
     onProgress: (done, total) => {
       if (!bar) {
         bar = new ProgressBar(total, 'embedding');
