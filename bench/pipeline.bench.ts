@@ -6,14 +6,13 @@
  * Run with `npx tsx bench/pipeline.bench.ts` (or `npm run bench` for every benchmark).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { type ModelId, OnnxBackend, type OnnxBackendOptions } from '../functions/core/pipeline/models.ts';
 import { FacePipeline, type Stage } from '../functions/core/pipeline/pipeline.ts';
-
-/** The shared LFW development set, read in place. */
-export const LFW_DIR = resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'lfw-dev');
+import { LFW as LFW_DIR } from '../test/support/data.ts';
+import { MOSAIC_PEOPLE as PEOPLE } from '../test/support/mosaic.ts';
 
 /** Stages in pipeline order, with their column titles (`quality` includes the head-pose model). */
 const STAGES: readonly { stage: Stage; title: string }[] = [
@@ -24,17 +23,6 @@ const STAGES: readonly { stage: Stage; title: string }[] = [
   { stage: 'quality', title: 'quality+pose' },
   { stage: 'enhance', title: 'enhance' },
   { stage: 'embed', title: 'embed' },
-];
-
-const PEOPLE = [
-  'Aaron_Eckhart',
-  'Abdullah_Gul',
-  'Al_Pacino',
-  'Al_Gore',
-  'Alejandro_Toledo',
-  'Ann_Veneman',
-  'Alan_Greenspan',
-  'Adam_Scott',
 ];
 
 /**

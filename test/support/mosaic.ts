@@ -9,7 +9,8 @@ export interface PastedFace {
   size: number;
 }
 
-const PEOPLE = [
+/** The LFW identities whose first photo is pasted into the synthetic frames (tests and benchmark). */
+export const MOSAIC_PEOPLE = [
   'Aaron_Eckhart',
   'Abdullah_Gul',
   'Al_Pacino',
@@ -28,10 +29,10 @@ export async function buildMosaic(brightness = 1): Promise<{ jpeg: Buffer; faces
   const sizes = [40, 52, 64, 76, 88, 100, 110, 120];
   const faces: PastedFace[] = [];
   const composites: { input: Buffer; left: number; top: number }[] = [];
-  for (let i = 0; i < PEOPLE.length; i++) {
+  for (let i = 0; i < MOSAIC_PEOPLE.length; i++) {
     const size = sizes[i]!;
     // The face of a deep-funnelled LFW photo spans roughly its central 110×110 px; keep some context around it.
-    const crop = await sharp(lfwPhoto(PEOPLE[i]!, 1))
+    const crop = await sharp(lfwPhoto(MOSAIC_PEOPLE[i]!, 1))
       .extract({ left: 65, top: 60, width: 120, height: 130 })
       .resize(size, Math.round(size * (130 / 120)))
       .toBuffer();
