@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { FaceprintError } from '../../functions/core/errors.ts';
 import {
   type Calibration,
   calibrationSchema,
@@ -8,17 +7,9 @@ import {
   thresholdForFar,
   thresholdForFpir,
 } from '../../functions/core/search/calibration.ts';
+import { expectFaceprintError } from '../support/errors.ts';
 
-function expectInvalid(fn: () => unknown): FaceprintError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FaceprintError);
-    expect((error as FaceprintError).code).toBe('INVALID_ARGUMENT');
-    return error as FaceprintError;
-  }
-  throw new Error('expected INVALID_ARGUMENT');
-}
+const expectInvalid = (fn: () => unknown) => expectFaceprintError(fn, 'INVALID_ARGUMENT');
 
 const rate = (scores: number[], t: number) => scores.filter((s) => s >= t).length / scores.length;
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { FaceprintError } from '../../functions/core/errors.ts';
 import type { Candidate } from '../../functions/core/gallery/domain.ts';
 import {
   CONFIDENCE_SCALE,
@@ -7,6 +6,7 @@ import {
   decide,
   verifyDecision,
 } from '../../functions/core/search/decision.ts';
+import { expectFaceprintError } from '../support/errors.ts';
 
 const c = (subjectId: string, similarity: number): Candidate => ({
   subjectId,
@@ -15,16 +15,7 @@ const c = (subjectId: string, similarity: number): Candidate => ({
 });
 const policy = { threshold: 0.5, ambiguityMargin: 0.05 };
 
-function expectInvalid(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FaceprintError);
-    expect((error as FaceprintError).code).toBe('INVALID_ARGUMENT');
-    return;
-  }
-  throw new Error('expected INVALID_ARGUMENT');
-}
+const expectInvalid = (fn: () => unknown) => expectFaceprintError(fn, 'INVALID_ARGUMENT');
 
 describe('confidenceOf', () => {
   it('is a logistic of (similarity − threshold) / 0.05', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { FaceprintError } from '../../functions/core/errors.ts';
 import {
   abstentionRate,
   cmc,
@@ -13,17 +12,9 @@ import {
   tpirAtFpir,
 } from '../../functions/core/eval/metrics.ts';
 import { nextUp } from '../../functions/core/search/calibration.ts';
+import { expectFaceprintError } from '../support/errors.ts';
 
-function expectInvalid(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FaceprintError);
-    expect((error as FaceprintError).code).toBe('INVALID_ARGUMENT');
-    return;
-  }
-  throw new Error('expected INVALID_ARGUMENT');
-}
+const expectInvalid = (fn: () => unknown) => expectFaceprintError(fn, 'INVALID_ARGUMENT');
 
 describe('rocAuc', () => {
   it('counts genuine-over-impostor wins with ties as one half', () => {

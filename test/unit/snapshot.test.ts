@@ -12,6 +12,7 @@ import {
   shardOf,
 } from '../../functions/core/search/snapshot.ts';
 import { TEMPLATE_VARIANTS, VectorIndex } from '../../functions/core/search/vector-index.ts';
+import { expectFaceprintError } from '../support/errors.ts';
 import { randomUnit, rng } from '../support/random.ts';
 
 const CREATED = '2025-01-02T03:04:05.000Z';
@@ -34,16 +35,7 @@ function buildIndex(subjects = 12, perSubject = 3, dim = 32, seed = 1): VectorIn
   return index;
 }
 
-function expectCode(fn: () => unknown, code: string): FaceprintError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FaceprintError);
-    expect((error as FaceprintError).code).toBe(code);
-    return error as FaceprintError;
-  }
-  throw new Error(`expected ${code}`);
-}
+const expectCode = expectFaceprintError;
 
 /** Splits a snapshot into its header (parsed) and payload. */
 function split(bytes: Uint8Array): { header: SnapshotHeader; payload: Uint8Array } {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FaceprintError } from '../../functions/core/errors.ts';
 import type { TemplateVariant } from '../../functions/core/gallery/domain.ts';
 import { type IndexEntry, VectorIndex } from '../../functions/core/search/vector-index.ts';
+import { expectFaceprintError } from '../support/errors.ts';
 import { randomUnit, rng } from '../support/random.ts';
 
 /** A unit vector whose cosine with e0 is `s` (the rest of its mass on axis `axis`). */
@@ -45,16 +45,7 @@ function reference(entries: IndexEntry[], query: Float32Array, k: number) {
     .slice(0, k);
 }
 
-function expectError(fn: () => unknown, code: string): FaceprintError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FaceprintError);
-    expect((error as FaceprintError).code).toBe(code);
-    return error as FaceprintError;
-  }
-  throw new Error('expected a FaceprintError');
-}
+const expectError = expectFaceprintError;
 
 const kernels = [true, false] as const;
 
