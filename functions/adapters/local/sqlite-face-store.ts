@@ -110,6 +110,19 @@ function newerSchema(db: SqliteDatabase, version: number): Error {
 }
 
 /** Opens (creating if needed) a local database file and prepares it with {@link prepareSqliteDatabase}. */
+/**
+ * The connection a store works on: a path is opened (and owned: the store closes it); an open connection is
+ * prepared and borrowed (its opener closes it).
+ */
+export function adoptSqliteDatabase(
+  database: string | SqliteDatabase,
+  options: SqliteOpenOptions = {},
+): { db: SqliteDatabase; owned: boolean } {
+  if (typeof database === 'string') return { db: openSqliteDatabase(database, options), owned: true };
+  prepareSqliteDatabase(database, options);
+  return { db: database, owned: false };
+}
+
 export function openSqliteDatabase(path: string, options: SqliteOpenOptions = {}): SqliteDatabase {
   const db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
   try {
@@ -221,14 +234,9 @@ export class SqliteFaceStore implements FaceStore {
    *   left open by {@link close}: its opener closes it).
    */
   constructor(database: string | SqliteDatabase, options: SqliteOpenOptions = {}) {
-    if (typeof database === 'string') {
-      this.db = openSqliteDatabase(database, options);
-      this.#ownsDb = true;
-    } else {
-      prepareSqliteDatabase(database, options);
-      this.db = database;
-      this.#ownsDb = false;
-    }
+    const { db, owned } = adoptSqliteDatabase(database, options);
+    this.db = db;
+    this.#ownsDb = owned;
     this.#stmts = prepareStatements(this.db);
 
     this.#createSubject = this.db.transaction((subject: Subject, templates: FaceTemplate[]) => {

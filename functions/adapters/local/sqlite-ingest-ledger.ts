@@ -1,11 +1,6 @@
 import type { Transaction } from 'better-sqlite3';
 import type { IngestLedger, IngestState } from '../../core/gallery/ports.ts';
-import {
-  openSqliteDatabase,
-  prepareSqliteDatabase,
-  type SqliteDatabase,
-  type SqliteOpenOptions,
-} from './sqlite-face-store.ts';
+import { adoptSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-face-store.ts';
 
 /** Options of {@link SqliteIngestLedger}. */
 export interface SqliteIngestLedgerOptions extends SqliteOpenOptions {
@@ -88,14 +83,9 @@ export class SqliteIngestLedger implements IngestLedger {
    *   `SqliteFaceStore`'s `db` to share its file (left open by {@link close}).
    */
   constructor(database: string | SqliteDatabase, options: SqliteIngestLedgerOptions = {}) {
-    if (typeof database === 'string') {
-      this.db = openSqliteDatabase(database, options);
-      this.#ownsDb = true;
-    } else {
-      prepareSqliteDatabase(database, options);
-      this.db = database;
-      this.#ownsDb = false;
-    }
+    const { db, owned } = adoptSqliteDatabase(database, options);
+    this.db = db;
+    this.#ownsDb = owned;
     this.#staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
     this.#now = options.now ?? Date.now;
     this.#stmts = prepareStatements(this.db);

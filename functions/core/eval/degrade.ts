@@ -125,8 +125,8 @@ async function toRgb(pipeline: Sharp): Promise<RgbImage> {
   };
 }
 
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-function prng(seed: number): () => number {
+/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1) (seeded noise, tests, benchmarks). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
