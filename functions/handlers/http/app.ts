@@ -542,23 +542,17 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       const body = bodyOf(c, 'json', CreateSubjectJson);
       input = { id: body.id, name: body.name, metadata: body.metadata };
       if (body.image !== undefined) {
-        photo = {
-          label: 'the photo',
-          bytes: decodeBase64(body.image),
-          source,
-          takeLargest: body.takeLargest ?? flag(query.takeLargest),
-        };
+        photo = photoInput(decodeBase64(body.image), source, body.takeLargest ?? flag(query.takeLargest));
       }
     } else if (kind === 'form') {
       const form = bodyOf(c, 'form', CreateSubjectForm);
       input = { id: form.id, name: form.name, metadata: form.metadata };
       if (form.image !== undefined) {
-        photo = {
-          label: 'the photo',
-          bytes: await blobBytes(form.image),
-          source: fileSource(source, form.image),
-          takeLargest: flag(form.takeLargest ?? query.takeLargest),
-        };
+        photo = photoInput(
+          await blobBytes(form.image),
+          fileSource(source, form.image),
+          flag(form.takeLargest ?? query.takeLargest),
+        );
       }
     } else {
       if (query.name === undefined) {
@@ -568,7 +562,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         );
       }
       input = { id: query.id, name: query.name };
-      photo = { label: 'the photo', bytes: rawBody(c), source, takeLargest: flag(query.takeLargest) };
+      photo = photoInput(rawBody(c), source, flag(query.takeLargest));
     }
     const subject = await gallery.createSubject(input, photo);
     c.header('location', `/subjects/${encodeURIComponent(subject.id)}`);
@@ -583,22 +577,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     let photo: PhotoInput;
     if (kind === 'json') {
       const body = bodyOf(c, 'json', ImageJson);
-      photo = {
-        label: 'the photo',
-        bytes: decodeBase64(body.image),
-        source,
-        takeLargest: body.takeLargest ?? flag(query.takeLargest),
-      };
+      photo = photoInput(decodeBase64(body.image), source, body.takeLargest ?? flag(query.takeLargest));
     } else if (kind === 'form') {
       const form = bodyOf(c, 'form', ImageForm);
-      photo = {
-        label: 'the photo',
-        bytes: await blobBytes(form.image),
-        source: fileSource(source, form.image),
-        takeLargest: flag(form.takeLargest ?? query.takeLargest),
-      };
+      photo = photoInput(
+        await blobBytes(form.image),
+        fileSource(source, form.image),
+        flag(form.takeLargest ?? query.takeLargest),
+      );
     } else {
-      photo = { label: 'the photo', bytes: rawBody(c), source, takeLargest: flag(query.takeLargest) };
+      photo = photoInput(rawBody(c), source, flag(query.takeLargest));
     }
     return c.json(await gallery.addFace(id, photo), 201);
   });
@@ -826,6 +814,11 @@ function decodeBase64(text: string): Uint8Array {
 
 async function blobBytes(blob: Blob): Promise<Uint8Array> {
   return new Uint8Array(await blob.arrayBuffer());
+}
+
+/** A photo from a request; errors about it say "the photo", never the internal source id. */
+function photoInput(bytes: Uint8Array, source: string, takeLargest: boolean | undefined): PhotoInput {
+  return { label: 'the photo', bytes, source, takeLargest };
 }
 
 function sourceOf(c: Context<AppEnv>): string {
