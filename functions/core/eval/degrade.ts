@@ -7,9 +7,9 @@
  * `lowres:<iod>` (downscale so the inter-ocular distance becomes `<iod>` px, then back up),
  * `jpeg:<quality>` (re-encode at that quality, 1–100), `noise:<sigma>` (additive Gaussian noise, seeded).
  */
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import { FaceprintError } from '../errors.ts';
-import type { RgbImage } from '../pipeline/image.ts';
+import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
 
 export type DegradationStep =
   | { kind: 'dark'; factor: number }
@@ -110,21 +110,6 @@ function stepSpec(step: DegradationStep): string {
   }
 }
 
-function raw(image: RgbImage) {
-  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  });
-}
-
-async function toRgb(pipeline: Sharp): Promise<RgbImage> {
-  const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-  };
-}
-
 /** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1) (seeded noise, tests, benchmarks). */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -145,18 +130,20 @@ async function applyStep(image: RgbImage, step: DegradationStep, options: Degrad
       return { width: image.width, height: image.height, data: out };
     }
     case 'blur':
-      return toRgb(raw(image).blur(step.sigma));
+      return rgbFromSharp(sharpFromRgb(image).blur(step.sigma));
     case 'lowres': {
       const scale = Math.min(1, step.iod / (options.referenceIod ?? LFW_REFERENCE_IOD));
       if (scale >= 1) return image;
       const w = Math.max(1, Math.round(image.width * scale));
       const h = Math.max(1, Math.round(image.height * scale));
-      const small = await toRgb(raw(image).resize(w, h, { fit: 'fill', kernel: 'linear' }));
-      return toRgb(raw(small).resize(image.width, image.height, { fit: 'fill', kernel: 'linear' }));
+      const small = await rgbFromSharp(sharpFromRgb(image).resize(w, h, { fit: 'fill', kernel: 'linear' }));
+      return rgbFromSharp(
+        sharpFromRgb(small).resize(image.width, image.height, { fit: 'fill', kernel: 'linear' }),
+      );
     }
     case 'jpeg': {
-      const encoded = await raw(image).jpeg({ quality: step.quality }).toBuffer();
-      return toRgb(sharp(encoded));
+      const encoded = await sharpFromRgb(image).jpeg({ quality: step.quality }).toBuffer();
+      return rgbFromSharp(sharp(encoded));
     }
     case 'noise': {
       const random = prng(options.seed ?? 1);

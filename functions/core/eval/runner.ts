@@ -11,10 +11,9 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import sharp from 'sharp';
 import { FaceprintError } from '../errors.ts';
 import { loadCalibration } from '../gallery/config.ts';
-import { decodeImage, type RgbImage } from '../pipeline/image.ts';
+import { decodeImage, type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
 import {
   type AnalyzeOptions,
   type AnalyzeOptionsInput,
@@ -280,26 +279,15 @@ async function embedImage(
 
 /** Surrounds an image with a black border of `padding` px on every side. */
 async function padImage(image: RgbImage, padding: number): Promise<RgbImage> {
-  const { data, info } = await sharp(
-    Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength),
-    {
-      raw: { width: image.width, height: image.height, channels: 3 },
-    },
-  )
-    .extend({
+  return rgbFromSharp(
+    sharpFromRgb(image).extend({
       top: padding,
       bottom: padding,
       left: padding,
       right: padding,
       background: { r: 0, g: 0, b: 0 },
-    })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-  };
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------

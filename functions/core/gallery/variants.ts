@@ -1,24 +1,9 @@
 import sharp from 'sharp';
 import { enhanceFace } from '../pipeline/enhance.ts';
-import type { RgbImage } from '../pipeline/image.ts';
+import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
 import type { AnalyzeOptions } from '../pipeline/pipeline.ts';
 import { lumaStats } from '../pipeline/quality.ts';
 import type { TemplateVariant } from './domain.ts';
-
-function raw(image: RgbImage) {
-  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  });
-}
-
-async function toRgb(pipeline: ReturnType<typeof sharp>): Promise<RgbImage> {
-  const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-  };
-}
 
 /**
  * Makes a degradation-matched copy of an aligned enrolment crop, imitating what a surveillance camera does to
@@ -33,18 +18,22 @@ export async function makeVariant(
 ): Promise<RgbImage> {
   switch (variant) {
     case 'mirror':
-      return toRgb(raw(crop).flop());
+      return rgbFromSharp(sharpFromRgb(crop).flop());
     case 'blur':
-      return toRgb(raw(crop).blur(1.5));
+      return rgbFromSharp(sharpFromRgb(crop).blur(1.5));
     case 'lowres':
-      return toRgb(
-        raw(await toRgb(raw(crop).resize(28, 28, { kernel: 'cubic' }))).resize(crop.width, crop.height, {
-          kernel: 'cubic',
-        }),
+      return rgbFromSharp(
+        sharpFromRgb(await rgbFromSharp(sharpFromRgb(crop).resize(28, 28, { kernel: 'cubic' }))).resize(
+          crop.width,
+          crop.height,
+          {
+            kernel: 'cubic',
+          },
+        ),
       );
     case 'jpeg': {
-      const encoded = await raw(crop).jpeg({ quality: 20 }).toBuffer();
-      return toRgb(sharp(encoded));
+      const encoded = await sharpFromRgb(crop).jpeg({ quality: 20 }).toBuffer();
+      return rgbFromSharp(sharp(encoded));
     }
     case 'dark': {
       const data = new Uint8Array(crop.data.length);

@@ -118,34 +118,36 @@ export async function decodeImage(
   }
 }
 
+/** A sharp pipeline reading an RGB image's pixels (no copy). */
+export function sharpFromRgb(image: RgbImage): ReturnType<typeof sharp> {
+  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  });
+}
+
+/** Runs a sharp pipeline to 8-bit RGB pixels. */
+export async function rgbFromSharp(pipeline: ReturnType<typeof sharp>): Promise<RgbImage> {
+  const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
 /** Encodes an RGB image (e.g. an aligned crop or an annotated frame) as PNG or JPEG. */
 export async function encodeImage(
   image: RgbImage,
   format: 'png' | 'jpeg' = 'png',
   quality = 90,
 ): Promise<Buffer> {
-  const pipeline = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  });
+  const pipeline = sharpFromRgb(image);
   return format === 'png' ? pipeline.png().toBuffer() : pipeline.jpeg({ quality }).toBuffer();
 }
 
 /** Resizes an RGB image with sharp's high-quality (Lanczos-3 / area) resampler. */
-export async function resizeImage(image: RgbImage, width: number, height: number): Promise<RgbImage> {
-  const { data, info } = await sharp(
-    Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength),
-    {
-      raw: { width: image.width, height: image.height, channels: 3 },
-    },
-  )
-    .resize(width, height, { fit: 'fill' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-  };
+export function resizeImage(image: RgbImage, width: number, height: number): Promise<RgbImage> {
+  return rgbFromSharp(sharpFromRgb(image).resize(width, height, { fit: 'fill' }));
 }
 
 /** Mean luma (Rec. 601) of an RGB image, 0–255. */
