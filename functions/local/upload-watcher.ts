@@ -9,8 +9,9 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { copyFile, lstat, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, lstat, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
+import { writeFileAtomic } from '../adapters/local/atomic-file.ts';
 import { SqliteIngestLedger } from '../adapters/local/sqlite-ingest-ledger.ts';
 import type { IdentifiedFace } from '../core/gallery/service.ts';
 import { INGEST_EVENT_VERSION, type IngestEvent, ingestImage, sha256Hex } from '../core/ingest/ingest.ts';
@@ -97,22 +98,9 @@ function tmpPathFor(dir: string, name: string): string {
   return join(dir, `.fp-${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Writes a file so that readers (and a crash) see all of it or nothing: temporary file, fsync, rename. */
-async function writeAtomic(dir: string, name: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tmpPathFor(dir, name);
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, join(dir, name));
-  } catch (error) {
-    await unlink(tmp).catch(() => undefined);
-    throw error;
-  }
+/** Writes a file beside its final name (a hidden temporary name a restart can clean up), then renames it. */
+function writeAtomic(dir: string, name: string, data: string | Uint8Array): Promise<void> {
+  return writeFileAtomic(join(dir, name), data, tmpPathFor(dir, name));
 }
 
 /** Renames a file; across file systems (a symlinked `uploads/`), copies then deletes the original. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { IndexSnapshotStore } from '../../core/gallery/ports.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 
 /**
  * {@link IndexSnapshotStore} in one local file. `save` writes a temporary file next to it, syncs it and
@@ -43,19 +44,7 @@ export class FileSnapshotStore implements IndexSnapshotStore {
     await mkdir(dir, { recursive: true });
     // Unique per process and call, so concurrent savers never write into each other's file.
     const tmp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      const file = await open(tmp, 'wx', 0o600);
-      try {
-        await file.writeFile(bytes);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.path);
-    } catch (error) {
-      await unlink(tmp).catch(() => undefined);
-      throw error;
-    }
+    await writeFileAtomic(this.path, bytes, tmp);
     await syncDirectory(dir);
   }
 }
