@@ -4,8 +4,9 @@
  * Run with `npx tsx bench/search.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
+import { TEMPLATE_VARIANTS } from '../functions/core/domain.ts';
 import { decodeSnapshot, encodeSnapshot } from '../functions/core/search/snapshot.ts';
-import { type IndexEntry, TEMPLATE_VARIANTS, VectorIndex } from '../functions/core/search/vector-index.ts';
+import { type IndexEntry, VectorIndex } from '../functions/core/search/vector-index.ts';
 import { rng } from '../test/support/random.ts';
 
 /** One line of the benchmark table. */

@@ -1,17 +1,17 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDegradation } from '../../functions/core/eval/degrade.ts';
-import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/core/eval/gallery-variants.ts';
-import { writeReport } from '../../functions/core/eval/report.ts';
+import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
+import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
+import { parseDegradation } from '../../functions/eval/degrade.ts';
+import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/eval/gallery-variants.ts';
+import { writeReport } from '../../functions/eval/report.ts';
 import {
   type EvalConfig,
   type EvalResult,
   PROTOCOLS,
   type ProtocolName,
   runProtocol,
-} from '../../functions/core/eval/runner.ts';
-import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
-import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
+} from '../../functions/eval/runner.ts';
 import {
   EXIT,
   formatDuration,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isSubjectId, SUBJECT_ID_PATTERN } from '../../functions/core/domain.ts';
 import { FaceprintError, isFaceprintError } from '../../functions/core/errors.ts';
 import type { IdentifiedFace, IdentifyResult, SubjectView } from '../../functions/core/gallery/service.ts';
 import { annotateImage } from '../../functions/core/pipeline/annotate.ts';
@@ -16,9 +17,6 @@ const COMMON = {
   threads: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
-
-/** What a subject id may look like (the HTTP API's rule). */
-export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** Files `enroll` reads from a subject's folder (by extension; the content is checked when it is decoded). */
 const IMAGE_EXTENSIONS = new Set([
@@ -48,9 +46,7 @@ export function subjectIdFromName(name: string): string {
     .replace(/[^A-Za-z0-9_.-]+/g, '_')
     .replace(/^[^A-Za-z0-9]+/, '')
     .slice(0, 128);
-  return SUBJECT_ID_PATTERN.test(id)
-    ? id
-    : `s-${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+  return isSubjectId(id) ? id : `s-${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
 }
 
 /** Opens the data directory's gallery for `work` and closes it afterwards, whatever happens. */
@@ -140,7 +136,7 @@ export async function enrollCommand(argv: string[]): Promise<number> {
     return enrollFolder(path, values);
   }
   if (values['first-only']) throw new UsageError('--first-only is for a folder of subject folders.');
-  if (values.id !== undefined && !SUBJECT_ID_PATTERN.test(values.id)) {
+  if (values.id !== undefined && !isSubjectId(values.id)) {
     throw new UsageError(`--id must match ${SUBJECT_ID_PATTERN.source}, not "${values.id}".`);
   }
   return enrollOne(path, values);

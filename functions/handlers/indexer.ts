@@ -23,7 +23,7 @@
  */
 import type { Context, DynamoDBBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
-import type { FaceTemplate } from '../core/gallery/domain.ts';
+import type { FaceTemplate } from '../core/domain.ts';
 import { EMBEDDING_MODEL } from '../core/pipeline/pipeline.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot } from '../core/search/snapshot.ts';
 import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeReport } from '../../functions/core/eval/report.ts';
-import { type EvalResult, runProtocol } from '../../functions/core/eval/runner.ts';
+import { writeReport } from '../../functions/eval/report.ts';
+import { type EvalResult, runProtocol } from '../../functions/eval/runner.ts';
 import { hasData, LFW } from '../support/data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fp-eval-run-'));

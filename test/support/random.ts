@@ -1,7 +1,7 @@
 /** Seeded randomness for tests and benchmarks: failures reproduce and runs stay comparable. */
 
 /** mulberry32, the same generator that seeds the evaluation's noise. */
-export { prng as rng } from '../../functions/core/eval/degrade.ts';
+export { prng as rng } from '../../functions/eval/degrade.ts';
 
 /** A random `dim`-dimensional unit vector: components drawn uniformly from [−1, 1) with `next`, then L2-normalised. */
 export function randomUnit(dim: number, next: () => number): Float32Array {

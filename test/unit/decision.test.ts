@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Candidate } from '../../functions/core/gallery/domain.ts';
+import type { Candidate } from '../../functions/core/domain.ts';
 import {
   CONFIDENCE_SCALE,
   confidenceOf,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFaceprintError } from '../../functions/core/errors.ts';
+import type { FaceQuality } from '../../functions/core/types.ts';
 import {
   brightnessBucket,
   lightingProtocol,
@@ -12,9 +13,8 @@ import {
   parsePairs,
   readPairs,
   scanDataset,
-} from '../../functions/core/eval/dataset.ts';
-import { selectFace } from '../../functions/core/eval/runner.ts';
-import type { FaceQuality } from '../../functions/core/types.ts';
+} from '../../functions/eval/dataset.ts';
+import { selectFace } from '../../functions/eval/runner.ts';
 import { hasData, LFW } from '../support/data.ts';
 
 let root: string;

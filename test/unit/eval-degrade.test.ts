@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFaceprintError } from '../../functions/core/errors.ts';
-import { degradeImage, meanLuma, parseDegradation } from '../../functions/core/eval/degrade.ts';
 import type { RgbImage } from '../../functions/core/pipeline/image.ts';
+import { degradeImage, meanLuma, parseDegradation } from '../../functions/eval/degrade.ts';
 
 function solid(width: number, height: number, value: number): RgbImage {
   return { width, height, data: new Uint8Array(width * height * 3).fill(value) };

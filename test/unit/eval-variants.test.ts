@@ -8,7 +8,7 @@ import {
   parseFusion,
   parseScoreNorm,
   parseVariants,
-} from '../../functions/core/eval/gallery-variants.ts';
+} from '../../functions/eval/gallery-variants.ts';
 
 /** Deterministic unit vectors (a small LCG), so the expected scores can be computed by hand. */
 function unitVectors(count: number, dim: number, seed = 7): Float32Array[] {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { nextUp } from '../../functions/core/search/calibration.ts';
 import {
   abstentionRate,
   cmc,
@@ -10,8 +11,7 @@ import {
   type ScoredPair,
   tarAtFar,
   tpirAtFpir,
-} from '../../functions/core/eval/metrics.ts';
-import { nextUp } from '../../functions/core/search/calibration.ts';
+} from '../../functions/eval/metrics.ts';
 import { expectFaceprintError } from '../support/errors.ts';
 
 const expectInvalid = (fn: () => unknown) => expectFaceprintError(fn, 'INVALID_ARGUMENT');

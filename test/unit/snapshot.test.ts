@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { TemplateVariant } from '../../functions/core/domain.ts';
+import { TEMPLATE_VARIANTS } from '../../functions/core/domain.ts';
 import { FaceprintError } from '../../functions/core/errors.ts';
-import type { TemplateVariant } from '../../functions/core/gallery/domain.ts';
 import {
   assertCompatible,
   crc32,
@@ -11,7 +12,7 @@ import {
   type SnapshotHeader,
   shardOf,
 } from '../../functions/core/search/snapshot.ts';
-import { TEMPLATE_VARIANTS, VectorIndex } from '../../functions/core/search/vector-index.ts';
+import { VectorIndex } from '../../functions/core/search/vector-index.ts';
 import { expectFaceprintError } from '../support/errors.ts';
 import { randomUnit, rng } from '../support/random.ts';
 

@@ -7,8 +7,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDataDir } from '../../functions/adapters/local/data-dir.ts';
 import { SCHEMA_VERSION, SqliteFaceStore } from '../../functions/adapters/local/sqlite-face-store.ts';
+import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../functions/core/domain.ts';
 import { isFaceprintError } from '../../functions/core/errors.ts';
-import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../functions/core/gallery/domain.ts';
 
 const storeModule = fileURLToPath(
   new URL('../../functions/adapters/local/sqlite-face-store.ts', import.meta.url),

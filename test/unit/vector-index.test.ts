@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TemplateVariant } from '../../functions/core/gallery/domain.ts';
+import type { TemplateVariant } from '../../functions/core/domain.ts';
 import { type IndexEntry, VectorIndex } from '../../functions/core/search/vector-index.ts';
 import { expectFaceprintError } from '../support/errors.ts';
 import { randomUnit, rng } from '../support/random.ts';

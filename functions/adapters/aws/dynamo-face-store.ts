@@ -12,8 +12,8 @@ import {
   ScanCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
-import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../core/gallery/domain.ts';
 import type { FaceStore, Page } from '../../core/gallery/ports.ts';
 
 export interface DynamoTables {

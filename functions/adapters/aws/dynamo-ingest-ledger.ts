@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { IngestLedger, IngestState } from '../../core/gallery/ports.ts';
+import type { IngestLedger, IngestState } from '../../core/ingest/ports.ts';
 
 /** Where the ledger rows live: their key attributes. */
 export type LedgerKeySchema =

@@ -1,11 +1,6 @@
 import Database from 'better-sqlite3';
+import type { DecisionAuditEntry, FaceTemplate, Subject, TemplateVariant } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
-import type {
-  DecisionAuditEntry,
-  FaceTemplate,
-  Subject,
-  TemplateVariant,
-} from '../../core/gallery/domain.ts';
 import type { FaceStore, Page } from '../../core/gallery/ports.ts';
 import type { Box, FaceQuality } from '../../core/types.ts';
 

@@ -1,5 +1,5 @@
 import type { Transaction } from 'better-sqlite3';
-import type { IngestLedger, IngestState } from '../../core/gallery/ports.ts';
+import type { IngestLedger, IngestState } from '../../core/ingest/ports.ts';
 import { adoptSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-face-store.ts';
 
 /** Options of {@link SqliteIngestLedger}. */

@@ -1,4 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type {
+  Candidate,
+  Decision,
+  DecisionAuditEntry,
+  FaceTemplate,
+  Subject,
+  TemplateVariant,
+} from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import {
   type AnalyzeOptionsInput,
@@ -14,14 +22,6 @@ import { decide, verifyDecision } from '../search/decision.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
 import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
-import type {
-  Candidate,
-  Decision,
-  DecisionAuditEntry,
-  FaceTemplate,
-  Subject,
-  TemplateVariant,
-} from './domain.ts';
 import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
 import { makeVariant } from './variants.ts';
 

@@ -1,9 +1,9 @@
 import sharp from 'sharp';
+import type { TemplateVariant } from '../domain.ts';
 import { enhanceFace } from '../pipeline/enhance.ts';
 import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
 import type { AnalyzeOptions } from '../pipeline/pipeline.ts';
 import { lumaStats } from '../pipeline/quality.ts';
-import type { TemplateVariant } from './domain.ts';
 
 /**
  * Makes a degradation-matched copy of an aligned enrolment crop, imitating what a surveillance camera does to

@@ -1,7 +1,7 @@
 /** Open-set (1:N) and 1:1 decisions from similarity scores. */
 
+import type { Candidate, Decision } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
-import type { Candidate, Decision } from '../gallery/domain.ts';
 
 /**
  * Width of the logistic that turns a similarity into a confidence: `confidence = 1 / (1 + exp(−(s − t) / S))`

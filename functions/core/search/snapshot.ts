@@ -29,9 +29,10 @@
  * it is.
  */
 import { z } from 'zod';
+import type { TemplateVariant } from '../domain.ts';
+import { isTemplateVariant, TEMPLATE_VARIANTS } from '../domain.ts';
 import { FaceprintError, isFaceprintError } from '../errors.ts';
-import type { TemplateVariant } from '../gallery/domain.ts';
-import { type IndexColumns, isTemplateVariant, TEMPLATE_VARIANTS, VectorIndex } from './vector-index.ts';
+import { type IndexColumns, VectorIndex } from './vector-index.ts';
 
 /** Current (and only) format version. */
 export const SNAPSHOT_VERSION = 1;

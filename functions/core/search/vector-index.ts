@@ -3,33 +3,27 @@
  *
  * All vectors live in one contiguous, growable, row-major `Float32Array`; template ids, subject ordinals
  * (`Int32Array` into a subject-id table) and variant codes (`Uint8Array`) are parallel per-row columns, so the
- * hot loop touches no per-template objects. The dot products run in a tiny hand-assembled WebAssembly SIMD
- * kernel (about ten times faster than scalar JavaScript in V8) when the runtime supports it and `dim` is a
- * multiple of 16; otherwise a 4-way unrolled JavaScript loop computes the same float32 scores.
+ * hot loop touches no per-template objects. The dot products run in the WebAssembly SIMD kernel of
+ * `simd-kernel.ts` when the runtime supports it and `dim` is a multiple of 16; otherwise a 4-way unrolled
+ * JavaScript loop computes the same float32 scores.
  */
 
+import { type Candidate, isTemplateVariant, TEMPLATE_VARIANTS, type TemplateVariant } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
-import type { Candidate, TemplateVariant } from '../gallery/domain.ts';
+import {
+  type DotsKernel,
+  dotsModule,
+  FLOATS_PER_SIMD_STEP,
+  WASM_PAGE,
+  type WasmMemory,
+  wasm,
+} from './simd-kernel.ts';
 
-/** Stable numeric code of each template variant (stored per row, and in this order in snapshots). */
-const VARIANT_CODE: Record<TemplateVariant, number> = {
-  original: 0,
-  dark: 1,
-  blur: 2,
-  lowres: 3,
-  jpeg: 4,
-  mirror: 5,
-};
-
-/** Every template variant, indexed by its numeric code. */
-export const TEMPLATE_VARIANTS: readonly TemplateVariant[] = Object.freeze(
-  (Object.keys(VARIANT_CODE) as TemplateVariant[]).sort((a, b) => VARIANT_CODE[a] - VARIANT_CODE[b]),
-);
-
-/** True when `value` names a {@link TemplateVariant}. */
-export function isTemplateVariant(value: unknown): value is TemplateVariant {
-  return typeof value === 'string' && Object.hasOwn(VARIANT_CODE, value);
-}
+/** Stable numeric code of each template variant (stored per row, and in snapshots): its place in the list. */
+const VARIANT_CODE = Object.fromEntries(TEMPLATE_VARIANTS.map((v, i) => [v, i])) as Record<
+  TemplateVariant,
+  number
+>;
 
 /**
  * How the similarities of one subject's templates are fused into the subject's score.
@@ -92,153 +86,6 @@ export interface IndexColumns {
   /** `templateIds.length × dim` floats, row-major. */
   vectors: Float32Array;
 }
-
-const WASM_PAGE = 65_536;
-const FLOATS_PER_SIMD_STEP = 16;
-
-/**
- * Builds the WebAssembly module with one export, `dots(vec, q, rows, dim, out)`: for each of `rows`
- * consecutive rows of `dim` float32 at byte offset `vec`, stores the row's dot product with the `dim`
- * float32 at `q` as float32 at `out`, `out + 4`, …. `dim` must be a positive multiple of 16: the inner loop
- * consumes 16 floats per step into four f32x4 accumulators. The equivalent text format:
- *
- * ```wat
- * (func (export "dots") (param $v i32) (param $q0 i32) (param $rows i32) (param $dim i32) (param $out i32)
- *   (local $q i32) (local $end i32) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
- *   (block $exit (br_if $exit (i32.eqz (local.get $rows)))
- *     (loop $row
- *       ;; a0..a3 = 0; q = q0; end = v + dim * 4
- *       (loop $step  ;; aN += load(v + 16N) * load(q + 16N); v += 64; q += 64; continue while v < end
- *       )
- *       (f32.store (local.get $out) (sum of the 16 lanes of a0 + a1 + a2 + a3))
- *       ;; out += 4; rows -= 1; continue while rows != 0
- *     )))
- * ```
- */
-function buildDotsModule(): Uint8Array {
-  const uleb = (value: number): number[] => {
-    const out: number[] = [];
-    let n = value >>> 0;
-    do {
-      let byte = n & 0x7f;
-      n >>>= 7;
-      if (n !== 0) byte |= 0x80;
-      out.push(byte);
-    } while (n !== 0);
-    return out;
-  };
-  // Only small non-negative i32 constants occur, which need no sign handling beyond bit 6.
-  const i32Const = (value: number): number[] =>
-    value < 64 ? [0x41, value] : [0x41, (value & 0x7f) | 0x80, value >> 7];
-  const name = (text: string): number[] => [
-    ...uleb(text.length),
-    ...Array.from(text, (c) => c.charCodeAt(0)),
-  ];
-  const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
-  const get = (local: number) => [0x20, local];
-  const set = (local: number) => [0x21, local];
-  const tee = (local: number) => [0x22, local];
-  const simd = (op: number) => [0xfd, ...uleb(op)];
-  const v128Load = (offset: number) => [...simd(0x00), 4, ...uleb(offset)];
-  const v128Zero = [...simd(0x0c), ...new Array<number>(16).fill(0)];
-  const f32x4Add = simd(0xe4);
-  const f32x4Mul = simd(0xe6);
-  const lane = (i: number) => [...simd(0x1f), i];
-  const [V, Q0, ROWS, DIM, OUT, Q, END, A0] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
-  const accumulate = (i: number) => [
-    ...get(A0 + i),
-    ...get(V),
-    ...v128Load(16 * i),
-    ...get(Q),
-    ...v128Load(16 * i),
-    ...f32x4Mul,
-    ...f32x4Add,
-    ...set(A0 + i),
-  ];
-  const body = [
-    ...[2, 2, 0x7f, 4, 0x7b], // locals: 2 × i32, 4 × v128
-    ...[0x02, 0x40], // block $exit
-    ...[...get(ROWS), 0x45, 0x0d, 0], // br_if $exit (rows == 0)
-    ...[0x03, 0x40], // loop $row
-    ...[
-      ...v128Zero,
-      ...set(A0),
-      ...v128Zero,
-      ...set(A0 + 1),
-      ...v128Zero,
-      ...set(A0 + 2),
-      ...v128Zero,
-      ...set(A0 + 3),
-    ],
-    ...[...get(Q0), ...set(Q)],
-    ...[...get(V), ...get(DIM), ...i32Const(4), 0x6c, 0x6a, ...set(END)],
-    ...[0x03, 0x40], // loop $step
-    ...[...accumulate(0), ...accumulate(1), ...accumulate(2), ...accumulate(3)],
-    ...[...get(Q), ...i32Const(64), 0x6a, ...set(Q)],
-    ...[...get(V), ...i32Const(64), 0x6a, ...tee(V), ...get(END), 0x49, 0x0d, 0], // br_if $step (v < end)
-    0x0b,
-    ...get(OUT),
-    ...[...get(A0), ...get(A0 + 1), ...f32x4Add, ...get(A0 + 2), ...get(A0 + 3), ...f32x4Add, ...f32x4Add],
-    ...[
-      ...tee(A0),
-      ...lane(0),
-      ...get(A0),
-      ...lane(1),
-      0x92,
-      ...get(A0),
-      ...lane(2),
-      0x92,
-      ...get(A0),
-      ...lane(3),
-      0x92,
-    ],
-    ...[0x38, 2, 0], // f32.store
-    ...[...get(OUT), ...i32Const(4), 0x6a, ...set(OUT)],
-    ...[...get(ROWS), ...i32Const(1), 0x6b, ...tee(ROWS), 0x0d, 0], // br_if $row (rows != 0)
-    0x0b,
-    0x0b,
-    0x0b,
-  ];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
-    ...section(2, [1, ...name('e'), ...name('m'), 0x02, 0x00, 0x00]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name('dots'), 0x00, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
-  ]);
-}
-
-/** The slice of the WebAssembly JS API used here (the project's `lib` setting carries no WebAssembly types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(deltaPages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-/** Compiled once per process; undefined where the runtime lacks WebAssembly SIMD. */
-const dotsModule: object | undefined = (() => {
-  try {
-    const bytes = buildDotsModule();
-    return wasm?.validate(bytes) ? new wasm.Module(bytes) : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
-type DotsKernel = (
-  vecOffset: number,
-  queryOffset: number,
-  rows: number,
-  dim: number,
-  outOffset: number,
-) => void;
 
 function invalid(message: string, details?: Record<string, unknown>): FaceprintError {
   return new FaceprintError('INVALID_ARGUMENT', message, details);

@@ -16,11 +16,12 @@ import { DETECTION_EVENT_SOURCE, ENV, PREFIX } from '../../../lib/runtime-config
 import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
 import { S3SnapshotStore } from '../../adapters/aws/s3-snapshot-store.ts';
+import { isSubjectId, SubjectNameSchema } from '../../core/domain.ts';
 import { type FaceprintErrorCode, isFaceprintError } from '../../core/errors.ts';
 import { defaultGalleryConfig } from '../../core/gallery/config.ts';
-import type { IngestState } from '../../core/gallery/ports.ts';
 import { GalleryService, type PhotoInput } from '../../core/gallery/service.ts';
 import { type IngestEvent, ingestImage } from '../../core/ingest/ingest.ts';
+import type { IngestState } from '../../core/ingest/ports.ts';
 import { DEFAULT_DECODE_LIMITS } from '../../core/pipeline/image.ts';
 import { FacePipeline } from '../../core/pipeline/pipeline.ts';
 import { type AwsClients, createClients } from './clients.ts';
@@ -63,17 +64,6 @@ const ENROL_REFUSALS: ReadonlySet<string> = new Set<FaceprintErrorCode>([
   'LOW_QUALITY',
   'INVALID_ARGUMENT',
 ]);
-
-/** The subject id rule of the HTTP API (`SubjectIdSchema`): safe as a key, a file name and a path segment. */
-const SUBJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-/** A display name from object metadata: 1–200 characters, no control characters, not blank. */
-const SubjectName = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[^\p{Cc}]*$/u)
-  .regex(/\S/);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Snapshot freshness
@@ -170,7 +160,7 @@ export function galleryKeySubject(key: string): string | undefined {
   if (!key.startsWith(PREFIX.gallery)) return undefined;
   const [subjectId, ...file] = key.slice(PREFIX.gallery.length).split('/');
   if (subjectId === undefined || file.length === 0 || file.join('/') === '') return undefined;
-  if (!SUBJECT_ID.test(subjectId) || subjectId.includes('..')) return undefined;
+  if (!isSubjectId(subjectId)) return undefined;
   return subjectId;
 }
 
@@ -490,7 +480,7 @@ export class AwsRuntime {
     if (!(await this.store.getSubject(subjectId))) {
       const given =
         object.metadata.name === undefined ? undefined : decodeMetadataValue(object.metadata.name);
-      const name = SubjectName.safeParse(given).success ? (given as string) : subjectId;
+      const name = SubjectNameSchema.safeParse(given).success ? (given as string) : subjectId;
       try {
         const subject = await gallery.createSubject(
           { id: subjectId, name, metadata: { enrolledFrom: photo.source } },

@@ -15,7 +15,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import { ENV, METRICS_NAMESPACE } from '../../../lib/runtime-config.ts';
-import type { DecisionKind } from '../../core/gallery/domain.ts';
+import type { DecisionKind } from '../../core/domain.ts';
 
 const serviceName = process.env[ENV.serviceName] || 'faceprint';
 

@@ -8,8 +8,8 @@
  * `jpeg:<quality>` (re-encode at that quality, 1–100), `noise:<sigma>` (additive Gaussian noise, seeded).
  */
 import sharp from 'sharp';
-import { FaceprintError } from '../errors.ts';
-import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
+import { FaceprintError } from '../core/errors.ts';
+import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../core/pipeline/image.ts';
 
 export type DegradationStep =
   | { kind: 'dark'; factor: number }

@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
-import { decodeImage } from '../pipeline/image.ts';
+import { decodeImage } from '../core/pipeline/image.ts';
 import { degradeImage, parseDegradation } from './degrade.ts';
 import type { EvalResult, Failure, IdentificationResult, ImageRef, PairsResult } from './runner.ts';
 

@@ -3,18 +3,24 @@
  * image (made exactly as enrolment makes them, `gallery/variants.ts`), how a subject's template scores fuse
  * (`search/vector-index.ts`), and an optional per-subject score normalisation (Z-norm).
  */
-import { FaceprintError } from '../errors.ts';
-import type { TemplateVariant } from '../gallery/domain.ts';
-import { makeVariant } from '../gallery/variants.ts';
-import type { RgbImage } from '../pipeline/image.ts';
-import type { AnalyzeOptions, FacePipeline } from '../pipeline/pipeline.ts';
-import { type FusionConfig, isTemplateVariant, VectorIndex } from '../search/vector-index.ts';
+
+import {
+  DERIVED_VARIANTS,
+  type DerivedVariant,
+  isTemplateVariant,
+  type TemplateVariant,
+} from '../core/domain.ts';
+import { FaceprintError } from '../core/errors.ts';
+import { makeVariant } from '../core/gallery/variants.ts';
+import type { RgbImage } from '../core/pipeline/image.ts';
+import type { AnalyzeOptions, FacePipeline } from '../core/pipeline/pipeline.ts';
+import { type FusionConfig, VectorIndex } from '../core/search/vector-index.ts';
 
 /** A template variant made from the enrolment crop (every variant but `original`). */
-export type GalleryVariant = Exclude<TemplateVariant, 'original'>;
+export type GalleryVariant = DerivedVariant;
 
 /** Every gallery variant, in the canonical order used for cache keys and reports. */
-export const GALLERY_VARIANTS: readonly GalleryVariant[] = ['mirror', 'blur', 'dark', 'lowres', 'jpeg'];
+export const GALLERY_VARIANTS: readonly GalleryVariant[] = DERIVED_VARIANTS;
 
 /**
  * Version of the variant recipe (`gallery/variants.ts`): part of the variant cache's file name. Bump it when

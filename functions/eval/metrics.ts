@@ -4,8 +4,8 @@
  * score is ≥ the threshold. Every function throws `INVALID_ARGUMENT` when the quantity it reports is
  * undefined for the input (e.g. no genuine scores), rather than returning NaN.
  */
-import { FaceprintError } from '../errors.ts';
-import { nextUp, thresholdAtRate, thresholdForFar } from '../search/calibration.ts';
+import { FaceprintError } from '../core/errors.ts';
+import { nextUp, thresholdAtRate, thresholdForFar } from '../core/search/calibration.ts';
 
 /** One point of a ROC curve. */
 export interface RocPoint {

@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { FaceprintError } from '../errors.ts';
+import { FaceprintError } from '../core/errors.ts';
 
 const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|tiff?|bmp|gif|avif|heic|heif|pgm|ppm)$/i;
 

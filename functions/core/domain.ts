@@ -1,0 +1,131 @@
+/**
+ * The gallery's domain: its value types and the rules every entry point shares (the subject-id rule, the
+ * display-name and metadata schemas, the template variants). The HTTP app, the AWS adapters, the CLI and the
+ * evaluation import these rather than restating them.
+ */
+import { z } from 'zod';
+import type { Box, FaceQuality, ModelRef } from './types.ts';
+
+/** A subject id: safe as a file name, a DynamoDB key and a URL path segment (and never containing `..`). */
+export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Whether `id` is a valid subject id ({@link SUBJECT_ID_PATTERN}, no `..`). */
+export function isSubjectId(id: string): boolean {
+  return SUBJECT_ID_PATTERN.test(id) && !id.includes('..');
+}
+
+/** {@link SUBJECT_ID_PATTERN} as a schema, with sentences a caller can act on. */
+export const SubjectIdSchema = z
+  .string()
+  .regex(
+    SUBJECT_ID_PATTERN,
+    'must be 1 to 128 letters, digits, "_", "." or "-", starting with a letter or digit',
+  )
+  .refine((id) => !id.includes('..'), 'must not contain ".."');
+
+/** A display name: 1–200 characters, not blank, without control characters (\p{Cc}: NUL, newline, escape, …). */
+export const SubjectNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+  .regex(/\S/, 'must not be blank');
+
+/** Free-form subject metadata: at most 50 string keys (never `__proto__`) with string values. */
+export const SubjectMetadataSchema = z
+  .record(
+    z
+      .string()
+      .min(1, 'keys must not be empty')
+      .max(100, 'keys must be at most 100 characters')
+      // Assigning it would set the object's prototype instead of a key.
+      .refine((k) => k !== '__proto__', 'keys must not be "__proto__"'),
+    z.string().max(2000, 'values must be at most 2,000 characters'),
+  )
+  .refine((m) => Object.keys(m).length <= 50, 'may hold at most 50 keys');
+
+/**
+ * How a template's image was made from the enrolment photo. `original` is the photo as given; the rest are
+ * degradation-matched variants generated from it so that a clean ID photo also matches dark, blurry probes.
+ * The order is stored: a variant's place in this list is its code in index snapshots (append only).
+ */
+export const TEMPLATE_VARIANTS = ['original', 'dark', 'blur', 'lowres', 'jpeg', 'mirror'] as const;
+export type TemplateVariant = (typeof TEMPLATE_VARIANTS)[number];
+
+/** True when `value` names a {@link TemplateVariant}. */
+export function isTemplateVariant(value: unknown): value is TemplateVariant {
+  return typeof value === 'string' && (TEMPLATE_VARIANTS as readonly string[]).includes(value);
+}
+
+/** The variants generated from an enrolment photo (every {@link TEMPLATE_VARIANTS} entry but `original`). */
+export type DerivedVariant = Exclude<TemplateVariant, 'original'>;
+
+/** Every {@link DerivedVariant}, in the order enrolment and the evaluation make them. */
+export const DERIVED_VARIANTS: readonly DerivedVariant[] = ['mirror', 'blur', 'dark', 'lowres', 'jpeg'];
+
+/** A person in the gallery. `metadata` is free-form, caller-supplied, string-valued. */
+export interface Subject {
+  id: string;
+  name: string;
+  metadata: Record<string, string>;
+  /** ISO-8601 timestamp. */
+  createdAt: string;
+}
+
+/** One embedding of one face of a subject. */
+export interface FaceTemplate {
+  id: string;
+  subjectId: string;
+  /** Where the photo came from: a file name, an object key or `api`. */
+  source: string;
+  box: Box;
+  quality: FaceQuality;
+  embedding: Float32Array;
+  variant: TemplateVariant;
+  model: ModelRef;
+  /** ISO-8601 timestamp. */
+  createdAt: string;
+}
+
+export type DecisionKind = 'match' | 'unknown' | 'ambiguous';
+
+/** A candidate subject for a probe face, with the fused similarity over that subject's templates. */
+export interface Candidate {
+  subjectId: string;
+  similarity: number;
+  /** The template that scored highest for this subject. */
+  templateId: string;
+}
+
+/** The open-set answer for one probe face, with the evidence a reviewer needs to check it. */
+export interface Decision {
+  kind: DecisionKind;
+  /** Set for `match` (the matched subject) and `ambiguous` (the best of the tied subjects). */
+  subjectId: string | undefined;
+  similarity: number;
+  /** The threshold the similarity was compared with. */
+  threshold: number;
+  /** For `ambiguous`: the margin that the top two subjects fell within. */
+  margin: number;
+  /** Rough probability-like confidence in [0, 1] derived from the similarity's distance to the threshold. */
+  confidence: number;
+  candidates: Candidate[];
+}
+
+/** One row of the decision audit log: what was decided, on what evidence. Never an image or an embedding. */
+export interface DecisionAuditEntry {
+  id: string;
+  /** ISO-8601 timestamp. */
+  at: string;
+  /** `identify`, `verify`, `ingest`, … */
+  operation: string;
+  /** Request id, object key or file name: whatever lets a reviewer find the input again. */
+  source: string;
+  faceIndex: number;
+  box: Box;
+  quality: FaceQuality;
+  decision: Decision;
+  model: ModelRef;
+  /** Calibration file id the threshold came from. */
+  calibration: string;
+}
