@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isFaceprintError } from '../../functions/core/errors.ts';
+import { ERROR_BLAME, isFaceprintError, NO_USABLE_FACE } from '../../functions/core/errors.ts';
 
 /** Exit statuses of the `faceprint` command. */
 export const EXIT = {
@@ -14,6 +14,8 @@ export const EXIT = {
   invalidInput: 4,
   /** `compare`: the two faces are of different people (like `cmp`, so scripts can branch on it). */
   different: 5,
+  /** The installation or configuration is broken (a model missing, an index corrupt): not the input's fault. */
+  operator: 6,
 } as const;
 
 /** A mistake on the command line: printed as one sentence, exit status 2. */
@@ -38,8 +40,6 @@ export function printJson(value: unknown): void {
   );
 }
 
-const NO_FACE_CODES = new Set(['NO_FACE', 'LOW_QUALITY', 'MULTIPLE_FACES']);
-
 /** Maps an error to one line on stderr and an exit status; never prints a stack trace unless FACEPRINT_DEBUG is set. */
 export function reportError(error: unknown): number {
   if (process.env.FACEPRINT_DEBUG) console.error(error);
@@ -49,11 +49,18 @@ export function reportError(error: unknown): number {
   }
   if (isFaceprintError(error)) {
     process.stderr.write(`faceprint: ${error.message} (${error.code})\n`);
-    return NO_FACE_CODES.has(error.code) ? EXIT.noFace : EXIT.invalidInput;
+    return exitCodeOf(error.code);
   }
   const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
   process.stderr.write(`faceprint: internal error: ${message} (set FACEPRINT_DEBUG=1 for details)\n`);
   return EXIT.internal;
+}
+
+/** The exit status for a domain error code, from its blame ({@link ERROR_BLAME}). */
+export function exitCodeOf(code: keyof typeof ERROR_BLAME): number {
+  const blame = ERROR_BLAME[code];
+  if (blame === 'operator') return EXIT.operator;
+  return blame === 'input' && NO_USABLE_FACE.has(code) ? EXIT.noFace : EXIT.invalidInput;
 }
 
 /** Parses a positive integer option. */

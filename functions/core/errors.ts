@@ -1,6 +1,7 @@
 /**
- * Typed domain errors. The core throws only these for problems with the caller's input or state;
- * the edge (CLI, HTTP app) maps `code` to an exit status or an HTTP status in one place.
+ * Typed domain errors and who is to blame for each. The core throws only these for problems with the caller's
+ * input, the gallery's state or the installation; every edge (HTTP status, CLI exit code, ingest failure
+ * records, the uploads folder) decides what to do from {@link ERROR_BLAME}, defined once here.
  */
 export type FaceprintErrorCode =
   | 'INVALID_IMAGE'
@@ -17,6 +18,50 @@ export type FaceprintErrorCode =
   | 'MODEL_MISMATCH'
   | 'INDEX_CORRUPT'
   | 'INDEX_INCOMPATIBLE';
+
+/**
+ * Whose fault an error is, which decides what every entry point does with it:
+ * - `input`: the upload or request itself is bad (unreadable, no usable face, too large…). HTTP 4xx; the CLI
+ *   exits 3 (no usable face) or 4; an ingested upload is recorded as `failed` with the reason and never retried.
+ * - `state`: the input is fine but the gallery's state refuses it (unknown subject, id taken). HTTP 404/409; the
+ *   CLI exits 4; an ingest step that meets it is a refusal, not retried.
+ * - `operator`: the installation or configuration is broken (a model missing, an index corrupt). HTTP 5xx; the
+ *   CLI exits 6; an ingested upload is retried (and dead-lettered in the end), never recorded as the file's fault.
+ */
+export type ErrorBlame = 'input' | 'state' | 'operator';
+
+/**
+ * The one table of blame. A `Record` over every code, so adding a code without deciding its blame fails the
+ * type check; the HTTP status table and the CLI are tested to agree with it.
+ */
+export const ERROR_BLAME: Readonly<Record<FaceprintErrorCode, ErrorBlame>> = {
+  INVALID_IMAGE: 'input',
+  UNSUPPORTED_FORMAT: 'input',
+  IMAGE_TOO_LARGE: 'input',
+  IMAGE_TOO_SMALL: 'input',
+  NO_FACE: 'input',
+  MULTIPLE_FACES: 'input',
+  LOW_QUALITY: 'input',
+  INVALID_ARGUMENT: 'input',
+  SUBJECT_NOT_FOUND: 'state',
+  SUBJECT_EXISTS: 'state',
+  MODEL_UNAVAILABLE: 'operator',
+  MODEL_MISMATCH: 'operator',
+  INDEX_CORRUPT: 'operator',
+  INDEX_INCOMPATIBLE: 'operator',
+};
+
+/** Input codes that mean "no usable face" (the CLI's exit status 3) rather than "input refused". */
+export const NO_USABLE_FACE: ReadonlySet<FaceprintErrorCode> = new Set([
+  'NO_FACE',
+  'MULTIPLE_FACES',
+  'LOW_QUALITY',
+]);
+
+/** The blame of an error: a {@link FaceprintError}'s from {@link ERROR_BLAME}; anything else is the operator's. */
+export function blameOf(error: unknown): ErrorBlame {
+  return isFaceprintError(error) ? ERROR_BLAME[error.code] : 'operator';
+}
 
 /** An error the caller can act on: a stable machine-readable `code` and a one-sentence `message`. */
 export class FaceprintError extends Error {

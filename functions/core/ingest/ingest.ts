@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FaceprintErrorCode, isFaceprintError } from '../errors.ts';
+import { ERROR_BLAME, isFaceprintError } from '../errors.ts';
 import type { GalleryService, IdentifyResult } from '../gallery/service.ts';
 
 /** Version of the ingest event schema; bump on breaking changes. */
@@ -27,19 +27,6 @@ export interface IngestEvent {
   summary: { faces: number; matches: number; unknowns: number; ambiguous: number };
   faces: IdentifyResult['faces'];
 }
-
-/**
- * Errors that say the upload itself is bad: recorded as a `failed` event, never retried. Anything else (a missing
- * model, a corrupt index, a bug) is thrown so that the caller retries and, in the end, dead-letters it.
- */
-const INPUT_ERRORS: ReadonlySet<FaceprintErrorCode> = new Set([
-  'INVALID_IMAGE',
-  'UNSUPPORTED_FORMAT',
-  'IMAGE_TOO_LARGE',
-  'IMAGE_TOO_SMALL',
-  'NO_FACE',
-  'INVALID_ARGUMENT',
-]);
 
 /** sha256 of some bytes, hex. */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -79,7 +66,9 @@ export async function ingestImage(
       faces: result.faces,
     };
   } catch (error) {
-    if (!isFaceprintError(error) || !INPUT_ERRORS.has(error.code)) throw error;
+    // Only the upload's own faults become a record; the operator's (a missing model, a corrupt index, a bug) are
+    // thrown, so that the caller retries and, in the end, dead-letters the upload.
+    if (!isFaceprintError(error) || ERROR_BLAME[error.code] === 'operator') throw error;
     return {
       version: INGEST_EVENT_VERSION,
       key: upload.key,
