@@ -4,10 +4,10 @@ import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSubjectId, SUBJECT_ID_PATTERN } from '../../functions/core/domain.ts';
 import { FaceprintError, isFaceprintError } from '../../functions/core/errors.ts';
+import { identifyAnnotations } from '../../functions/core/gallery/annotations.ts';
 import type { IdentifiedFace, IdentifyResult, SubjectView } from '../../functions/core/gallery/service.ts';
 import { annotateImage } from '../../functions/core/pipeline/annotate.ts';
 import { type LocalGallery, openLocalGallery } from '../../functions/local/composition.ts';
-import { identifyAnnotations } from '../../functions/local/upload-watcher.ts';
 import { EXIT, intOption, ProgressBar, printJson, readInput, UsageError } from './common.ts';
 
 /** The options every gallery command takes. */

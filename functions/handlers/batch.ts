@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { PREFIX } from '../../lib/runtime-config.ts';
-import { AwsRuntime, type ObjectOutcome, type ObjectRef } from './aws/composition.ts';
+import { AwsRuntime, type ObjectRef, type UploadOutcome } from './aws/composition.ts';
 import { type BatchSettings, type ConfigFor, readConfig } from './aws/config.ts';
 import { count, flushMetrics, logger } from './aws/observability.ts';
 
@@ -145,7 +145,7 @@ export async function runBatch(
     for (let i = next++; i < refs.length; i = next++) {
       const ref = refs[i] as ObjectRef;
       try {
-        const outcome: ObjectOutcome = ref.key.startsWith(PREFIX.gallery)
+        const outcome: UploadOutcome = ref.key.startsWith(PREFIX.gallery)
           ? await rt.enrolObject(ref, { job: location })
           : await rt.ingestObject(ref, { job: location });
         if (outcome.status === 'processed') summary.processed += 1;

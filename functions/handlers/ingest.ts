@@ -11,9 +11,10 @@
  */
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { PREFIX } from '../../lib/runtime-config.ts';
-import { AwsRuntime, processSqsBatch, staleAfterFor } from './aws/composition.ts';
+import { AwsRuntime, staleAfterFor } from './aws/composition.ts';
 import { readConfig } from './aws/config.ts';
 import { invocation } from './aws/observability.ts';
+import { processSqsBatch } from './aws/sqs-batch.ts';
 
 const config = readConfig('ingest');
 let runtime: AwsRuntime | undefined;

@@ -1,21 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  existsSync,
-  openSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { copyFile, lstat, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { extname, join, relative } from 'node:path';
-import { writeFileAtomic } from '../adapters/local/atomic-file.ts';
+/**
+ * The uploads folder's watcher: polling and queueing only. It moves each new file of `uploads/` into
+ * `processing/` once it holds still, and runs the core's upload workflow (`core/ingest/workflow.ts`) on it with the
+ * folder's adapters (`adapters/local/upload-folder.ts`) — the same steps an S3 upload takes in AWS.
+ */
+import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { lstat, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SqliteIngestLedger } from '../adapters/local/sqlite-ingest-ledger.ts';
-import type { IdentifiedFace } from '../core/gallery/service.ts';
-import { INGEST_EVENT_VERSION, type IngestEvent, ingestImage, sha256Hex } from '../core/ingest/ingest.ts';
-import { type Annotation, annotateImage } from '../core/pipeline/annotate.ts';
+import { errorText, isTemporaryName, moveFile, UploadFolder } from '../adapters/local/upload-folder.ts';
+import type { IngestEvent } from '../core/ingest/ingest.ts';
+import type { IngestLedger } from '../core/ingest/ports.ts';
+import { ingestUpload } from '../core/ingest/workflow.ts';
 import { DEFAULT_DECODE_LIMITS } from '../core/pipeline/image.ts';
 import type { LocalGallery } from './composition.ts';
 
@@ -58,13 +53,6 @@ export interface UploadWatcher {
 
 /** Names that are not (yet) uploads: hidden files and partial writes of common tools. */
 const PARTIAL = /\.(tmp|part|partial|crdownload|download)$/i;
-/** Codes that blame the installation, not the upload: retried like a thrown error, not recorded as failed. */
-const NOT_THE_FILES_FAULT = new Set([
-  'MODEL_UNAVAILABLE',
-  'MODEL_MISMATCH',
-  'INDEX_CORRUPT',
-  'INDEX_INCOMPATIBLE',
-]);
 const LOCK_NAME = '.watcher.lock';
 /** Data directories watched by this process (a second watcher on one folder would race the first). */
 const watchedHere = new Set<string>();
@@ -72,69 +60,6 @@ const watchedHere = new Set<string>();
 /** Whether a name in `uploads/` is a candidate at all. */
 export function isUploadName(name: string): boolean {
   return !name.startsWith('.') && !PARTIAL.test(name);
-}
-
-/** Boxes and labels for identified faces: name and similarity for a match, else "unknown" or "ambiguous". */
-export function identifyAnnotations(faces: readonly IdentifiedFace[]): Annotation[] {
-  return faces.map((face) => {
-    const { decision } = face;
-    const label =
-      decision.kind === 'match'
-        ? `${decision.subjectName ?? decision.subjectId ?? '?'} ${decision.similarity.toFixed(2)}`
-        : decision.kind;
-    return { box: face.box, landmarks: face.landmarks, label, kind: decision.kind };
-  });
-}
-
-/** `photo.jpg`, `photo-1.jpg`, `photo-2.jpg`, … */
-function withSuffix(name: string, n: number): string {
-  if (n === 0) return name;
-  const ext = extname(name);
-  return `${name.slice(0, name.length - ext.length)}-${n}${ext}`;
-}
-
-/** A temporary name beside `path`, hidden and recognisable so that a restart can remove leftovers. */
-function tmpPathFor(dir: string, name: string): string {
-  return join(dir, `.fp-${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-/** Writes a file beside its final name (a hidden temporary name a restart can clean up), then renames it. */
-function writeAtomic(dir: string, name: string, data: string | Uint8Array): Promise<void> {
-  return writeFileAtomic(join(dir, name), data, tmpPathFor(dir, name));
-}
-
-/** Renames a file; across file systems (a symlinked `uploads/`), copies then deletes the original. */
-async function moveFile(from: string, toDir: string, name: string): Promise<void> {
-  const to = join(toDir, name);
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    const tmp = tmpPathFor(toDir, name);
-    await copyFile(from, tmp, constants.COPYFILE_EXCL);
-    await rename(tmp, to);
-    await unlink(from);
-  }
-}
-
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? (error.message.split('\n')[0] ?? error.name) : String(error);
-}
-
-/** Whether a sidecar JSON (result or reason) was written for this very (key, sha256). */
-function sidecarMatches(path: string, key: string, sha256: string): boolean {
-  try {
-    const json = JSON.parse(readFileSync(path, 'utf8')) as { key?: unknown; sha256?: unknown };
-    return json.key === key && json.sha256 === sha256;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -183,8 +108,8 @@ function isAlive(pid: number): boolean {
 /**
  * Watches a data directory's `uploads/` folder, the one-machine stand-in for the S3 trigger. Each new file (once
  * its size holds still across two polls; hidden files and `*.tmp`/`*.part` partial writes are ignored) is moved to
- * `processing/`, claimed in the ingest ledger by (file name, sha256), identified with {@link ingestImage}, and
- * settled:
+ * `processing/` and run through the core's upload workflow (`ingestUpload`): claimed in the ingest ledger by (file
+ * name, sha256), identified, and settled by {@link UploadFolder}:
  *
  * - processed: `results/<name>.json` (the {@link IngestEvent}), `results/<name>.annotated.jpg`, and the original
  *   moved to `results/<name>`;
@@ -215,6 +140,16 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
     busyTimeoutMs: db.pragma('busy_timeout', { simple: true }) as number,
     synchronous: db.pragma('synchronous', { simple: true }) === 1 ? 'NORMAL' : 'FULL',
   });
+  /** The ledger for a file this watcher owns: an open claim on it is taken over. */
+  const takingOver: IngestLedger = {
+    claim: async (key, fingerprint) => {
+      const claim = await ledger.claim(key, fingerprint);
+      return !claim.acquired && claim.state === 'claimed' ? takeOverLedger.claim(key, fingerprint) : claim;
+    },
+    complete: (key, fingerprint, resultRef) => ledger.complete(key, fingerprint, resultRef),
+    fail: (key, fingerprint, reason) => ledger.fail(key, fingerprint, reason),
+  };
+  const folder = new UploadFolder(paths, ledger, maxBytes, logger);
 
   /** Upload name → size and mtime at the previous poll. */
   let seen = new Map<string, string>();
@@ -224,8 +159,6 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
   const active = new Set<string>();
   /** Names in `processing/` to look at again later. */
   const later = new Map<string, { at: number; takeOver: boolean }>();
-  /** Result/failure paths chosen but not yet written, so that two workers never pick the same one. */
-  const reserved = new Set<string>();
   const workers = new Set<Promise<void>>();
   const drainWaiters: { after: number; resolve: () => void; reject: (error: Error) => void }[] = [];
   const warned = new Set<string>();
@@ -239,174 +172,22 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
     warned.add(line);
     logger.warn(line);
   };
-  const rel = (path: string) => relative(paths.root, path);
-
-  /**
-   * Picks the name under which a settled file goes into `dir`: the first of `name`, `name-1`, … whose original and
-   * sidecars are all free, or whose sidecar was already written for this (key, sha256) but whose original is
-   * missing (a crash between the two).
-   */
-  function reserveSlot(dir: string, name: string, sidecars: string[], sha256: string): string {
-    for (let n = 0; ; n++) {
-      const slot = withSuffix(name, n);
-      const files = [slot, ...sidecars.map((s) => slot + s)].map((f) => join(dir, f));
-      if (files.some((f) => reserved.has(f))) continue;
-      const [original, sidecar] = files;
-      if (existsSync(original!)) continue;
-      const taken = files.slice(1).filter((f) => existsSync(f));
-      if (taken.length > 0 && !(sidecar && existsSync(sidecar) && sidecarMatches(sidecar, name, sha256)))
-        continue;
-      for (const f of files) reserved.add(f);
-      return slot;
-    }
-  }
-  function release(dir: string, slot: string, sidecars: string[]): void {
-    for (const f of [slot, ...sidecars.map((s) => slot + s)]) reserved.delete(join(dir, f));
-  }
-
-  async function settleFailure(
-    name: string,
-    sha256: string,
-    error: { code: string; message: string },
-    started: number,
-    record = true,
-  ): Promise<IngestEvent> {
-    const sidecars = ['.reason.json'];
-    const slot = reserveSlot(paths.failed, name, sidecars, sha256);
-    try {
-      const reason = {
-        code: error.code,
-        message: error.message,
-        key: name,
-        sha256,
-        at: new Date().toISOString(),
-      };
-      await writeAtomic(paths.failed, `${slot}.reason.json`, `${JSON.stringify(reason, null, 2)}\n`);
-      if (record) await ledger.fail(name, sha256, `${error.code}: ${error.message}`);
-      await moveFile(join(paths.processing, name), paths.failed, slot);
-    } finally {
-      release(paths.failed, slot, sidecars);
-    }
-    const target = rel(join(paths.failed, slot));
-    logger.info(
-      `upload ${name}: failed ${error.code} (${error.message}), ${Math.round(performance.now() - started)} ms → ${target}`,
-    );
-    return {
-      version: INGEST_EVENT_VERSION,
-      key: name,
-      sha256,
-      processedAt: new Date().toISOString(),
-      status: 'failed',
-      error,
-      summary: { faces: 0, matches: 0, unknowns: 0, ambiguous: 0 },
-      faces: [],
-    };
-  }
-
-  async function settleResult(
-    name: string,
-    bytes: Uint8Array,
-    event: IngestEvent,
-    started: number,
-  ): Promise<void> {
-    const sidecars = ['.json', '.annotated.jpg'];
-    const slot = reserveSlot(paths.results, name, sidecars, event.sha256);
-    try {
-      await writeAtomic(paths.results, `${slot}.json`, `${JSON.stringify(event, null, 2)}\n`);
-      try {
-        const annotated = await annotateImage(bytes, identifyAnnotations(event.faces));
-        await writeAtomic(paths.results, `${slot}.annotated.jpg`, annotated);
-      } catch (error) {
-        // The decision is what matters; a picture that cannot be drawn must not lose it.
-        logger.warn(`upload ${name}: no annotated image (${errorText(error)})`);
-      }
-      // Recorded before the original moves: a crash in between finds it `done` and only finishes the move.
-      await ledger.complete(name, event.sha256, rel(join(paths.results, `${slot}.json`)));
-      await moveFile(join(paths.processing, name), paths.results, slot);
-    } finally {
-      release(paths.results, slot, sidecars);
-    }
-    const { faces, matches, unknowns, ambiguous } = event.summary;
-    logger.info(
-      `upload ${name}: ${faces} face(s), ${matches} match(es), ${unknowns} unknown, ${ambiguous} ambiguous, ` +
-        `${Math.round(performance.now() - started)} ms → ${rel(join(paths.results, `${slot}.json`))}`,
-    );
-  }
-
-  /** A file the ledger already settled: moved beside its earlier result, not processed again. */
-  async function settleDuplicate(name: string, sha256: string, state: 'done' | 'failed'): Promise<void> {
-    const record = await ledger.get(name, sha256);
-    const dir = state === 'done' ? paths.results : paths.failed;
-    const sidecars = state === 'done' ? ['.json', '.annotated.jpg'] : ['.reason.json'];
-    const slot = reserveSlot(dir, name, sidecars, sha256);
-    try {
-      const reasonPath = join(dir, `${slot}.reason.json`);
-      if (state === 'failed' && !existsSync(reasonPath)) {
-        const [, code = 'FAILED', message = record?.reason ?? ''] =
-          /^([A-Z_]+): (.*)$/s.exec(record?.reason ?? '') ?? [];
-        const reason = { code, message, key: name, sha256, at: new Date().toISOString() };
-        await writeAtomic(dir, `${slot}.reason.json`, `${JSON.stringify(reason, null, 2)}\n`);
-      }
-      await moveFile(join(paths.processing, name), dir, slot);
-    } finally {
-      release(dir, slot, sidecars);
-    }
-    const earlier = record?.resultRef ? ` (${record.resultRef})` : '';
-    logger.info(`upload ${name}: already ${state}${earlier}, not processed again → ${rel(join(dir, slot))}`);
-  }
-
   /** Processes one file of `processing/`; returns the event to report, if it was processed or failed now. */
   async function work(name: string, takeOver: boolean): Promise<IngestEvent | undefined> {
-    const path = join(paths.processing, name);
-    const started = performance.now();
-    let bytes: Buffer | undefined;
-    let sha256: string;
-    let size = 0;
-    try {
-      // A huge file (a video dropped by mistake) is fingerprinted from a stream and refused, not read into memory.
-      size = (await stat(path)).size;
-      if (size > maxBytes) sha256 = await hashFile(path);
-      else {
-        bytes = await readFile(path);
-        sha256 = sha256Hex(bytes);
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      // Without its bytes there is no fingerprint to record in the ledger; set it aside with the reason.
-      return settleFailure(name, '', { code: 'UNREADABLE', message: errorText(error) }, started, false);
-    }
-    let claim = await ledger.claim(name, sha256);
-    if (!claim.acquired && claim.state === 'claimed' && takeOver) {
-      claim = await takeOverLedger.claim(name, sha256);
-    }
-    if (!claim.acquired) {
-      if (claim.state === 'claimed') {
-        // Someone else holds a live claim: look again later, when it is settled or stale.
-        warnOnce(`upload ${name}: claimed elsewhere; waiting`);
-        later.set(name, { at: Date.now() + Math.max(retryDelayMs, pollIntervalMs), takeOver: false });
-        return undefined;
-      }
-      await settleDuplicate(name, sha256, claim.state);
+    const outcome = await ingestUpload(name, {
+      source: folder,
+      sink: folder,
+      ledger: takeOver ? takingOver : ledger,
+      gallery: async () => local.gallery,
+      maxAttempts,
+    });
+    if (outcome.status === 'busy') {
+      // Someone else holds a live claim: look again later, when it is settled or stale.
+      warnOnce(`upload ${name}: claimed elsewhere; waiting`);
+      later.set(name, { at: Date.now() + Math.max(retryDelayMs, pollIntervalMs), takeOver: false });
       return undefined;
     }
-    if (claim.attempts > maxAttempts) {
-      const message = `Processing failed or was interrupted ${claim.attempts - 1} times; the file is set aside.`;
-      return settleFailure(name, sha256, { code: 'PROCESSING_ABANDONED', message }, started);
-    }
-    if (!bytes) {
-      const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
-      const message = `The file is ${mb(size)}; the limit is ${mb(maxBytes)}.`;
-      return settleFailure(name, sha256, { code: 'IMAGE_TOO_LARGE', message }, started);
-    }
-    const event = await ingestImage(local.gallery, { key: name, bytes });
-    if (event.status === 'processed') {
-      await settleResult(name, bytes, event, started);
-      return event;
-    }
-    const error = event.error ?? { code: 'FAILED', message: 'Unknown failure.' };
-    if (NOT_THE_FILES_FAULT.has(error.code)) throw new Error(`${error.message} (${error.code})`);
-    await settleFailure(name, sha256, error, started);
-    return event;
+    return outcome.status === 'processed' || outcome.status === 'refused' ? outcome.event : undefined;
   }
 
   function report(event: IngestEvent): void {
@@ -534,7 +315,7 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
   polling = Promise.all(
     [paths.processing, paths.results, paths.failed].map(async (dir) => {
       const names = await readdir(dir).catch(() => []);
-      const leftovers = names.filter((n) => n.startsWith('.fp-') && n.endsWith('.tmp'));
+      const leftovers = names.filter(isTemporaryName);
       await Promise.all(leftovers.map((n) => unlink(join(dir, n)).catch(() => undefined)));
     }),
   ).then(tick);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   Candidate,
   Decision,
@@ -359,7 +359,13 @@ export class GalleryService {
    */
   async identify(
     bytes: Uint8Array,
-    context: { source: string; operation?: string; topK?: number },
+    context: {
+      source: string;
+      operation?: string | undefined;
+      topK?: number | undefined;
+      /** Names the input exactly once (an upload's key and version): its audit rows keep the same ids on a retry. */
+      auditKey?: string | undefined;
+    },
   ): Promise<IdentifyResult> {
     const agreementOn = this.config.agreement === 'mirror';
     const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
@@ -414,7 +420,7 @@ export class GalleryService {
     await this.store.appendAudit(
       faces.map(
         (face, faceIndex): DecisionAuditEntry => ({
-          id: randomUUID(),
+          id: context.auditKey === undefined ? randomUUID() : auditId(context.auditKey, faceIndex),
           at,
           operation: context.operation ?? 'identify',
           source: context.source,
@@ -549,6 +555,12 @@ export async function enrolmentTemplates(
     });
   }
   return templates;
+}
+
+/** A stable audit-row id for face `faceIndex` of the input named `auditKey` (UUID-shaped, from its sha256). */
+function auditId(auditKey: string, faceIndex: number): string {
+  const hex = createHash('sha256').update(`${auditKey}#${faceIndex}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 function view(subject: Subject, templates: FaceTemplate[]): SubjectView {

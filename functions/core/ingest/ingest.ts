@@ -34,18 +34,24 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /**
- * Processes one uploaded image as the S3 trigger does: identify every face, summarise the decisions. Input errors
- * (corrupt file, unsupported format, …) become a `failed` event with the reason instead of an exception, so the
- * caller records them; anything else (a bug, a broken model) is thrown for the caller's retry/DLQ policy.
+ * Identifies one uploaded image and summarises the decisions as an {@link IngestEvent} (the identify step of
+ * `workflow.ts`). The upload's own faults (corrupt file, unsupported format, …: input or state blame) become a
+ * `failed` event with the reason instead of an exception, so the caller records them; the operator's (a bug, a
+ * broken model) are thrown for the caller's retry/DLQ policy. `auditKey` (key and version of the claim) makes the
+ * audit rows of a retried upload the same rows, not new ones.
  */
 export async function ingestImage(
   gallery: GalleryService,
-  upload: { key: string; bytes: Uint8Array },
+  upload: { key: string; bytes: Uint8Array; auditKey?: string | undefined },
   now: () => Date = () => new Date(),
 ): Promise<IngestEvent> {
   const sha256 = sha256Hex(upload.bytes);
   try {
-    const result = await gallery.identify(upload.bytes, { source: upload.key, operation: 'ingest' });
+    const result = await gallery.identify(upload.bytes, {
+      source: upload.key,
+      operation: 'ingest',
+      auditKey: upload.auditKey,
+    });
     const count = (kind: string) => result.faces.filter((f) => f.decision.kind === kind).length;
     return {
       version: INGEST_EVENT_VERSION,
@@ -69,15 +75,25 @@ export async function ingestImage(
     // Only the upload's own faults become a record; the operator's (a missing model, a corrupt index, a bug) are
     // thrown, so that the caller retries and, in the end, dead-letters the upload.
     if (!isFaceprintError(error) || ERROR_BLAME[error.code] === 'operator') throw error;
-    return {
-      version: INGEST_EVENT_VERSION,
-      key: upload.key,
-      sha256,
-      processedAt: now().toISOString(),
-      status: 'failed',
-      error: { code: error.code, message: error.message },
-      summary: { faces: 0, matches: 0, unknowns: 0, ambiguous: 0 },
-      faces: [],
-    };
+    return failedIngestEvent(upload.key, sha256, { code: error.code, message: error.message }, now());
   }
+}
+
+/** The event of an upload that could not be processed: its key, fingerprint and the reason, no faces. */
+export function failedIngestEvent(
+  key: string,
+  sha256: string,
+  error: { code: string; message: string },
+  at: Date = new Date(),
+): IngestEvent {
+  return {
+    version: INGEST_EVENT_VERSION,
+    key,
+    sha256,
+    processedAt: at.toISOString(),
+    status: 'failed',
+    error,
+    summary: { faces: 0, matches: 0, unknowns: 0, ambiguous: 0 },
+    faces: [],
+  };
 }

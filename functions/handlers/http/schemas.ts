@@ -11,18 +11,21 @@ import {
 } from '../../core/domain.ts';
 import { HTTP_STATUS, type HttpErrorCode } from './errors.ts';
 
+// The domain's schemas are cloned before `.openapi()`: zod gives an instance its methods when it is built, and
+// core/domain.ts may be loaded before @hono/zod-openapi has added `.openapi` (a Lambda importing the core first).
+
 /** A subject id: safe as a file name, a DynamoDB key and a URL path segment. */
-export const SubjectIdSchema = SubjectIdRule.openapi({
+export const SubjectIdSchema = SubjectIdRule.clone().openapi({
   description: 'Subject id: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`, never containing `..`.',
   example: 'jane-doe',
 });
 
-export const NameSchema = SubjectNameSchema.openapi({
+export const NameSchema = SubjectNameSchema.clone().openapi({
   description: 'Display name, 1 to 200 characters.',
   example: 'Jane Doe',
 });
 
-export const MetadataSchema = SubjectMetadataSchema.openapi({
+export const MetadataSchema = SubjectMetadataSchema.clone().openapi({
   description: 'Free-form string-to-string metadata, at most 50 keys.',
   example: { badge: '1234' },
 });
