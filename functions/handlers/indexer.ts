@@ -22,11 +22,16 @@
  * @module
  */
 import type { Context, DynamoDBBatchResponse } from 'aws-lambda';
-import { z } from 'zod';
-import type { FaceTemplate } from '../core/domain.ts';
-import { EMBEDDING_MODEL } from '../core/pipeline/pipeline.ts';
-import { assertCompatible, decodeSnapshot, encodeSnapshot } from '../core/search/snapshot.ts';
-import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';
+import {
+  changeOf,
+  StreamEventSchema,
+  sequenceOf,
+  type TemplateChange,
+} from '../adapters/aws/template-stream.ts';
+import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../core/pipeline/pipeline.ts';
+import { decodeUsableSnapshot, entriesOf } from '../core/search/gallery-index.ts';
+import { encodeSnapshot } from '../core/search/snapshot.ts';
+import { VectorIndex } from '../core/search/vector-index.ts';
 import { AwsRuntime } from './aws/composition.ts';
 import { readConfig } from './aws/config.ts';
 import { count, invocation, logger, timed } from './aws/observability.ts';
@@ -34,102 +39,14 @@ import { count, invocation, logger, timed } from './aws/observability.ts';
 const config = readConfig('indexer');
 let runtime: AwsRuntime | undefined;
 
-const DIM = 512;
-const INDEX_OPTIONS = { modelId: EMBEDDING_MODEL.id, dim: DIM } as const;
-
-// Stream images use DynamoDB's JSON: { "S": "…" }, { "B": "<base64>" }, { "M": { … } }.
-const S = z.object({ S: z.string().min(1) });
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const KeysSchema = z.looseObject({ pk: S, sk: S });
-const TemplateImageSchema = z.looseObject({
-  pk: S,
-  sk: S,
-  embedding: z.object({ B: z.string().regex(B64) }),
-  variant: S,
-  model: z.object({ M: z.looseObject({ id: S }) }),
-});
-const StreamRecordSchema = z.object({
-  eventName: z.enum(['INSERT', 'MODIFY', 'REMOVE']),
-  dynamodb: z.object({
-    Keys: KeysSchema,
-    NewImage: z.unknown().optional(),
-    SequenceNumber: z.string().min(1),
-    ApproximateCreationDateTime: z.number().optional(),
-  }),
-});
-const StreamEventSchema = z.object({ Records: z.array(z.unknown()) });
-
-type Change =
-  | {
-      kind: 'upsert';
-      seq: string;
-      at: number | undefined;
-      modify: boolean;
-      modelId: string;
-      entry: IndexEntry;
-    }
-  | { kind: 'remove'; seq: string; at: number | undefined; subjectId: string; templateId: string };
-
-function decodeEmbedding(base64: string): Float32Array {
-  const bytes = Buffer.from(base64, 'base64');
-  if (bytes.byteLength !== DIM * 4) {
-    throw new Error(`embedding is ${bytes.byteLength} bytes, expected ${DIM * 4}`);
-  }
-  // Copy into a buffer of its own: Buffer slices of the shared pool are not 4-byte aligned.
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return new Float32Array(copy.buffer);
-}
-
-/** Reads one stream record; throws with a reason when it is not a templates-table change. */
-function changeOf(raw: unknown): Change {
-  const record = StreamRecordSchema.parse(raw);
-  const { Keys, SequenceNumber: seq, ApproximateCreationDateTime } = record.dynamodb;
-  const at = ApproximateCreationDateTime === undefined ? undefined : ApproximateCreationDateTime * 1000;
-  if (record.eventName === 'REMOVE') {
-    return { kind: 'remove', seq, at, subjectId: Keys.pk.S, templateId: Keys.sk.S };
-  }
-  const image = TemplateImageSchema.parse(record.dynamodb.NewImage);
-  const variant = image.variant.S as IndexEntry['variant'];
-  return {
-    kind: 'upsert',
-    seq,
-    at,
-    modify: record.eventName === 'MODIFY',
-    modelId: image.model.M.id.S,
-    entry: {
-      subjectId: image.pk.S,
-      templateId: image.sk.S,
-      variant,
-      vector: decodeEmbedding(image.embedding.B),
-    },
-  };
-}
-
-/** The sequence number of a record that failed to parse, if it has one. */
-function sequenceOf(raw: unknown): string | undefined {
-  const seq = (raw as { dynamodb?: { SequenceNumber?: unknown } } | undefined)?.dynamodb?.SequenceNumber;
-  return typeof seq === 'string' ? seq : undefined;
-}
-
-function entriesOf(templates: readonly FaceTemplate[]): IndexEntry[] {
-  return templates
-    .filter((t) => t.model.id === EMBEDDING_MODEL.id)
-    .map((t) => ({ templateId: t.id, subjectId: t.subjectId, variant: t.variant, vector: t.embedding }));
-}
+const INDEX_MODEL = { id: EMBEDDING_MODEL.id, dim: EMBEDDING_DIM } as const;
 
 /** The published index, or undefined when there is none or it cannot be used (then it is rebuilt). */
 async function loadIndex(rt: AwsRuntime): Promise<VectorIndex | undefined> {
   const bytes = await timed('LoadIndex', () => rt.snapshots.load());
-  if (!bytes) return undefined;
-  try {
-    const index = decodeSnapshot(bytes);
-    assertCompatible(index, INDEX_OPTIONS);
-    return index;
-  } catch (error) {
-    logger.warn('published snapshot unusable; rebuilding from the templates table', { error });
-    return undefined;
-  }
+  const usable = decodeUsableSnapshot(bytes, INDEX_MODEL);
+  if (bytes && !usable) logger.warn('published snapshot unusable; rebuilding from the templates table');
+  return usable?.index;
 }
 
 export interface IndexerResult {
@@ -142,7 +59,7 @@ export interface IndexerResult {
 
 /** Applies a batch of stream records to the published index and publishes the result. */
 export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]): Promise<IndexerResult> {
-  const changes: Change[] = [];
+  const changes: TemplateChange[] = [];
   let failedSequence: string | undefined;
   for (const raw of records) {
     try {
@@ -158,8 +75,8 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
   if (!loaded) {
     // The store is at least as new as every record of the batch: the rebuilt index already holds them.
     const startedAt = Date.now();
-    const index = new VectorIndex(INDEX_OPTIONS);
-    index.add(entriesOf(await rt.store.listTemplates()));
+    const index = new VectorIndex({ modelId: INDEX_MODEL.id, dim: INDEX_MODEL.dim });
+    index.add(entriesOf(await rt.store.listTemplates(), INDEX_MODEL));
     await publish(rt, index, startedAt);
     count('TemplatesIndexed', index.size);
     logger.info('index rebuilt from the templates table', {
@@ -190,7 +107,7 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
   }
   for (const [subjectId, seq] of dirty) {
     try {
-      const entries = entriesOf(await rt.store.listTemplates(subjectId));
+      const entries = entriesOf(await rt.store.listTemplates(subjectId), INDEX_MODEL);
       index.removeSubject(subjectId);
       index.add(entries);
       changed += entries.length + 1;

@@ -29,6 +29,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
   const gallery = new GalleryService({
     pipeline,
     store: dataDir.faceStore,
+    feed: dataDir.faceStore,
     snapshots: dataDir.snapshots,
     config: defaultGalleryConfig(loadCalibration(options.calibration)),
   });

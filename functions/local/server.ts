@@ -104,9 +104,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     await local.pipeline.warmUp();
     const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
-    // The CLI (or another server) may enrol or delete in the same data directory: pick up its snapshot first.
+    // The CLI (or another server) may enrol or delete in the same data directory: the index follows the
+    // database's change feed before every request (two cheap SELECTs when nothing changed).
     const fetch = async (request: Request) => {
-      await local.gallery.refreshIfStale();
+      await local.gallery.ensureFresh();
       return app.fetch(request);
     };
     server = await listen(fetch, port, host);

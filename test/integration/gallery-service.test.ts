@@ -22,6 +22,7 @@ function openGallery(root: string, overrides: Partial<ReturnType<typeof defaultG
   const gallery = new GalleryService({
     pipeline,
     store: dataDir.faceStore,
+    feed: dataDir.faceStore,
     snapshots: dataDir.snapshots,
     config: { ...defaultGalleryConfig(loadCalibration()), ...overrides },
   });
@@ -121,7 +122,7 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
   it('a second process on the same data directory sees what the first one enrolled', async () => {
     const server = openGallery(root);
     await server.gallery.open();
-    expect(await server.gallery.refreshIfStale()).toBe(false);
+    expect(await server.gallery.ensureFresh()).toBe(false);
     const cli = openGallery(root);
     await cli.gallery.open();
     await cli.gallery.createSubject(
@@ -129,10 +130,10 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
       { bytes: read(seedPhoto('seulgi', 1)), source: 'img_1.jpg', takeLargest: true },
     );
     cli.dataDir.close();
-    expect(await server.gallery.refreshIfStale()).toBe(true);
+    expect(await server.gallery.ensureFresh()).toBe(true);
     const result = await server.gallery.identify(read(seedPhoto('seulgi', 3)), { source: 'test' });
     expect(result.faces[0]!.decision).toMatchObject({ kind: 'match', subjectId: 'seulgi' });
-    expect(await server.gallery.refreshIfStale()).toBe(false);
+    expect(await server.gallery.ensureFresh()).toBe(false);
     server.dataDir.close();
   });
 

@@ -4,6 +4,8 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -14,7 +16,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
-import type { FaceStore, Page } from '../../core/gallery/ports.ts';
+import type { FaceStore, Page, TemplateChanges, TemplateFeed } from '../../core/gallery/ports.ts';
 
 export interface DynamoTables {
   subjects: string;
@@ -24,6 +26,8 @@ export interface DynamoTables {
 }
 
 const SUBJECT_SK = 'SUBJECT';
+/** Clock skew allowed between the writers of templates and the reader catching up with them. */
+const CATCH_UP_MARGIN_MS = 60_000;
 /** How long audit rows live before DynamoDB's TTL removes them (default: 400 days). */
 const DEFAULT_AUDIT_RETENTION_DAYS = 400;
 
@@ -89,7 +93,7 @@ function subjectFrom(item: Record<string, unknown>): Subject {
  * template id, embedding as binary) and the audit log in the detections table (`pk` = `AUDIT#<day>`, `sk` =
  * `<at>#<id>`, expiring by TTL). Multi-item writes are DynamoDB transactions, so a refused write leaves nothing.
  */
-export class DynamoFaceStore implements FaceStore {
+export class DynamoFaceStore implements FaceStore, TemplateFeed {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -244,6 +248,58 @@ export class DynamoFaceStore implements FaceStore {
   /** Templates created after `isoTime` (the identify path's catch-up on top of the newest snapshot). */
   templatesCreatedAfter(isoTime: string): Promise<FaceTemplate[]> {
     return this.scanTemplates(isoTime);
+  }
+
+  /**
+   * The change feed (`TemplateFeed`) as DynamoDB can answer it: the cursor is a time, and templates created after
+   * it (minus {@link CATCH_UP_MARGIN_MS} of clock skew between writers) are the changes. Deletions are not
+   * reported: they reach readers with the indexer's next snapshot. Without a cursor, every template (`full`).
+   */
+  async changesSince(cursor: string | undefined): Promise<TemplateChanges> {
+    const since = cursor === undefined ? Number.NaN : Date.parse(cursor);
+    const added = Number.isNaN(since)
+      ? await this.scanTemplates()
+      : await this.templatesCreatedAfter(new Date(since - CATCH_UP_MARGIN_MS).toISOString());
+    const newest = added.reduce(
+      (max, t) => (t.createdAt > max ? t.createdAt : max),
+      Number.isNaN(since) ? '' : (cursor as string),
+    );
+    return {
+      cursor: newest || new Date(0).toISOString(),
+      full: Number.isNaN(since),
+      added,
+      removedSubjects: [],
+    };
+  }
+
+  /** Display names of subjects, in one BatchGetItem per 100 ids (absent ids are left out). */
+  async subjectNames(ids: readonly string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = unique
+        .slice(i, i + 100)
+        .map((pk) => ({ pk, sk: SUBJECT_SK }));
+      // Unprocessed keys (throttling) are asked again until none is left.
+      while (keys && keys.length > 0) {
+        const answer: BatchGetCommandOutput = await this.doc.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tables.subjects]: {
+                Keys: keys,
+                ProjectionExpression: 'pk, #n',
+                ExpressionAttributeNames: { '#n': 'name' },
+              },
+            },
+          }),
+        );
+        for (const item of answer.Responses?.[this.tables.subjects] ?? []) {
+          names.set(item.pk as string, item.name as string);
+        }
+        keys = answer.UnprocessedKeys?.[this.tables.subjects]?.Keys as Record<string, unknown>[] | undefined;
+      }
+    }
+    return names;
   }
 
   private async scanTemplates(after?: string): Promise<FaceTemplate[]> {

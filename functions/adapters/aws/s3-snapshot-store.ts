@@ -24,7 +24,7 @@ export class S3SnapshotStore implements IndexSnapshotStore {
   }
 
   /** The current snapshot's ETag, or undefined when none has been published: a cheap "is there a newer one?". */
-  async latestTag(): Promise<string | undefined> {
+  async version(): Promise<string | undefined> {
     try {
       return (await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }))).ETag;
     } catch (error) {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { DecisionAuditEntry, FaceTemplate, Subject, TemplateVariant } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
-import type { FaceStore, Page } from '../../core/gallery/ports.ts';
+import type { FaceStore, Page, TemplateChanges, TemplateFeed } from '../../core/gallery/ports.ts';
 import type { Box, FaceQuality } from '../../core/types.ts';
 
 /** A better-sqlite3 connection. */
@@ -19,7 +19,7 @@ export interface SqliteOpenOptions {
 }
 
 /** The schema version this code writes; a database with a higher `user_version` is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 // One entry per schema version, applied in order. Every local table (the ingest ledger's too) lives here
 // because `user_version` is a single number per database file.
@@ -74,7 +74,25 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (key, fingerprint)
   );
   `,
+  // 2: the change feed's deletions. Every process derives its index from the templates' seq and this log, so a
+  // subject deleted by one process leaves every other index too. Kept for a day (see REMOVALS_KEPT_SECONDS).
+  `
+  CREATE TABLE subject_removals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TRIGGER subject_removed AFTER DELETE ON subjects BEGIN
+    INSERT INTO subject_removals (subject_id, at) VALUES (old.id, CAST(strftime('%s', 'now') AS INTEGER));
+  END;
+  `,
 ];
+
+/**
+ * How long a deletion stays in the change feed: a process whose cursor is older rebuilds its index from the
+ * store. Short, because the log names the deleted subject's id and erasure should leave nothing behind.
+ */
+export const REMOVALS_KEPT_SECONDS = 24 * 3600;
 
 /**
  * Sets the connection pragmas (WAL, busy timeout, foreign keys) and brings the schema up to
@@ -183,6 +201,21 @@ function prepareStatements(db: SqliteDatabase) {
       'SELECT * FROM subjects WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?',
     ),
     deleteSubject: db.prepare<[string]>('DELETE FROM subjects WHERE id = ?'),
+    pruneRemovals: db.prepare<[number]>('DELETE FROM subject_removals WHERE at < ?'),
+    lastRemovalSeq: db
+      .prepare<[], number>(
+        "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'subject_removals'",
+      )
+      .pluck(),
+    hasRemoval: db.prepare<[number], number>('SELECT 1 FROM subject_removals WHERE seq = ?').pluck(),
+    removalsBetween: db
+      .prepare<[number, number], string>(
+        'SELECT subject_id FROM subject_removals WHERE seq > ? AND seq <= ? ORDER BY seq',
+      )
+      .pluck(),
+    templatesBetween: db.prepare<[number, number], TemplateRow>(
+      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE seq > ? AND seq <= ? ORDER BY seq`,
+    ),
     allTemplates: db.prepare<[], TemplateRow>(`SELECT ${TEMPLATE_COLUMNS} FROM templates ORDER BY seq`),
     subjectTemplates: db.prepare<[string], TemplateRow>(
       `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE subject_id = ? ORDER BY seq`,
@@ -215,7 +248,7 @@ type Statements = ReturnType<typeof prepareStatements>;
  * Writes run in `BEGIN IMMEDIATE` transactions, so several processes can share one database file: a writer
  * waits up to the busy timeout for another's lock instead of failing.
  */
-export class SqliteFaceStore implements FaceStore {
+export class SqliteFaceStore implements FaceStore, TemplateFeed {
   /** The connection; pass it to `SqliteIngestLedger` to share the file. */
   readonly db: SqliteDatabase;
   readonly #ownsDb: boolean;
@@ -296,14 +329,41 @@ export class SqliteFaceStore implements FaceStore {
   }
 
   async deleteSubject(id: string): Promise<boolean> {
-    // One statement: the cascade to templates happens inside its implicit transaction.
-    return this.#stmts.deleteSubject.run(id).changes > 0;
+    // One statement: the cascade to templates and the change-feed trigger happen inside its transaction.
+    const deleted = this.#stmts.deleteSubject.run(id).changes > 0;
+    this.#stmts.pruneRemovals.run(Math.floor(Date.now() / 1000) - REMOVALS_KEPT_SECONDS);
+    return deleted;
+  }
+
+  /**
+   * The change feed (`TemplateFeed`): templates inserted and subjects deleted after `cursor`, read in one
+   * snapshot of the database. The cursor is `<template seq>.<removal seq>`; a cursor from before the oldest
+   * deletion still kept (or from another database) gets everything, `full`.
+   */
+  async changesSince(cursor: string | undefined): Promise<TemplateChanges> {
+    return this.#changesSince(cursor);
   }
 
   async listTemplates(subjectId?: string): Promise<FaceTemplate[]> {
     const rows =
       subjectId === undefined ? this.#stmts.allTemplates.all() : this.#stmts.subjectTemplates.all(subjectId);
     return rows.map(toTemplate);
+  }
+
+  async subjectNames(ids: readonly string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    const unique = [...new Set(ids)];
+    // Bound the number of host parameters per statement (SQLite allows 32,766; a page of candidates is far less).
+    for (let i = 0; i < unique.length; i += 500) {
+      const slice = unique.slice(i, i + 500);
+      const rows = this.db
+        .prepare<string[], { id: string; name: string }>(
+          `SELECT id, name FROM subjects WHERE id IN (${slice.map(() => '?').join(', ')})`,
+        )
+        .all(...slice);
+      for (const row of rows) names.set(row.id, row.name);
+    }
+    return names;
   }
 
   async countTemplates(subjectId: string): Promise<number> {
@@ -354,6 +414,35 @@ export class SqliteFaceStore implements FaceStore {
   async maxTemplateSeq(): Promise<number> {
     return this.#stmts.maxTemplateSeq.get() ?? 0;
   }
+
+  readonly #changesSince = (cursor: string | undefined): TemplateChanges =>
+    this.db.transaction((): TemplateChanges => {
+      const topTemplate = this.#stmts.maxTemplateSeq.get() ?? 0;
+      const topRemoval = this.#stmts.lastRemovalSeq.get() ?? 0;
+      const next = `${topTemplate}.${topRemoval}`;
+      const [templateSeq, removalSeq] = parseFeedCursor(cursor);
+      const answerable =
+        templateSeq !== undefined &&
+        removalSeq !== undefined &&
+        templateSeq <= topTemplate &&
+        removalSeq <= topRemoval &&
+        // Pruned deletions leave a gap after the cursor: the reader must rebuild.
+        (removalSeq === topRemoval || this.#stmts.hasRemoval.get(removalSeq + 1) !== undefined);
+      if (!answerable) {
+        return {
+          cursor: next,
+          full: true,
+          added: this.#stmts.allTemplates.all().map(toTemplate),
+          removedSubjects: [],
+        };
+      }
+      return {
+        cursor: next,
+        full: false,
+        added: this.#stmts.templatesBetween.all(templateSeq, topTemplate).map(toTemplate),
+        removedSubjects: this.#stmts.removalsBetween.all(removalSeq, topRemoval),
+      };
+    })();
 
   #insertTemplates(templates: FaceTemplate[]): void {
     for (const t of templates) {
@@ -499,4 +588,11 @@ function decodeCursor<A extends 'string' | 'number', B extends 'string' | 'numbe
     A extends 'string' ? string : number,
     B extends 'string' ? string : number,
   ];
+}
+
+/** `<template seq>.<removal seq>`, or undefineds for anything else. */
+function parseFeedCursor(cursor: string | undefined): [number | undefined, number | undefined] {
+  const match = cursor === undefined ? null : /^(\d+)\.(\d+)$/.exec(cursor);
+  if (!match) return [undefined, undefined];
+  return [Number(match[1]), Number(match[2])];
 }

@@ -22,6 +22,8 @@ export interface FaceStore {
   deleteSubject(id: string): Promise<boolean>;
   /** Templates of one subject, or of every subject when `subjectId` is omitted, in insertion order. */
   listTemplates(subjectId?: string): Promise<FaceTemplate[]>;
+  /** Display names of the given subjects, in one round trip where the store can (absent ids are left out). */
+  subjectNames(ids: readonly string[]): Promise<Map<string, string>>;
   /** Number of templates per subject id (for subject listings). */
   countTemplates(subjectId: string): Promise<number>;
   appendAudit(entries: DecisionAuditEntry[]): Promise<void>;
@@ -39,4 +41,28 @@ export interface IndexSnapshotStore {
    * cheaply; lets a long-running process notice writes made by another one.
    */
   version?(): Promise<string | undefined>;
+}
+
+/** What changed in the store of record since a cursor: what an index applies to catch up. */
+export interface TemplateChanges {
+  /** Opaque; pass it back to get what changes after this answer. */
+  cursor: string;
+  /**
+   * True when `added` holds every template and the index must be replaced by them (the cursor was undefined,
+   * unknown, or older than the store can still answer from).
+   */
+  full: boolean;
+  /** Templates added since the cursor (or all of them, when `full`), in insertion order. */
+  added: FaceTemplate[];
+  /** Subjects deleted since the cursor, applied before `added` (a subject deleted and enrolled again). */
+  removedSubjects: string[];
+}
+
+/**
+ * The store of record's change feed, from which every process derives its index: the one source of truth, so
+ * that no process can lose a template another one wrote (the SQLite store's change sequence in local mode; in
+ * AWS, templates created after a time, deletions arriving with the indexer's next snapshot).
+ */
+export interface TemplateFeed {
+  changesSince(cursor: string | undefined): Promise<TemplateChanges>;
 }

@@ -12,6 +12,7 @@ import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
   compare,
+  EMBEDDING_DIM,
   EMBEDDING_MODEL,
   type FacePipeline,
   largestFace,
@@ -19,10 +20,10 @@ import {
 } from '../pipeline/pipeline.ts';
 import type { Calibration } from '../search/calibration.ts';
 import { decide, verifyDecision } from '../search/decision.ts';
-import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
-import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
+import { GalleryIndex } from '../search/gallery-index.ts';
+import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
-import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
+import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
 import { makeVariant } from './variants.ts';
 
 /** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
@@ -111,22 +112,19 @@ export interface GalleryDeps {
   store: FaceStore;
   snapshots: IndexSnapshotStore;
   config: GalleryConfig;
+  /** The store's change feed the index is derived from (usually the store itself). */
+  feed: TemplateFeed;
   now?: () => Date;
   /**
-   * `self` (local mode): the service saves a snapshot after every write and reconciles it with the whole store
-   * on open. `indexer` (AWS): a separate indexer publishes snapshots from the store's change stream; the service
-   * loads the newest one and catches up with templates created since (`store.templatesCreatedAfter`).
+   * `self` (local mode): the service saves a snapshot after its writes. `indexer` (AWS): a separate indexer
+   * publishes snapshots from the store's change stream; the service reloads the newest one and catches up with
+   * the feed. Either way the index follows the feed (`search/gallery-index.ts`).
    */
   snapshotOwner?: 'self' | 'indexer';
-}
-
-/** A store that can list templates created after a time (the AWS identify path's catch-up). */
-interface CatchUpStore {
-  templatesCreatedAfter(isoTime: string): Promise<FaceTemplate[]>;
-}
-
-function canCatchUp(store: FaceStore): store is FaceStore & CatchUpStore {
-  return typeof (store as Partial<CatchUpStore>).templatesCreatedAfter === 'function';
+  /** How stale the index may be before an identify looks at the feed again (default 0: every request). */
+  indexRefreshIntervalMs?: number | undefined;
+  /** A failed index refresh while serving (the loaded index keeps serving). */
+  onIndexStale?: ((error: unknown) => void) | undefined;
 }
 
 /**
@@ -137,126 +135,49 @@ function canCatchUp(store: FaceStore): store is FaceStore & CatchUpStore {
 export class GalleryService {
   private readonly pipeline: FacePipeline;
   private readonly store: FaceStore;
-  private readonly snapshots: IndexSnapshotStore;
   readonly config: GalleryConfig;
   private readonly now: () => Date;
-  private index: VectorIndex;
+  private readonly index: GalleryIndex;
   private writes: Promise<unknown> = Promise.resolve();
-  private readonly snapshotOwner: 'self' | 'indexer';
-  /** The snapshot version this process last loaded or wrote. */
-  private seenVersion: string | undefined;
-  private refreshing: Promise<boolean> | undefined;
 
   constructor(deps: GalleryDeps) {
     this.pipeline = deps.pipeline;
     this.store = deps.store;
-    this.snapshots = deps.snapshots;
     this.config = deps.config;
     this.now = deps.now ?? (() => new Date());
-    this.snapshotOwner = deps.snapshotOwner ?? 'self';
-    this.index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+    this.index = new GalleryIndex({
+      snapshots: deps.snapshots,
+      feed: deps.feed,
+      model: { id: EMBEDDING_MODEL.id, dim: EMBEDDING_DIM },
+      writesSnapshots: (deps.snapshotOwner ?? 'self') === 'self',
+      refreshIntervalMs: deps.indexRefreshIntervalMs,
+      onStale: deps.onIndexStale,
+      now: () => this.now().getTime(),
+    });
   }
 
   /**
-   * Indexer mode: loads the newest published snapshot and adds the templates created since it was written (minus
-   * a minute of clock-skew margin), so a subject enrolled a second ago is found before the indexer catches up.
-   * Without a snapshot, the index is built from the whole store.
-   */
-  async refreshFromSnapshot(): Promise<{ templates: number; subjects: number; caughtUp: number }> {
-    const bytes = await this.snapshots.load();
-    let index: VectorIndex | undefined;
-    let since: string | undefined;
-    if (bytes) {
-      try {
-        index = decodeSnapshot(bytes);
-        assertCompatible(index, { modelId: EMBEDDING_MODEL.id, dim: 512 });
-        since = new Date(Date.parse(inspectSnapshot(bytes).createdAt) - 60_000).toISOString();
-      } catch {
-        index = undefined;
-      }
-    }
-    index ??= new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
-    const recent =
-      since && canCatchUp(this.store)
-        ? await this.store.templatesCreatedAfter(since)
-        : await this.store.listTemplates();
-    const missing = recent.filter((t) => t.model.id === EMBEDDING_MODEL.id && !index.has(t.id));
-    index.add(
-      missing.map((t) => ({
-        templateId: t.id,
-        subjectId: t.subjectId,
-        variant: t.variant,
-        vector: t.embedding,
-      })),
-    );
-    this.index = index;
-    return { templates: index.size, subjects: index.subjectCount, caughtUp: missing.length };
-  }
-
-  /**
-   * Loads the newest index snapshot and reconciles it with the store of record: a snapshot that is missing,
-   * corrupt, for another model or out of step (a crash between a store write and a snapshot save) is rebuilt.
+   * Loads the index: the newest snapshot, checked for this model (else rebuilt from the store), plus whatever the
+   * store's change feed says happened since it was written.
    */
   async open(): Promise<{ templates: number; subjects: number; rebuilt: boolean }> {
-    const templates = await this.store.listTemplates();
-    let loaded: VectorIndex | undefined;
-    const bytes = await this.snapshots.load();
-    if (bytes) {
-      try {
-        loaded = decodeSnapshot(bytes);
-        assertCompatible(loaded, { modelId: EMBEDDING_MODEL.id, dim: 512 });
-      } catch {
-        loaded = undefined;
-      }
-    }
-    const current = templates.filter((t) => t.model.id === EMBEDDING_MODEL.id);
-    const inStep =
-      loaded !== undefined && loaded.size === current.length && current.every((t) => loaded.has(t.id));
-    if (loaded && inStep) {
-      this.index = loaded;
-      this.seenVersion = await this.snapshots.version?.();
-      return { templates: loaded.size, subjects: loaded.subjectCount, rebuilt: false };
-    }
-    const index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
-    index.add(
-      current.map((t) => ({
-        templateId: t.id,
-        subjectId: t.subjectId,
-        variant: t.variant,
-        vector: t.embedding,
-      })),
-    );
-    this.index = index;
-    await this.snapshots.save(encodeSnapshot(index, { createdAt: this.now().toISOString() }));
-    this.seenVersion = await this.snapshots.version?.();
-    return { templates: index.size, subjects: index.subjectCount, rebuilt: true };
+    const { templates, subjects, rebuilt } = await this.index.open();
+    return { templates, subjects, rebuilt };
   }
 
   /**
-   * Reloads the index when another process replaced the snapshot since this one last read or wrote it (the CLI
-   * enrolling while the local server runs). Cheap when nothing changed: one `stat`. Returns whether it reloaded.
+   * Brings the index up to date with the store (at most once per `indexRefreshIntervalMs`; loads it on first
+   * use), so that what another process enrolled or deleted is searched. Cheap when nothing changed. Returns
+   * whether anything changed.
    */
-  refreshIfStale(): Promise<boolean> {
-    if (!this.snapshots.version) return Promise.resolve(false);
-    this.refreshing ??= this.serialise(async () => {
-      const version = await this.snapshots.version?.();
-      if (version === this.seenVersion) return false;
-      if (this.snapshotOwner === 'self') {
-        await this.open();
-      } else {
-        await this.refreshFromSnapshot();
-        this.seenVersion = version;
-      }
-      return true;
-    }).finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
+  async ensureFresh(): Promise<boolean> {
+    const refresh = await this.index.ensureFresh();
+    return refresh !== undefined && (refresh.rebuilt || refresh.applied > 0);
   }
 
   /** Number of templates and subjects in the index. */
   stats(): { templates: number; subjects: number; kernel: string } {
-    return { templates: this.index.size, subjects: this.index.subjectCount, kernel: this.index.kernel };
+    return this.index.stats();
   }
 
   private serialise<T>(work: () => Promise<T>): Promise<T> {
@@ -265,10 +186,10 @@ export class GalleryService {
     return run;
   }
 
-  private async persistIndex(): Promise<void> {
-    if (this.snapshotOwner !== 'self') return;
-    await this.snapshots.save(encodeSnapshot(this.index, { createdAt: this.now().toISOString() }));
-    this.seenVersion = await this.snapshots.version?.();
+  /** After a write of this process: the index takes it (and anything else new) from the feed, then is saved. */
+  private async afterWrite(): Promise<void> {
+    await this.index.refresh();
+    await this.index.save();
   }
 
   /** Analyses an enrolment photo into templates (not yet stored): one face, quality-checked, plus variants. */
@@ -291,8 +212,7 @@ export class GalleryService {
     const templates = photo ? await this.templatesFromPhoto(subject.id, photo) : [];
     return this.serialise(async () => {
       await this.store.createSubject(subject, templates);
-      this.addToIndex(templates);
-      await this.persistIndex();
+      await this.afterWrite();
       return view(subject, templates);
     });
   }
@@ -303,21 +223,9 @@ export class GalleryService {
     const templates = await this.templatesFromPhoto(subject.id, photo);
     return this.serialise(async () => {
       await this.store.addTemplates(subject.id, templates);
-      this.addToIndex(templates);
-      await this.persistIndex();
+      await this.afterWrite();
       return view(subject, await this.store.listTemplates(subject.id));
     });
-  }
-
-  private addToIndex(templates: FaceTemplate[]): void {
-    this.index.add(
-      templates.map((t) => ({
-        templateId: t.id,
-        subjectId: t.subjectId,
-        variant: t.variant,
-        vector: t.embedding,
-      })),
-    );
   }
 
   private async requireSubject(id: string): Promise<Subject> {
@@ -341,10 +249,11 @@ export class GalleryService {
     await this.serialise(async () => {
       // An unknown id is refused before anything is touched: a 404 writes nothing.
       await this.requireSubject(id);
-      // Index first: if the store delete fails, the next open() rebuilds the index from the store.
+      // Out of this index first (no identify may find it once the delete is asked for); the feed then
+      // carries the deletion to every other process's index.
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
-      await this.persistIndex();
+      await this.afterWrite();
     });
   }
 
@@ -380,17 +289,15 @@ export class GalleryService {
           ),
         )
       : [];
-    const names = new Map<string, string | undefined>();
-    const nameOf = async (id: string) => {
-      if (!names.has(id)) names.set(id, (await this.store.getSubject(id))?.name);
-      return names.get(id);
-    };
+    const searched = result.faces.map((face) =>
+      this.index.search(face.embedding, { k: context.topK ?? this.config.topK, fusion: this.config.fusion }),
+    );
+    // Every candidate's name in one round trip (one BatchGetItem in DynamoDB), not one look-up per candidate.
+    const names = await this.store.subjectNames(searched.flat().map((c) => c.subjectId));
+    const nameOf = (id: string) => names.get(id);
     const faces: IdentifiedFace[] = [];
     for (const [i, face] of result.faces.entries()) {
-      const candidates = this.index.search(face.embedding, {
-        k: context.topK ?? this.config.topK,
-        fusion: this.config.fusion,
-      });
+      const candidates = searched[i] ?? [];
       let decision = decide(candidates, policy);
       let agreement: ViewAgreement | undefined;
       const second = mirrored[i];
@@ -409,11 +316,9 @@ export class GalleryService {
         enhanced: face.enhanced,
         decision: {
           ...decision,
-          subjectName: decision.subjectId ? await nameOf(decision.subjectId) : undefined,
+          subjectName: decision.subjectId ? nameOf(decision.subjectId) : undefined,
         },
-        candidates: await Promise.all(
-          candidates.map(async (c) => ({ ...c, name: await nameOf(c.subjectId) })),
-        ),
+        candidates: candidates.map((c) => ({ ...c, name: nameOf(c.subjectId) })),
       });
     }
     const at = this.now().toISOString();

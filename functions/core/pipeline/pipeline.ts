@@ -29,6 +29,9 @@ export const EMBEDDING_MODEL: ModelRef = {
   version: `faceplugin-0.0.1/${PIPELINE_VERSION}`,
 };
 
+/** Dimension of {@link EMBEDDING_MODEL}'s embeddings. */
+export const EMBEDDING_DIM = 512;
+
 export type EnhanceMode = 'auto' | 'always' | 'never';
 
 export interface AnalyzeOptions {

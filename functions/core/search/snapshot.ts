@@ -57,6 +57,8 @@ export interface SnapshotHeader {
   dtype: SnapshotDtype;
   /** ISO-8601 timestamp. */
   createdAt: string;
+  /** The store's change-feed cursor the rows reflect (`TemplateFeed`), when the writer knew it. */
+  cursor?: string | undefined;
   shard: ShardRef | null;
   /** Subject-id table; `subjectOrdinals` index into it. */
   subjects: string[];
@@ -76,6 +78,8 @@ export interface EncodeOptions {
   createdAt?: string | undefined;
   /** Default `float32` (exact). */
   dtype?: SnapshotDtype | undefined;
+  /** The change-feed cursor the index reflects, recorded in the header. */
+  cursor?: string | undefined;
 }
 
 /** What {@link inspectSnapshot} reports without decoding the vectors. */
@@ -87,6 +91,7 @@ export interface SnapshotInfo {
   subjectCount: number;
   dtype: SnapshotDtype;
   createdAt: string;
+  cursor: string | undefined;
   shard: ShardRef | null;
   byteLength: number;
 }
@@ -97,6 +102,7 @@ const headerSchema = z.object({
   count: z.number().int().nonnegative(),
   dtype: z.enum(['float32', 'int8']),
   createdAt: z.string().min(1),
+  cursor: z.string().min(1).max(200).optional(),
   shard: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }).nullable(),
   subjects: z.array(z.string().min(1)),
   templateIds: z.array(z.string().min(1)),
@@ -291,6 +297,7 @@ export function encodeSnapshot(index: VectorIndex, options: EncodeOptions = {}):
     count,
     dtype,
     createdAt,
+    ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
     shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
     subjects,
     templateIds: rows ? rows.map((row) => columns.templateIds[row] as string) : [...columns.templateIds],
@@ -388,6 +395,7 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
     subjectCount: header.subjects.length,
     dtype: header.dtype,
     createdAt: header.createdAt,
+    cursor: header.cursor,
     shard: header.shard,
     byteLength: bytes.length,
   };

@@ -34,65 +34,6 @@ export type { UploadOutcome } from '../../core/ingest/workflow.ts';
 export const SNAPSHOT_CHECK_INTERVAL_MS = 10_000;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Snapshot freshness
-
-/** What {@link SnapshotFreshness} needs: cheap tag look-ups, the (expensive) refresh, and a clock. */
-export interface FreshnessDeps {
-  /** The published snapshot's ETag, or undefined when there is none. */
-  latestTag(): Promise<string | undefined>;
-  /** Reloads the index: the newest snapshot plus the templates created since. */
-  refresh(): Promise<unknown>;
-  now(): number;
-  intervalMs: number;
-  /** A failed check on a warm container: the index already loaded keeps serving. */
-  onStale?(error: unknown): void;
-}
-
-/**
- * Keeps a container's index fresh: the first call loads it (cold start); later calls ask S3 for the snapshot's
- * ETag at most once per interval and reload only when it changed. Concurrent callers share one check. A failed
- * check on a warm container is reported and the loaded index keeps serving; on a cold start it throws.
- */
-export class SnapshotFreshness {
-  private loaded = false;
-  private tag: string | undefined;
-  private checkedAt = Number.NEGATIVE_INFINITY;
-  private pending: Promise<void> | undefined;
-
-  constructor(private readonly deps: FreshnessDeps) {}
-
-  /** Whether the index was loaded at least once. */
-  get isLoaded(): boolean {
-    return this.loaded;
-  }
-
-  async ensureFresh(): Promise<void> {
-    if (this.loaded && this.deps.now() - this.checkedAt < this.deps.intervalMs) return;
-    this.pending ??= this.check().finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
-  }
-
-  private async check(): Promise<void> {
-    const started = this.deps.now();
-    try {
-      const tag = await this.deps.latestTag();
-      if (!this.loaded || tag !== this.tag) {
-        await this.deps.refresh();
-        this.tag = tag;
-        this.loaded = true;
-      }
-    } catch (error) {
-      if (!this.loaded) throw error;
-      this.deps.onStale?.(error);
-    } finally {
-      this.checkedAt = started;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Objects
 
 /** The stale-claim age for the ledger from a Lambda context: twice the function's timeout, plus a margin. */
@@ -137,7 +78,6 @@ export class AwsRuntime {
   private detectionsValue: DynamoDetectionSink | undefined;
   private galleryValue: GalleryService | undefined;
   private docValue: DynamoDBDocumentClient | undefined;
-  private freshness: SnapshotFreshness | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -207,8 +147,12 @@ export class AwsRuntime {
       pipeline: this.pipeline,
       store: this.store,
       snapshots: this.snapshots,
+      feed: this.store,
       config: defaultGalleryConfig(this.config.calibration),
       snapshotOwner: 'indexer',
+      indexRefreshIntervalMs: this.options.snapshotCheckIntervalMs ?? SNAPSHOT_CHECK_INTERVAL_MS,
+      onIndexStale: (error) =>
+        logger.warn('index freshness check failed; serving the loaded index', { error }),
     });
     return this.galleryValue;
   }
@@ -226,19 +170,8 @@ export class AwsRuntime {
    */
   async freshGallery(): Promise<GalleryService> {
     const gallery = this.gallery;
-    this.freshness ??= new SnapshotFreshness({
-      latestTag: () => this.snapshots.latestTag(),
-      refresh: () =>
-        timed('Refresh', async () => {
-          const stats = await gallery.refreshFromSnapshot();
-          logger.info('index loaded', stats);
-          return stats;
-        }),
-      now: this.now,
-      intervalMs: this.options.snapshotCheckIntervalMs ?? SNAPSHOT_CHECK_INTERVAL_MS,
-      onStale: (error) => logger.warn('index freshness check failed; serving the loaded index', { error }),
-    });
-    await this.freshness.ensureFresh();
+    const changed = await gallery.ensureFresh();
+    if (changed) logger.info('index loaded', gallery.stats());
     return gallery;
   }
 
