@@ -85,7 +85,9 @@ class MemoryFeed implements TemplateFeed {
     const from = cursor === undefined ? Number.NaN : Number(cursor);
     const live = () => {
       const removedAt = new Map<string, number>();
-      this.log.forEach((e, i) => 'remove' in e && removedAt.set(e.remove, i));
+      this.log.forEach((e, i) => {
+        if ('remove' in e) removedAt.set(e.remove, i);
+      });
       return this.log.flatMap((e, i) =>
         'add' in e && (removedAt.get(e.add.subjectId) ?? -1) < i ? [e.add] : [],
       );

@@ -260,10 +260,9 @@ export class DynamoFaceStore implements FaceStore, TemplateFeed {
     const added = Number.isNaN(since)
       ? await this.scanTemplates()
       : await this.templatesCreatedAfter(new Date(since - CATCH_UP_MARGIN_MS).toISOString());
-    const newest = added.reduce(
-      (max, t) => (t.createdAt > max ? t.createdAt : max),
-      Number.isNaN(since) ? '' : (cursor as string),
-    );
+    // ISO-8601 times of one format order as strings: the newest creation time seen is the next cursor.
+    let newest = Number.isNaN(since) ? '' : (cursor as string);
+    for (const t of added) if (t.createdAt.localeCompare(newest) > 0) newest = t.createdAt;
     return {
       cursor: newest || new Date(0).toISOString(),
       full: Number.isNaN(since),
