@@ -1,3 +1,7 @@
+/**
+ * The gallery commands of the CLI: `enroll`, `identify`, `subjects` and their output. They share the local
+ * composition, the option parsing and the result printing, which is why they stay in one file past 400 lines.
+ */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';

@@ -1,3 +1,8 @@
+/**
+ * The local store of record on SQLite (better-sqlite3): the schema and its migrations, subjects, templates, the
+ * audit log and the change feed the index is derived from. One cohesive adapter — every table lives in one file
+ * because `user_version` is one number per database — which is why it runs past 400 lines.
+ */
 import Database from 'better-sqlite3';
 import type { DecisionAuditEntry, FaceTemplate, Subject, TemplateVariant } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';

@@ -1,3 +1,9 @@
+/**
+ * The gallery service: enrolment (original template plus degradation-matched variants), the search index kept
+ * in step with the store (`search/gallery-index.ts`), open-set identification with its audit, and 1:1
+ * verification. One class with one job — the gallery's operations over its ports — which is why it runs past
+ * 400 lines; the workflows around it (uploads, video) live in their own modules.
+ */
 import { createHash, randomUUID } from 'node:crypto';
 import type {
   Candidate,

@@ -1,3 +1,9 @@
+/**
+ * Face detection: the ULFD whole-frame pass, overlapping tiles of a finer pyramid level for small faces, the
+ * BlazeFace pass that finds what ULFD missed (dark, blurred) and confirms tile-only finds, and the fusion of
+ * them. One cohesive cascade over one frame, longer than 400 lines because its stages share their box
+ * conventions and thresholds; the models' raw decoding lives in `models.ts`.
+ */
 import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
 import { normaliseForDetection } from './enhance.ts';
 import { cropResize, iou, nonMaxSuppression } from './geometry.ts';

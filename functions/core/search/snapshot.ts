@@ -27,6 +27,9 @@
  * Sharding: a subject lives in shard `shardOf(subjectId, count)` (FNV-1a of its UTF-8 id), so all of a
  * subject's templates are in one shard; a shard snapshot holds only its own subjects and says which shard
  * it is.
+ *
+ * One binary format, encoded and decoded in one place: longer than 400 lines because the reader checks every
+ * field the writer writes.
  */
 import { z } from 'zod';
 import type { TemplateVariant } from '../domain.ts';

@@ -6,6 +6,8 @@
  * hot loop touches no per-template objects. The dot products run in the WebAssembly SIMD kernel of
  * `simd-kernel.ts` when the runtime supports it and `dim` is a multiple of 16; otherwise a 4-way unrolled
  * JavaScript loop computes the same float32 scores.
+ *
+ * One data structure with its search, fusion and growth: longer than 400 lines because they share its columns.
  */
 
 import { type Candidate, isTemplateVariant, TEMPLATE_VARIANTS, type TemplateVariant } from '../domain.ts';
