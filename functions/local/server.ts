@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
+import { checkApiKeys, parseApiKeyList } from './api-keys.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
 
 /** Options of {@link startServer}; each falls back to its environment variable, then to the default. */
@@ -87,12 +88,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
   }
   const host = options.host ?? (env.FACEPRINT_HOST || DEFAULT_HOST);
-  const apiKeys =
-    options.apiKeys ??
-    (env.FACEPRINT_API_KEYS ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0);
+  // Fails closed: a key list that parses to nothing stops the server instead of turning authentication off.
+  const apiKeys = checkApiKeys(options.apiKeys ?? parseApiKeyList(env.FACEPRINT_API_KEYS));
   const logger = options.logger ?? jsonLineLogger;
 
   const local = await openLocalGallery({

@@ -59,7 +59,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { gallery } = deps;
   const logger: HttpLogger = deps.logger ?? console;
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const keyDigests = (deps.apiKeys ?? []).filter((k) => k.length > 0).map(sha256);
+  // A blank key would be dropped silently and could turn "one key required" into "none": refuse it.
+  if ((deps.apiKeys ?? []).some((k) => k.trim() === '')) throw new Error('An API key must not be blank.');
+  const keyDigests = (deps.apiKeys ?? []).map(sha256);
 
   const app = new OpenAPIHono<AppEnv>({
     // Every validation failure (path, query, body) becomes one VALIDATION_ERROR sentence.
