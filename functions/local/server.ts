@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
 import { checkApiKeys, parseApiKeyList } from './api-keys.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
 
 /** Options of {@link startServer}; each falls back to its environment variable, then to the default. */
@@ -150,6 +151,7 @@ function listen(
   return new Promise((resolve, reject) => {
     // No createServer option, so @hono/node-server makes a plain node:http server.
     const server = serve({ fetch, port, hostname: host }) as Server;
+    answerClientErrors(server);
     const onError = (error: NodeJS.ErrnoException) => {
       const why = LISTEN_ERRORS[error.code ?? ''];
       reject(

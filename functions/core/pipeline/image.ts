@@ -111,11 +111,26 @@ export async function decodeImage(
       pages: metadata.pages ?? 1,
     };
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new FaceprintError('INVALID_IMAGE', `The ${format} image could not be decoded (${reason}).`, {
-      format,
-    });
+    throw decodeFailure(format, error);
   }
+}
+
+// libvips and its loaders word failures their own way ("VipsJpeg: premature end of JPEG image", "pngload:
+// libspng read error"): the caller gets our sentence, chosen by what kind of failure it was, never their text.
+const TRUNCATED =
+  /premature end|truncat|unexpected end|end of (file|stream|data)|not enough (data|image data)|\beof\b|out of data|short read/i;
+
+/** The sentence for an image whose header was fine but whose pixels could not be decoded. */
+export function decodeFailure(format: string, error: unknown): FaceprintError {
+  const text = error instanceof Error ? error.message : String(error);
+  const truncated = TRUNCATED.test(text);
+  return new FaceprintError(
+    'INVALID_IMAGE',
+    truncated
+      ? `The ${format} image is truncated: the file ends before its last pixel.`
+      : `The ${format} image is corrupt and could not be decoded.`,
+    { format, problem: truncated ? 'truncated' : 'corrupt' },
+  );
 }
 
 /** A sharp pipeline reading an RGB image's pixels (no copy). */

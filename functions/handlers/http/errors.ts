@@ -12,6 +12,9 @@ export type EdgeErrorCode =
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  | 'MALFORMED_REQUEST'
+  | 'HEADERS_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
   | 'INTERNAL';
 
 /** Every `error.code` an HTTP response can carry. */
@@ -43,6 +46,9 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, ContentfulStatusCode>> 
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  MALFORMED_REQUEST: 400,
+  HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
 };
 
