@@ -16,7 +16,11 @@ export type FaceprintErrorCode =
   | 'MODEL_UNAVAILABLE'
   | 'MODEL_MISMATCH'
   | 'INDEX_CORRUPT'
-  | 'INDEX_INCOMPATIBLE';
+  | 'INDEX_INCOMPATIBLE'
+  /** The analysis passed its processing deadline (bounded work per request). */
+  | 'PROCESSING_TIMEOUT'
+  /** The analysis was stopped because its caller went away (an HTTP client disconnected). */
+  | 'CANCELLED';
 
 /** An error the caller can act on: a stable machine-readable `code` and a one-sentence `message`. */
 export class FaceprintError extends Error {

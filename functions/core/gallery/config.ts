@@ -61,6 +61,13 @@ function unreadable(error: unknown): string {
 }
 
 /**
+ * Processing deadline of one analysis (bounded work per request): past it the request fails with
+ * PROCESSING_TIMEOUT. Under the pixel budget the slowest frame measured here took ~5 s on a quiet machine
+ * (README, Reliability); 15 s leaves room for a loaded one.
+ */
+export const DEFAULT_DEADLINE_MS = 15_000;
+
+/**
  * The default gallery configuration. Variants and fusion follow docs/accuracy.md; the thresholds come from the
  * calibration file.
  */
@@ -71,6 +78,6 @@ export function defaultGalleryConfig(calibration: Calibration = loadCalibration(
     minEnrolQuality: 0.2,
     topK: 5,
     calibration,
-    analyze: {},
+    analyze: { deadlineMs: DEFAULT_DEADLINE_MS },
   };
 }

@@ -359,10 +359,14 @@ export class GalleryService {
    */
   async identify(
     bytes: Uint8Array,
-    context: { source: string; operation?: string; topK?: number },
+    context: { source: string; operation?: string; topK?: number; signal?: AbortSignal | undefined },
   ): Promise<IdentifyResult> {
     const agreementOn = this.config.agreement === 'mirror';
-    const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
+    const result = await this.pipeline.analyze(bytes, {
+      ...this.config.analyze,
+      keepCrops: agreementOn,
+      signal: context.signal,
+    });
     const { calibration } = this.config;
     const policy = { threshold: calibration.threshold, ambiguityMargin: calibration.ambiguityMargin };
     const mirrored = agreementOn

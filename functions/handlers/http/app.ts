@@ -188,7 +188,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.openapi(identifyRoute, async (c) => {
     const { topK } = c.req.valid('query');
     const bytes = await oneImage(c, bodyKind(c));
-    return c.json(await gallery.identify(bytes, { source: sourceOf(c), ...(topK ? { topK } : {}) }), 200);
+    // The client's signal: a disconnect stops the analysis within one step instead of running to the end.
+    const signal = c.req.raw.signal;
+    return c.json(
+      await gallery.identify(bytes, { source: sourceOf(c), signal, ...(topK ? { topK } : {}) }),
+      200,
+    );
   });
 
   app.openapi(verifyRoute, async (c) => {

@@ -39,6 +39,9 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, ContentfulStatusCode>> 
   MODEL_MISMATCH: 503,
   INDEX_CORRUPT: 500,
   INDEX_INCOMPATIBLE: 500,
+  PROCESSING_TIMEOUT: 503,
+  // Never delivered (the client is gone); a 4xx so it is not counted as a server failure.
+  CANCELLED: 400,
   VALIDATION_ERROR: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   PAYLOAD_TOO_LARGE: 413,
