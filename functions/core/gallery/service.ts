@@ -22,6 +22,7 @@ import { decide, verifyDecision } from '../search/decision.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
 import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
 import { makeVariant } from './variants.ts';
 
@@ -118,6 +119,8 @@ export interface GalleryDeps {
    * loads the newest one and catches up with templates created since (`store.templatesCreatedAfter`).
    */
   snapshotOwner?: 'self' | 'indexer';
+  /** Erases a deleted subject's traces beyond the store (audit rows, stored results); see `erasure.ts`. */
+  eraser?: SubjectEraser | undefined;
 }
 
 /** A store that can list templates created after a time (the AWS identify path's catch-up). */
@@ -146,8 +149,10 @@ export class GalleryService {
   /** The snapshot version this process last loaded or wrote. */
   private seenVersion: string | undefined;
   private refreshing: Promise<boolean> | undefined;
+  private readonly eraser: SubjectEraser | undefined;
 
   constructor(deps: GalleryDeps) {
+    this.eraser = deps.eraser;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
     this.snapshots = deps.snapshots;
@@ -337,14 +342,27 @@ export class GalleryService {
   }
 
   /** Deletes a subject's record, templates and index entries. */
-  async deleteSubject(id: string): Promise<void> {
-    await this.serialise(async () => {
+  /**
+   * Deletes a subject with its templates and, where the deployment provides a {@link SubjectEraser}, erases the
+   * traces it leaves in the audit log and the stored results; returns what was erased.
+   */
+  async deleteSubject(id: string): Promise<ErasureReport> {
+    return this.serialise(async () => {
       // An unknown id is refused before anything is touched: a 404 writes nothing.
       await this.requireSubject(id);
+      const templates = await this.store.countTemplates(id);
       // Index first: if the store delete fails, the next open() rebuilds the index from the store.
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
       await this.persistIndex();
+      const traces = (await this.eraser?.eraseTraces(id)) ?? {
+        auditRowsRedacted: 0,
+        filesRemoved: [],
+        filesRedacted: [],
+        ledgerRows: 0,
+        storageCompacted: false,
+      };
+      return { subjectId: id, templates, ...traces };
     });
   }
 
