@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
+import { Admission, type AdmissionOptions } from './admission.ts';
 import { checkApiKeys, parseApiKeyList } from './api-keys.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
@@ -27,6 +28,8 @@ export interface ServerOptions {
   logger?: HttpLogger | undefined;
   /** Runs once the server listens, with the opened gallery (for example to start the upload-folder watcher). */
   onStarted?: ((local: LocalGallery) => void | Promise<void>) | undefined;
+  /** Admission control of pipeline requests (default: one per core, a queue of four per core). */
+  admission?: AdmissionOptions | undefined;
   /** Where the environment variables are read (default `process.env`). */
   env?: NodeJS.ProcessEnv | undefined;
 }
@@ -103,10 +106,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await local.pipeline.warmUp();
     const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
     // The CLI (or another server) may enrol or delete in the same data directory: pick up its snapshot first.
-    const fetch = async (request: Request) => {
+    // Issue 13: pipeline requests are admitted a few at a time behind a bounded queue (503 when it is full).
+    const admission = new Admission(options.admission);
+    const fetch = admission.wrap(async (request: Request) => {
       await local.gallery.refreshIfStale();
       return app.fetch(request);
-    };
+    });
     server = await listen(fetch, port, host);
     const address = server.address() as AddressInfo;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;

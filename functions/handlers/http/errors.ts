@@ -15,6 +15,7 @@ export type EdgeErrorCode =
   | 'MALFORMED_REQUEST'
   | 'HEADERS_TOO_LARGE'
   | 'REQUEST_TIMEOUT'
+  | 'OVERLOADED'
   | 'INTERNAL';
 
 /** Every `error.code` an HTTP response can carry. */
@@ -52,6 +53,7 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, ContentfulStatusCode>> 
   MALFORMED_REQUEST: 400,
   HEADERS_TOO_LARGE: 431,
   REQUEST_TIMEOUT: 408,
+  OVERLOADED: 503,
   INTERNAL: 500,
 };
 
