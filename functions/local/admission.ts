@@ -18,7 +18,7 @@ import { errorResponse } from '../handlers/http/errors.ts';
 export interface AdmissionOptions {
   /** Pipeline requests running at once (default: the number of cores). */
   concurrency?: number | undefined;
-  /** Requests waiting for a slot before new ones are refused (default: 4 per slot). */
+  /** Requests waiting for a slot before new ones are refused (default: 10 per slot, ~2 s of work on a quiet machine). */
   queueLength?: number | undefined;
   /** Seconds a refused client is told to wait (default 1). */
   retryAfterSeconds?: number | undefined;
@@ -44,7 +44,7 @@ export class Admission {
 
   constructor(options: AdmissionOptions = {}) {
     this.concurrency = Math.max(1, Math.trunc(options.concurrency ?? availableParallelism()));
-    this.queueLength = Math.max(0, Math.trunc(options.queueLength ?? this.concurrency * 4));
+    this.queueLength = Math.max(0, Math.trunc(options.queueLength ?? this.concurrency * 10));
     this.retryAfter = String(Math.max(1, Math.round(options.retryAfterSeconds ?? 1)));
   }
 

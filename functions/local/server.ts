@@ -28,7 +28,7 @@ export interface ServerOptions {
   logger?: HttpLogger | undefined;
   /** Runs once the server listens, with the opened gallery (for example to start the upload-folder watcher). */
   onStarted?: ((local: LocalGallery) => void | Promise<void>) | undefined;
-  /** Admission control of pipeline requests (default: one per core, a queue of four per core). */
+  /** Admission control of pipeline requests (default: one per core, a queue of ten per core). */
   admission?: AdmissionOptions | undefined;
   /** Where the environment variables are read (default `process.env`). */
   env?: NodeJS.ProcessEnv | undefined;

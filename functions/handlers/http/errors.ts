@@ -117,7 +117,10 @@ export function toHttpError(
   if (isFaceprintError(error)) {
     const response = errorResponse(error.code, error.message);
     // A 5xx domain error (a broken model or index) is the operator's problem: keep its details in the log.
-    if (response.status >= 500) logger?.error('Request failed', { ...context, code: error.code, error });
+    // A request over its processing deadline is load, not a fault: the access log's 503 records it.
+    if (response.status >= 500 && error.code !== 'PROCESSING_TIMEOUT') {
+      logger?.error('Request failed', { ...context, code: error.code, error });
+    }
     return response;
   }
   if (error instanceof HttpError) return errorResponse(error.code, error.message);
