@@ -489,10 +489,28 @@ export async function subjectsCommand(argv: string[]): Promise<number> {
         }
       }
     } else {
-      await gallery.deleteSubject(id);
-      if (values.json) printJson({ deleted: id });
-      else console.log(`deleted subject ${id}`);
+      const report = await gallery.deleteSubject(id);
+      if (values.json) printJson({ deleted: id, erased: report });
+      else {
+        console.log(`deleted subject ${id}`);
+        console.log(`  ${report.templates} template(s) (embeddings) erased`);
+        console.log(
+          `  ${report.auditRowsRedacted} audit row(s) rewritten without the subject (decisions kept)`,
+        );
+        console.log(`  ${report.filesRemoved.length} result file(s) removed${list(report.filesRemoved)}`);
+        console.log(`  ${report.filesRedacted.length} result file(s) rewritten${list(report.filesRedacted)}`);
+        console.log(`  ${report.ledgerRows} ingest-ledger row(s) removed`);
+        console.log(
+          report.storageCompacted
+            ? '  database pages overwritten (secure_delete) and write-ahead log emptied'
+            : '  database pages overwritten (secure_delete); the write-ahead log is emptied when the other process using it lets go',
+        );
+      }
     }
     return EXIT.ok;
   });
+}
+
+function list(paths: string[]): string {
+  return paths.length > 0 ? `: ${paths.join(', ')}` : '';
 }

@@ -23,15 +23,29 @@ export const SubjectIdSchema = z
   )
   .refine((id) => !id.includes('..'), 'must not contain ".."');
 
-/** A display name: 1–200 characters, not blank, without control characters (\p{Cc}: NUL, newline, escape, …). */
+/**
+ * Bidirectional embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069): they make a name
+ * display as something other than what it is ("Trojan Source"), so a reviewer could read the wrong person.
+ */
+export const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/u;
+
+/**
+ * A display name: 1–200 characters, not blank, without control characters (\p{Cc}: NUL, newline, escape, …)
+ * and without bidirectional controls ({@link BIDI_CONTROLS}).
+ */
 export const SubjectNameSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
   .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+  .refine((name) => !BIDI_CONTROLS.test(name), 'must not contain bidirectional control characters')
   .regex(/\S/, 'must not be blank');
 
-/** Free-form subject metadata: at most 50 string keys (never `__proto__`) with string values. */
+/**
+ * Free-form subject metadata: at most 50 string keys (never `__proto__`) with string values. `JSON.parse` makes
+ * `"__proto__"` an own key, but zod's record skips that key without looking at it, so it would vanish silently
+ * (a 201 with `metadata: {}`): the raw object is checked for it first and refused.
+ */
 export const SubjectMetadataSchema = z
   .record(
     z
@@ -43,6 +57,14 @@ export const SubjectMetadataSchema = z
     z.string().max(2000, 'values must be at most 2,000 characters'),
   )
   .refine((m) => Object.keys(m).length <= 50, 'may hold at most 50 keys');
+
+/** {@link SubjectMetadataSchema} behind a check of the raw input for an own `__proto__` key. */
+export const SubjectMetadataInputSchema = z.preprocess((value, ctx) => {
+  if (value && typeof value === 'object' && Object.hasOwn(value, '__proto__')) {
+    ctx.addIssue({ code: 'custom', message: 'keys must not be "__proto__"', input: value });
+  }
+  return value;
+}, SubjectMetadataSchema);
 
 /**
  * How a template's image was made from the enrolment photo. `original` is the photo as given; the rest are

@@ -17,7 +17,11 @@ export type FaceprintErrorCode =
   | 'MODEL_UNAVAILABLE'
   | 'MODEL_MISMATCH'
   | 'INDEX_CORRUPT'
-  | 'INDEX_INCOMPATIBLE';
+  | 'INDEX_INCOMPATIBLE'
+  /** The analysis passed its processing deadline (bounded work per request). */
+  | 'PROCESSING_TIMEOUT'
+  /** The analysis was stopped because its caller went away (an HTTP client disconnected). */
+  | 'CANCELLED';
 
 /**
  * Whose fault an error is, which decides what every entry point does with it:
@@ -49,6 +53,10 @@ export const ERROR_BLAME: Readonly<Record<FaceprintErrorCode, ErrorBlame>> = {
   MODEL_MISMATCH: 'operator',
   INDEX_CORRUPT: 'operator',
   INDEX_INCOMPATIBLE: 'operator',
+  // Too slow for the deadline: the service is overloaded (or the input at the edge of the budget); retried.
+  PROCESSING_TIMEOUT: 'operator',
+  // The caller went away: its own doing, nothing to retry.
+  CANCELLED: 'input',
 };
 
 /** Input codes that mean "no usable face" (the CLI's exit status 3) rather than "input refused". */

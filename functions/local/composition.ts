@@ -31,6 +31,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     store: dataDir.faceStore,
     feed: dataDir.faceStore,
     snapshots: dataDir.snapshots,
+    eraser: dataDir.eraser,
     config: defaultGalleryConfig(loadCalibration(options.calibration)),
   });
   await gallery.open();

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
+import { Admission, type AdmissionOptions } from './admission.ts';
+import { checkApiKeys, parseApiKeyList } from './api-keys.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
 
 /** Options of {@link startServer}; each falls back to its environment variable, then to the default. */
@@ -25,6 +28,8 @@ export interface ServerOptions {
   logger?: HttpLogger | undefined;
   /** Runs once the server listens, with the opened gallery (for example to start the upload-folder watcher). */
   onStarted?: ((local: LocalGallery) => void | Promise<void>) | undefined;
+  /** Admission control of pipeline requests (default: one per core, a queue of ten per core). */
+  admission?: AdmissionOptions | undefined;
   /** Where the environment variables are read (default `process.env`). */
   env?: NodeJS.ProcessEnv | undefined;
 }
@@ -87,12 +92,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
   }
   const host = options.host ?? (env.FACEPRINT_HOST || DEFAULT_HOST);
-  const apiKeys =
-    options.apiKeys ??
-    (env.FACEPRINT_API_KEYS ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0);
+  // Fails closed: a key list that parses to nothing stops the server instead of turning authentication off.
+  const apiKeys = checkApiKeys(options.apiKeys ?? parseApiKeyList(env.FACEPRINT_API_KEYS));
   const logger = options.logger ?? jsonLineLogger;
 
   const local = await openLocalGallery({
@@ -105,11 +106,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await local.pipeline.warmUp();
     const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
     // The CLI (or another server) may enrol or delete in the same data directory: the index follows the
-    // database's change feed before every request (two cheap SELECTs when nothing changed).
-    const fetch = async (request: Request) => {
+    // database's change feed before every request (two cheap SELECTs when nothing changed). Pipeline requests
+    // are admitted a few at a time behind a bounded queue (503 when it is full).
+    const admission = new Admission(options.admission);
+    const fetch = admission.wrap(async (request: Request) => {
       await local.gallery.ensureFresh();
       return app.fetch(request);
-    };
+    });
     server = await listen(fetch, port, host);
     const address = server.address() as AddressInfo;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
@@ -154,6 +157,7 @@ function listen(
   return new Promise((resolve, reject) => {
     // No createServer option, so @hono/node-server makes a plain node:http server.
     const server = serve({ fetch, port, hostname: host }) as Server;
+    answerClientErrors(server);
     const onError = (error: NodeJS.ErrnoException) => {
       const why = LISTEN_ERRORS[error.code ?? ''];
       reject(

@@ -13,6 +13,7 @@ import type { IngestLedger } from '../core/ingest/ports.ts';
 import { ingestUpload } from '../core/ingest/workflow.ts';
 import { DEFAULT_DECODE_LIMITS } from '../core/pipeline/image.ts';
 import type { LocalGallery } from './composition.ts';
+import { DEFAULT_SETTLE_MS, FailedFileRetrier, SettleTracker } from './settled-files.ts';
 
 /** Where the watcher writes its one line per file (and its warnings). */
 export interface UploadWatcherLogger {
@@ -23,8 +24,13 @@ export interface UploadWatcherLogger {
 
 /** Options of {@link startUploadWatcher}. */
 export interface UploadWatcherOptions {
-  /** How often `uploads/` is listed (default 500 ms). A file is taken once its size held across two polls. */
+  /** How often `uploads/` is listed (default 500 ms). */
   pollIntervalMs?: number | undefined;
+  /**
+   * How long a file must hold still (size and mtime) before it is taken (default 2 s; see `settled-files.ts`,
+   * which also documents the `.partial` → rename convention and the retry of files changed after failing).
+   */
+  settleMs?: number | undefined;
   /** Files processed at once (default 2). */
   concurrency?: number | undefined;
   /** Called with each event once its result (or failure) is on disk and in the ledger. */
@@ -107,9 +113,10 @@ function isAlive(pid: number): boolean {
 
 /**
  * Watches a data directory's `uploads/` folder, the one-machine stand-in for the S3 trigger. Each new file (once
- * its size holds still across two polls; hidden files and `*.tmp`/`*.part` partial writes are ignored) is moved to
- * `processing/` and run through the core's upload workflow (`ingestUpload`): claimed in the ingest ledger by (file
- * name, sha256), identified, and settled by {@link UploadFolder}:
+ * its size and mtime have held still for the settle period, see `settled-files.ts`; hidden files and
+ * `*.tmp`/`*.part` partial writes are ignored) is moved to `processing/` and run through the core's upload workflow
+ * (`ingestUpload`): claimed in the ingest ledger by (file name, sha256), identified, and settled by
+ * {@link UploadFolder}:
  *
  * - processed: `results/<name>.json` (the {@link IngestEvent}), `results/<name>.annotated.jpg`, and the original
  *   moved to `results/<name>`;
@@ -151,8 +158,9 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
   };
   const folder = new UploadFolder(paths, ledger, maxBytes, logger);
 
-  /** Upload name → size and mtime at the previous poll. */
-  let seen = new Map<string, string>();
+  // Issue 13: settle period and retry of failed files that changed afterwards live in settled-files.ts.
+  const settle = new SettleTracker(options.settleMs ?? DEFAULT_SETTLE_MS);
+  const retrier = new FailedFileRetrier(paths.failed, paths.uploads, options.settleMs ?? DEFAULT_SETTLE_MS);
   /** Names in `processing/` waiting for a worker, with whether their claim may be taken over. */
   const queue: { name: string; takeOver: boolean }[] = [];
   /** Names queued or being worked on. */
@@ -256,18 +264,20 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
       enqueue(name, retry ? retry.takeOver : true);
     }
     for (const name of later.keys()) if (!existsSync(join(paths.processing, name))) later.delete(name);
-    const current = new Map<string, string>();
+    for (const name of await retrier.poll())
+      logger.info(`upload ${name}: changed after it failed; trying again`);
+    const current = new Set<string>();
     for (const name of await listFiles(paths.uploads)) {
-      let stamp: string;
+      let settled: boolean;
       try {
         const stat = await lstat(join(paths.uploads, name));
-        stamp = `${stat.size}:${stat.mtimeMs}`;
+        settled = settle.observe(name, stat.size, stat.mtimeMs);
       } catch {
         continue; // gone meanwhile
       }
-      if (seen.get(name) !== stamp || active.has(name) || existsSync(join(paths.processing, name))) {
+      if (!settled || active.has(name) || existsSync(join(paths.processing, name))) {
         // Still being written, or a file of that name is still being processed: next time.
-        current.set(name, stamp);
+        current.add(name);
         continue;
       }
       active.add(name);
@@ -277,14 +287,14 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
         active.delete(name);
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
           warnOnce(`upload ${name}: cannot move to processing/: ${errorText(error)}`);
-          current.set(name, stamp);
+          current.add(name);
         }
         continue;
       }
       active.delete(name);
       enqueue(name, false);
     }
-    seen = current;
+    settle.keepOnly(current);
     pump();
     return pending === 0 && current.size === 0 && active.size === 0;
   }

@@ -210,7 +210,10 @@ describe.runIf(HAVE_SEED)('faceprint gallery commands on the seed people', () =>
     async () => {
       const removed = await result('subjects delete');
       expectClean(removed, EXIT.ok);
-      expect(removed.stdout).toBe('deleted subject irene\n');
+      // Issue 13: it says what it erased.
+      expect(removed.stdout).toMatch(/^deleted subject irene\n {2}\d+ template\(s\) \(embeddings\) erased\n/);
+      expect(removed.stdout).toMatch(/audit row\(s\) rewritten without the subject/);
+      expect(removed.stdout).toMatch(/secure_delete/);
       expectOneError(
         await result('subjects show deleted'),
         EXIT.invalidInput,

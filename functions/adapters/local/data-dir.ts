@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FileSnapshotStore } from './file-snapshot-store.ts';
+import { LocalSubjectEraser } from './local-erasure.ts';
 import {
   openSqliteDatabase,
   type SqliteDatabase,
@@ -33,6 +34,8 @@ export interface DataDir {
   db: SqliteDatabase;
   faceStore: SqliteFaceStore;
   ledger: SqliteIngestLedger;
+  /** Takes a deleted subject's traces out of the audit log and `results/` (issue 13: erasure). */
+  eraser: LocalSubjectEraser;
   snapshots: FileSnapshotStore;
   /** Closes the database connection (the stores share it). */
   close(): void;
@@ -93,6 +96,7 @@ export function openDataDir(path: string = defaultDataDir(), options: OpenDataDi
       db,
       faceStore,
       ledger,
+      eraser: new LocalSubjectEraser(db, paths),
       snapshots: new FileSnapshotStore(paths.indexSnapshot),
       close: () => {
         if (db.open) db.close();

@@ -16,21 +16,56 @@ export const SHIPPED_CALIBRATION_PATH = resolve(
 );
 
 /**
- * Reads a calibration file: `path`, else `FACEPRINT_CALIBRATION`, else the shipped one.
+ * Reads a calibration file: `path`, else `FACEPRINT_CALIBRATION`, else the shipped one. Fails closed: a file
+ * that is missing, unreadable, not JSON or not a valid calibration stops the caller with one sentence (there
+ * is no fallback to other thresholds).
  *
- * @throws FaceprintError INVALID_ARGUMENT when the file is missing or malformed.
+ * @throws FaceprintError INVALID_ARGUMENT when the file is missing, unreadable or malformed.
  */
 export function loadCalibration(path?: string): Calibration {
-  const file = path ?? process.env.FACEPRINT_CALIBRATION ?? SHIPPED_CALIBRATION_PATH;
+  const fromEnv = process.env.FACEPRINT_CALIBRATION;
+  if (path === undefined && fromEnv !== undefined && fromEnv.trim() === '') {
+    throw new FaceprintError(
+      'INVALID_ARGUMENT',
+      'FACEPRINT_CALIBRATION is set but empty; unset it to use the shipped calibration or name a file.',
+    );
+  }
+  const file = path ?? fromEnv ?? SHIPPED_CALIBRATION_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new FaceprintError('INVALID_ARGUMENT', `The calibration file ${file} ${unreadable(error)}.`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not valid JSON';
-    throw new FaceprintError('INVALID_ARGUMENT', `The calibration file ${file} ${why}.`);
+    json = JSON.parse(text);
+  } catch {
+    throw new FaceprintError('INVALID_ARGUMENT', `The calibration file ${file} is not valid JSON.`);
   }
   return parseCalibration(json);
 }
+
+function unreadable(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot be read (permission denied)';
+    default:
+      return 'cannot be read';
+  }
+}
+
+/**
+ * Processing deadline of one analysis (bounded work per request): past it the request fails with
+ * PROCESSING_TIMEOUT. Under the pixel budget the slowest frame measured here took 16.5 s with the machine's
+ * two cores shared by many jobs (load average ~30; README, Reliability); 30 s leaves room for that.
+ */
+export const DEFAULT_DEADLINE_MS = 30_000;
 
 /**
  * The default gallery configuration. Variants and fusion follow docs/accuracy.md; the thresholds come from the
@@ -43,6 +78,6 @@ export function defaultGalleryConfig(calibration: Calibration = loadCalibration(
     minEnrolQuality: 0.2,
     topK: 5,
     calibration,
-    analyze: {},
+    analyze: { deadlineMs: DEFAULT_DEADLINE_MS },
   };
 }

@@ -29,6 +29,7 @@ import { decide, verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
 import { makeVariant } from './variants.ts';
 
@@ -131,6 +132,8 @@ export interface GalleryDeps {
   indexRefreshIntervalMs?: number | undefined;
   /** A failed index refresh while serving (the loaded index keeps serving). */
   onIndexStale?: ((error: unknown) => void) | undefined;
+  /** Erases a deleted subject's traces beyond the store (audit rows, stored results); see `erasure.ts`. */
+  eraser?: SubjectEraser | undefined;
 }
 
 /**
@@ -145,8 +148,10 @@ export class GalleryService {
   private readonly now: () => Date;
   private readonly index: GalleryIndex;
   private writes: Promise<unknown> = Promise.resolve();
+  private readonly eraser: SubjectEraser | undefined;
 
   constructor(deps: GalleryDeps) {
+    this.eraser = deps.eraser;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
     this.config = deps.config;
@@ -251,15 +256,28 @@ export class GalleryService {
   }
 
   /** Deletes a subject's record, templates and index entries. */
-  async deleteSubject(id: string): Promise<void> {
-    await this.serialise(async () => {
+  /**
+   * Deletes a subject with its templates and, where the deployment provides a {@link SubjectEraser}, erases the
+   * traces it leaves in the audit log and the stored results; returns what was erased.
+   */
+  async deleteSubject(id: string): Promise<ErasureReport> {
+    return this.serialise(async () => {
       // An unknown id is refused before anything is touched: a 404 writes nothing.
       await this.requireSubject(id);
+      const templates = await this.store.countTemplates(id);
       // Out of this index first (no identify may find it once the delete is asked for); the feed then
       // carries the deletion to every other process's index.
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
       await this.afterWrite();
+      const traces = (await this.eraser?.eraseTraces(id)) ?? {
+        auditRowsRedacted: 0,
+        filesRemoved: [],
+        filesRedacted: [],
+        ledgerRows: 0,
+        storageCompacted: false,
+      };
+      return { subjectId: id, templates, ...traces };
     });
   }
 
@@ -280,10 +298,16 @@ export class GalleryService {
       topK?: number | undefined;
       /** Names the input exactly once (an upload's key and version): its audit rows keep the same ids on a retry. */
       auditKey?: string | undefined;
+      /** Aborted when the caller has gone (the client disconnected): the analysis stops early. */
+      signal?: AbortSignal | undefined;
     },
   ): Promise<IdentifyResult> {
     const agreementOn = this.config.agreement === 'mirror';
-    const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
+    const result = await this.pipeline.analyze(bytes, {
+      ...this.config.analyze,
+      keepCrops: agreementOn,
+      signal: context.signal,
+    });
     const { calibration } = this.config;
     const policy = { threshold: calibration.threshold, ambiguityMargin: calibration.ambiguityMargin };
     const mirrored = agreementOn

@@ -9,6 +9,7 @@ import { normaliseForDetection } from './enhance.ts';
 import { cropResize, iou, nonMaxSuppression } from './geometry.ts';
 import { type RgbImage, resizeImage } from './image.ts';
 import { type OnnxBackend, output } from './models.ts';
+import { WorkBudget } from './work-budget.ts';
 
 /** A face candidate from a detector, before landmark refinement. */
 export interface RawDetection {
@@ -307,16 +308,17 @@ export async function detectFaces(
   backend: OnnxBackend,
   source: RgbImage,
   options: DetectOptions = DEFAULT_DETECT_OPTIONS,
+  budget: WorkBudget = WorkBudget.NONE,
 ): Promise<RawDetection[]> {
   const image = options.normaliseLighting ? normaliseForDetection(source) : source;
-  const found = await detectOnce(backend, image, options);
+  const found = await detectOnce(backend, image, options, budget);
   const small = Math.max(image.width, image.height) <= options.smallImagePadding;
   if (found.length > 0 && !small) return found;
   // A face that fills the frame (an ID photo, a tight crop) is larger than the detectors' largest anchors: it is
   // missed, or only a part of it is found. Look again with a border around the image. Measured on the Yale B
   // crops: 410 of 1,104 faces missed without it, and gallery photos "found" as an eye and a cheek.
   const pad = Math.round(Math.max(image.width, image.height) * 0.25);
-  const again = (await detectOnce(backend, padImage(image, pad), options)).map((d) =>
+  const again = (await detectOnce(backend, padImage(image, pad), options, budget)).map((d) =>
     shiftDetection(d, -pad),
   );
   if (found.length === 0) return again;
@@ -405,6 +407,7 @@ async function detectOnce(
   backend: OnnxBackend,
   image: RgbImage,
   options: DetectOptions,
+  budget: WorkBudget,
 ): Promise<RawDetection[]> {
   const useUlfd = options.detector !== 'blazeface';
   const useBlaze = options.detector !== 'ulfd';
@@ -440,12 +443,14 @@ async function detectOnce(
     const sy = level.height / image.height;
     if (useUlfd) {
       for (const tile of tilesOf(level, sx, sy, ULFD_W, ULFD_H)) {
+        budget.check();
         for (const found of await runUlfd(backend, tile, options.ulfdScoreThreshold))
           ulfd.push({ ...found, fromTile: true });
       }
     }
     if (options.detector === 'blazeface') {
       for (const tile of tilesOf(level, sx, sy, BLAZE, BLAZE)) {
+        budget.check();
         blaze.push(...(await runBlazeFace(backend, tile, options.blazefaceScoreThreshold)));
       }
     }
@@ -471,6 +476,7 @@ async function detectOnce(
   // small "faces" often enough to matter (seen on the seed photos).
   const confirmed: RawDetection[] = [];
   for (const face of merged) {
+    budget.check();
     if (!face.fromTile || face.secondOpinion || (await confirmedByBlazeFace(backend, image, face)))
       confirmed.push(face);
   }

@@ -15,12 +15,20 @@ export interface DecodeLimits {
   maxPixels: number;
   /** Refuse images smaller than this on either side: no face fits. */
   minSide: number;
+  /**
+   * Pixel budget of the analysis: larger images are decoded straight to this many pixels (libjpeg's and
+   * libwebp's shrink-on-load; a streaming reduce for the other formats), so the detector's work and the
+   * memory of a request stay bounded whatever the file claims. Faces keep their place: boxes are mapped back
+   * to the full-size frame. Chosen by measurement (README, Reliability).
+   */
+  maxAnalysedPixels?: number | undefined;
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   maxBytes: 50 * 1024 * 1024,
   maxPixels: 64_000_000,
   minSide: 16,
+  maxAnalysedPixels: 8_300_000,
 };
 
 /** Formats sharp may decode for us; anything else is refused with UNSUPPORTED_FORMAT. */
@@ -31,6 +39,9 @@ export interface DecodedImage extends RgbImage {
   format: string;
   /** Number of frames/pages in the file; only the first is decoded. */
   pages: number;
+  /** The frame's size before the pixel budget (after EXIF orientation); equal to width/height when not reduced. */
+  sourceWidth: number;
+  sourceHeight: number;
 }
 
 function describeBytes(n: number): string {
@@ -88,13 +99,25 @@ export async function decodeImage(
       { width, height },
     );
   }
+  // Sides after EXIF orientation (5–8 swap them).
+  const [sourceWidth, sourceHeight] = (metadata.orientation ?? 1) >= 5 ? [height, width] : [width, height];
+  const budget = limits.maxAnalysedPixels ?? Number.POSITIVE_INFINITY;
+  const reduce = width * height > budget ? Math.sqrt(budget / (width * height)) : 1;
   try {
-    const { data, info } = await sharp(input, {
+    let pipeline = sharp(input, {
       limitInputPixels: limits.maxPixels,
       failOn: 'error',
       pages: 1,
-    })
-      .rotate()
+    }).rotate();
+    if (reduce < 1) {
+      pipeline = pipeline.resize({
+        width: Math.max(1, Math.floor(sourceWidth * reduce)),
+        height: Math.max(1, Math.floor(sourceHeight * reduce)),
+        fit: 'fill',
+        fastShrinkOnLoad: true,
+      });
+    }
+    const { data, info } = await pipeline
       .toColourspace('srgb')
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .removeAlpha()
@@ -109,13 +132,30 @@ export async function decodeImage(
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       format,
       pages: metadata.pages ?? 1,
+      sourceWidth,
+      sourceHeight,
     };
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new FaceprintError('INVALID_IMAGE', `The ${format} image could not be decoded (${reason}).`, {
-      format,
-    });
+    throw decodeFailure(format, error);
   }
+}
+
+// libvips and its loaders word failures their own way ("VipsJpeg: premature end of JPEG image", "pngload:
+// libspng read error"): the caller gets our sentence, chosen by what kind of failure it was, never their text.
+const TRUNCATED =
+  /premature end|truncat|unexpected end|end of (file|stream|data)|not enough (data|image data)|\beof\b|out of data|short read/i;
+
+/** The sentence for an image whose header was fine but whose pixels could not be decoded. */
+export function decodeFailure(format: string, error: unknown): FaceprintError {
+  const text = error instanceof Error ? error.message : String(error);
+  const truncated = TRUNCATED.test(text);
+  return new FaceprintError(
+    'INVALID_IMAGE',
+    truncated
+      ? `The ${format} image is truncated: the file ends before its last pixel.`
+      : `The ${format} image is corrupt and could not be decoded.`,
+    { format, problem: truncated ? 'truncated' : 'corrupt' },
+  );
 }
 
 /** A sharp pipeline reading an RGB image's pixels (no copy). */

@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { FaceprintError } from '../errors.ts';
+import { defaultModelsDir, verifyModelsDir } from './model-integrity.ts';
 
 /** One model's entry in `layers/models/manifest.json`. */
 export interface ModelManifestEntry {
@@ -28,15 +28,7 @@ export interface ModelManifest {
 
 export type ModelId = 'ulfd-rfb320' | 'pfld-68' | 'mobilefacenet-512' | 'hopenet-pose' | 'blazeface-back';
 
-/**
- * Where the models live: `FACEPRINT_MODELS_DIR` (e.g. `/opt/models` in the Lambda image), else the
- * repository's `layers/models`.
- */
-export function defaultModelsDir(): string {
-  const fromEnv = process.env.FACEPRINT_MODELS_DIR;
-  if (fromEnv) return resolve(fromEnv);
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'layers', 'models');
-}
+export { defaultModelsDir } from './model-integrity.ts';
 
 export interface OnnxBackendOptions {
   modelsDir?: string;
@@ -72,14 +64,8 @@ export class OnnxBackend {
       (process.env.FACEPRINT_EXECUTION_PROVIDERS?.split(',')
         .map((p) => p.trim())
         .filter(Boolean) || ['cpu']);
-    const manifestPath = join(this.modelsDir, 'manifest.json');
-    if (!existsSync(manifestPath)) {
-      throw new FaceprintError(
-        'MODEL_UNAVAILABLE',
-        `No model manifest at ${manifestPath}; run \`npm run models\` or set FACEPRINT_MODELS_DIR.`,
-      );
-    }
-    this.manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ModelManifest;
+    // Fails closed: a missing, unreadable or altered model stops the process here, before any session exists.
+    this.manifest = verifyModelsDir(this.modelsDir) as ModelManifest;
   }
 
   /** The manifest entry of a model. */

@@ -16,6 +16,7 @@ import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from '
 import { type ModelId, OnnxBackend, type OnnxBackendOptions } from './models.ts';
 import { estimatePose } from './pose.ts';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
+import { WorkBudget } from './work-budget.ts';
 
 /**
  * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
@@ -51,6 +52,10 @@ export interface AnalyzeOptions {
   keepCrops: boolean;
   quality: QualityThresholds;
   limits: DecodeLimits;
+  /** Processing deadline of one analysis in ms (0: none); past it, PROCESSING_TIMEOUT. */
+  deadlineMs: number;
+  /** Aborted when the caller no longer wants the answer (an HTTP client gone): the analysis stops, CANCELLED. */
+  signal?: AbortSignal | undefined;
 }
 
 export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
@@ -65,6 +70,7 @@ export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
   keepCrops: false,
   quality: DEFAULT_QUALITY_THRESHOLDS,
   limits: DEFAULT_DECODE_LIMITS,
+  deadlineMs: 0,
 };
 
 /** Options as callers pass them: every field optional, `detect` and `quality` merged field by field. */
@@ -174,12 +180,18 @@ export class FacePipeline {
    */
   async analyze(bytes: Uint8Array, options: AnalyzeOptionsInput = {}): Promise<AnalyzeResult> {
     const resolved = resolveOptions(options);
+    const budget = new WorkBudget({ deadlineMs: resolved.deadlineMs, signal: resolved.signal });
     const timings = zeroTimings();
     const lap = stageClock(timings);
+    budget.check();
     const image = await decodeImage(bytes, resolved.limits);
     lap('decode');
-    const faces = await this.analyzeImage(image, resolved, timings);
-    return { width: image.width, height: image.height, format: image.format, faces, timings };
+    budget.check();
+    const faces = await this.analyzeImage(image, resolved, timings, budget);
+    // Decoded under the pixel budget: report every position in the frame as the caller sent it.
+    const scale = image.sourceWidth / image.width;
+    if (scale !== 1) for (const face of faces) toSourceFrame(face, scale);
+    return { width: image.sourceWidth, height: image.sourceHeight, format: image.format, faces, timings };
   }
 
   /** {@link analyze} on an already decoded RGB image (video frames, evaluation). */
@@ -187,9 +199,10 @@ export class FacePipeline {
     image: RgbImage,
     options: AnalyzeOptions,
     timings: Record<Stage, number> = zeroTimings(),
+    budget: WorkBudget = WorkBudget.NONE,
   ): Promise<FaceWithCrops[]> {
     const lap = stageClock(timings);
-    const detections = await detectFaces(this.backend, image, options.detect);
+    const detections = await detectFaces(this.backend, image, options.detect, budget);
     lap('detect');
 
     const prepared: {
@@ -199,6 +212,7 @@ export class FacePipeline {
       pose: HeadPose;
     }[] = [];
     for (const detection of detections) {
+      budget.check();
       const landmarks68 = await this.landmarksFor(image, detection);
       const landmarks = fivePointsFrom68(landmarks68);
       lap('landmarks');
@@ -245,6 +259,7 @@ export class FacePipeline {
       });
     }
     if (options.embed && toEmbed.length > 0) {
+      budget.check();
       const vectors = await embedFaces(this.backend, toEmbed, options.flip);
       faces.forEach((face, i) => {
         face.embedding = vectors[i]!;
@@ -333,6 +348,21 @@ export function largestFace(result: Pick<AnalyzeResult, 'faces'>, what: string):
   const [first, ...rest] = result.faces;
   if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${what}.`);
   return rest.reduce((a, b) => (prominence(b) > prominence(a) ? b : a), first);
+}
+
+/** Maps a face found on a reduced frame back to the full-size frame (`scale`: full-size px per analysed px). */
+function toSourceFrame(face: FaceWithCrops, scale: number): void {
+  const b = face.box;
+  face.box = roundBox({ x: b.x * scale, y: b.y * scale, width: b.width * scale, height: b.height * scale });
+  const p = (q: { x: number; y: number }) => ({ x: q.x * scale, y: q.y * scale });
+  const l = face.landmarks;
+  face.landmarks = roundLandmarks({
+    leftEye: p(l.leftEye),
+    rightEye: p(l.rightEye),
+    nose: p(l.nose),
+    mouthLeft: p(l.mouthLeft),
+    mouthRight: p(l.mouthRight),
+  });
 }
 
 function roundBox(box: { x: number; y: number; width: number; height: number }) {

@@ -10,9 +10,11 @@
  * @module
  */
 
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ENV, METRICS_NAMESPACE } from '../../../lib/runtime-config.ts';
 import { loadCalibration, SHIPPED_CALIBRATION_PATH } from '../../core/gallery/config.ts';
+import { defaultModelsDir, verifyModelsDir } from '../../core/pipeline/model-integrity.ts';
 import type { Calibration } from '../../core/search/calibration.ts';
 
 /** Which runtime reads the configuration: one per Lambda function, plus the Batch job. */
@@ -167,6 +169,15 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
       calibration = loadCalibration(common.data[CALIBRATION_ENV] ?? SHIPPED_CALIBRATION_PATH);
     } catch (error) {
       problems.push(`${CALIBRATION_ENV}: ${(error as Error).message}`);
+    }
+    // Fail closed on the models too: a runtime that embeds faces must not start on altered files.
+    if (role !== 'indexer') {
+      const modelsDir = common.data[ENV.modelsDir];
+      try {
+        verifyModelsDir(modelsDir ? resolve(modelsDir) : defaultModelsDir());
+      } catch (error) {
+        problems.push(`${ENV.modelsDir}: ${(error as Error).message}`);
+      }
     }
   }
   if (!common.success || !bound.success || problems.length > 0 || !calibration) {

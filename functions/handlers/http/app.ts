@@ -46,6 +46,9 @@ import {
 export { type AppDeps, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 export { SubjectIdSchema } from './schemas.ts';
 
+/** Logged status of a request whose client disconnected before the answer. */
+export const CLIENT_CLOSED = 499;
+const CLIENT_GONE = 'The client closed the connection before the request was answered.';
 const PUBLIC_PATHS = new Set(['/health', '/openapi.json']);
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -59,7 +62,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { gallery } = deps;
   const logger: HttpLogger = deps.logger ?? console;
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const keyDigests = (deps.apiKeys ?? []).filter((k) => k.length > 0).map(sha256);
+  // A blank key would be dropped silently and could turn "one key required" into "none": refuse it.
+  if ((deps.apiKeys ?? []).some((k) => k.trim() === '')) throw new Error('An API key must not be blank.');
+  const keyDigests = (deps.apiKeys ?? []).map(sha256);
 
   const app = new OpenAPIHono<AppEnv>({
     // Every validation failure (path, query, body) becomes one VALIDATION_ERROR sentence.
@@ -82,12 +87,17 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.set('requestId', id);
     c.header('x-request-id', id);
     const started = performance.now();
+    // Node's adapter aborts the request's signal when the client goes away before the answer is written.
+    const signal = c.req.raw.signal;
     await next();
-    logger.info('request', {
+    const gone = signal.aborted;
+    logger.info(gone ? 'request abandoned by the client' : 'request', {
       requestId: id,
       method: c.req.method,
       path: c.req.path,
-      status: c.res.status,
+      // 499 (nginx's "client closed request"): the answer was never delivered, so no status was sent.
+      status: gone ? CLIENT_CLOSED : c.res.status,
+      ...(gone ? { clientClosed: true } : {}),
       ms: Math.round(performance.now() - started),
     });
   });
@@ -178,7 +188,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.openapi(identifyRoute, async (c) => {
     const { topK } = c.req.valid('query');
     const bytes = await oneImage(c, bodyKind(c));
-    return c.json(await gallery.identify(bytes, { source: sourceOf(c), ...(topK ? { topK } : {}) }), 200);
+    // The client's signal: a disconnect stops the analysis within one step instead of running to the end.
+    const signal = c.req.raw.signal;
+    return c.json(
+      await gallery.identify(bytes, { source: sourceOf(c), signal, ...(topK ? { topK } : {}) }),
+      200,
+    );
   });
 
   app.openapi(verifyRoute, async (c) => {
@@ -268,12 +283,15 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return respond(c, errorResponse('NOT_FOUND', `There is no route ${c.req.method} ${c.req.path}.`));
   });
 
-  app.onError((error, c) =>
-    respond(
+  app.onError((error, c) => {
+    // A failure caused by the client leaving (its body stream cut off) is not a server error: the access log
+    // records it as abandoned, and nothing goes to the error log.
+    if (c.req.raw.signal.aborted) return respond(c, errorResponse('MALFORMED_REQUEST', CLIENT_GONE));
+    return respond(
       c,
       toHttpError(error, logger, { requestId: c.get('requestId'), method: c.req.method, path: c.req.path }),
-    ),
-  );
+    );
+  });
 
   return app;
 }

@@ -12,6 +12,10 @@ export type EdgeErrorCode =
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  | 'MALFORMED_REQUEST'
+  | 'HEADERS_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
+  | 'OVERLOADED'
   | 'INTERNAL';
 
 /** Every `error.code` an HTTP response can carry. */
@@ -36,6 +40,9 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, ContentfulStatusCode>> 
   MODEL_MISMATCH: 503,
   INDEX_CORRUPT: 500,
   INDEX_INCOMPATIBLE: 500,
+  PROCESSING_TIMEOUT: 503,
+  // Never delivered (the client is gone); a 4xx so it is not counted as a server failure.
+  CANCELLED: 400,
   VALIDATION_ERROR: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   PAYLOAD_TOO_LARGE: 413,
@@ -43,6 +50,10 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, ContentfulStatusCode>> 
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  MALFORMED_REQUEST: 400,
+  HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
+  OVERLOADED: 503,
   INTERNAL: 500,
 };
 
@@ -106,7 +117,10 @@ export function toHttpError(
   if (isFaceprintError(error)) {
     const response = errorResponse(error.code, error.message);
     // A 5xx domain error (a broken model or index) is the operator's problem: keep its details in the log.
-    if (response.status >= 500) logger?.error('Request failed', { ...context, code: error.code, error });
+    // A request over its processing deadline is load, not a fault: the access log's 503 records it.
+    if (response.status >= 500 && error.code !== 'PROCESSING_TIMEOUT') {
+      logger?.error('Request failed', { ...context, code: error.code, error });
+    }
     return response;
   }
   if (error instanceof HttpError) return errorResponse(error.code, error.message);

@@ -5,7 +5,7 @@
 import { z } from '@hono/zod-openapi';
 import {
   SubjectIdSchema as SubjectIdRule,
-  SubjectMetadataSchema,
+  SubjectMetadataInputSchema,
   SubjectNameSchema,
   TEMPLATE_VARIANTS,
 } from '../../core/domain.ts';
@@ -25,7 +25,7 @@ export const NameSchema = SubjectNameSchema.clone().openapi({
   example: 'Jane Doe',
 });
 
-export const MetadataSchema = SubjectMetadataSchema.clone().openapi({
+export const MetadataSchema = SubjectMetadataInputSchema.clone().openapi({
   description: 'Free-form string-to-string metadata, at most 50 keys.',
   example: { badge: '1234' },
 });
