@@ -50,13 +50,13 @@ export class FaceprintVectorStore extends Construct {
       metadataConfiguration: { nonFilterableMetadataKeys: [...NON_FILTERABLE_METADATA] },
     });
     this.index.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    // S3 Vectors' background indexing decrypts with the key (documented requirement for SSE-KMS), for this
+    // S3 Vectors' background indexing uses the key (documented requirement for SSE-KMS), for this
     // account's vector buckets only.
     props.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowS3VectorsIndexingToDecrypt',
         principals: [new iam.ServicePrincipal('indexing.s3vectors.amazonaws.com')],
-        actions: ['kms:Decrypt'],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'],
         conditions: {
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },

@@ -199,54 +199,17 @@ export class ApproximateIndex {
     if (!Number.isInteger(options.k) || options.k < 1)
       throw invalid(`k must be a positive integer, got ${options.k}`);
     const fusion: FusionConfig = options.fusion ?? { method: 'max' };
-    const weights = variantWeights(fusion);
+    variantWeights(fusion);
     const q = normalised(query, this.dim, 'query');
     if (this.#rows.size === 0) return [];
     const count = Math.min(this.#rows.size, options.k * this.#oversample);
     const hits = this.#graphRef.search(q, count);
-    const bySubject = new Map<
-      string,
-      { best: number; bestTemplate: string; second: number; sum: number; n: number }
-    >();
+    const scored: ScoredTemplate[] = [];
     for (let i = 0; i < hits.keys.length; i++) {
       const row = this.#rows.get(hits.keys[i] as number);
-      if (!row) continue;
-      if (options.exclude?.(row.templateId)) continue;
-      let s = hits.similarities[i] as number;
-      if (fusion.method === 'weighted') s *= weights[row.variant] as number;
-      const acc = bySubject.get(row.subjectId);
-      if (!acc) {
-        bySubject.set(row.subjectId, {
-          best: s,
-          bestTemplate: row.templateId,
-          second: Number.NaN,
-          sum: s,
-          n: 1,
-        });
-        continue;
-      }
-      acc.sum += s;
-      acc.n += 1;
-      if (s > acc.best) {
-        acc.second = acc.best;
-        acc.best = s;
-        acc.bestTemplate = row.templateId;
-      } else if (!(s <= acc.second)) {
-        acc.second = s;
-      }
+      if (row) scored.push({ ...row, similarity: hits.similarities[i] as number });
     }
-    const fused: Candidate[] = [];
-    for (const [subjectId, acc] of bySubject) {
-      let similarity = acc.best;
-      if (fusion.method === 'mean') similarity = acc.sum / acc.n;
-      else if (fusion.method === 'top2mean' && !Number.isNaN(acc.second))
-        similarity = (acc.best + acc.second) / 2;
-      fused.push({ subjectId, similarity: Math.fround(similarity), templateId: acc.bestTemplate });
-    }
-    fused.sort((a, b) =>
-      b.similarity !== a.similarity ? b.similarity - a.similarity : a.subjectId < b.subjectId ? -1 : 1,
-    );
-    return fused.slice(0, options.k);
+    return fuseTemplates(scored, options.k, fusion, options.exclude);
   }
 
   /** The id tables, for saving beside the graph. */
@@ -342,4 +305,66 @@ function variantWeights(fusion: FusionConfig): Float64Array {
     weights[TEMPLATE_VARIANTS.indexOf(variant)] = weight;
   }
   return weights;
+}
+
+/** One retrieved template with its similarity to the query (variant as its code in `TEMPLATE_VARIANTS`). */
+export interface ScoredTemplate {
+  templateId: string;
+  subjectId: string;
+  variant: number;
+  similarity: number;
+}
+
+/**
+ * Fuses retrieved templates per subject ({@link FusionConfig}, over the retrieved templates only) and returns
+ * the top `k` subjects, best first, ties broken by subject id. Shared by every approximate or remote index.
+ */
+export function fuseTemplates(
+  hits: readonly ScoredTemplate[],
+  k: number,
+  fusion: FusionConfig,
+  exclude?: ((templateId: string) => boolean) | undefined,
+): Candidate[] {
+  const weights = variantWeights(fusion);
+  const bySubject = new Map<
+    string,
+    { best: number; bestTemplate: string; second: number; sum: number; n: number }
+  >();
+  for (const row of hits) {
+    if (exclude?.(row.templateId)) continue;
+    let s = row.similarity;
+    if (fusion.method === 'weighted') s *= weights[row.variant] ?? 1;
+    const acc = bySubject.get(row.subjectId);
+    if (!acc) {
+      bySubject.set(row.subjectId, {
+        best: s,
+        bestTemplate: row.templateId,
+        second: Number.NaN,
+        sum: s,
+        n: 1,
+      });
+      continue;
+    }
+    acc.sum += s;
+    acc.n += 1;
+    if (s > acc.best) {
+      acc.second = acc.best;
+      acc.best = s;
+      acc.bestTemplate = row.templateId;
+    } else if (!(s <= acc.second)) {
+      acc.second = s;
+    }
+  }
+  const fused: Candidate[] = [];
+  for (const [subjectId, acc] of bySubject) {
+    let similarity = acc.best;
+    if (fusion.method === 'mean') similarity = acc.sum / acc.n;
+    else if (fusion.method === 'top2mean' && !Number.isNaN(acc.second))
+      similarity = (acc.best + acc.second) / 2;
+    fused.push({ subjectId, similarity: Math.fround(similarity), templateId: acc.bestTemplate });
+  }
+  fused.sort((a, b) =>
+    b.similarity !== a.similarity ? b.similarity - a.similarity : a.subjectId < b.subjectId ? -1 : 1,
+  );
+  return fused.slice(0, k);
 }
