@@ -4,6 +4,7 @@
  */
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FaceprintConfigError, resolveOptions } from '../../lib/constructs/options.ts';
 import { reportedViolations, resourcesOfType, type SynthesizedApp, synthTwoStacks } from './synth.ts';
 
 interface Statement {
@@ -79,6 +80,14 @@ describe("index: 's3vectors'", () => {
       's3vectors:QueryVectors',
     ]);
     expect(byPolicy('Enrol').size).toBe(0);
+  });
+
+  it("defaults to 'snapshot' and refuses an unknown index backend at synth time", () => {
+    expect(resolveOptions({}).index).toBe('snapshot');
+    expect(() => resolveOptions({ index: 'faiss' as never })).toThrow(FaceprintConfigError);
+    expect(() => resolveOptions({ index: 'faiss' as never })).toThrow(
+      /index must be 'snapshot' or 's3vectors'/,
+    );
   });
 
   it('keeps the data (vector bucket) in the stateful stack only', () => {
