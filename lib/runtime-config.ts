@@ -31,6 +31,8 @@ export const ENV = {
   idempotencyTable: 'FACEPRINT_IDEMPOTENCY_TABLE',
   indexPrefix: 'FACEPRINT_INDEX_PREFIX',
   eventBus: 'FACEPRINT_EVENT_BUS',
+  vectorBucket: 'FACEPRINT_VECTOR_BUCKET',
+  vectorIndex: 'FACEPRINT_VECTOR_INDEX',
   modelsDir: 'FACEPRINT_MODELS_DIR',
   apiKeysRequired: 'FACEPRINT_API_KEYS_REQUIRED',
   serviceName: 'POWERTOOLS_SERVICE_NAME',

@@ -160,6 +160,14 @@ export class FaceprintCompute extends Construct {
         retryAttempts: 3,
       });
 
+    if (storage.vectors) {
+      // index: 's3vectors': identify queries the index; the indexer writes it; the api also erases from it.
+      storage.vectors.grantQuery(this.api);
+      storage.vectors.grantWrite(this.api, ['delete']);
+      storage.vectors.grantQuery(this.ingest);
+      storage.vectors.grantWrite(this.indexer);
+    }
+
     this.restApi = new FaceprintApi(this, 'RestApi', {
       handler: this.api.function,
       authorization: options.apiAuthorization,

@@ -113,7 +113,17 @@ export interface FaceprintOptions {
   readonly accessLogExpirationDays?: number;
   /** AWS Batch for bulk jobs on GPU instances, or `false` for none. @default {} (enabled, defaults above) */
   readonly batch?: FaceprintBatchOptions | false;
+  /**
+   * Where identify searches: `snapshot` (the exact index loaded from `index/` in S3; right for small and
+   * medium galleries) or `s3vectors` (an Amazon S3 Vectors bucket and index, for millions of templates; see
+   * docs/deploy.md for the crossover, latency and cost).
+   * @default 'snapshot'
+   */
+  readonly index?: IndexBackend;
 }
+
+/** Which vector index identify uses in AWS. */
+export type IndexBackend = 'snapshot' | 's3vectors';
 
 /** {@link FunctionSizing} with every default applied. */
 export interface ResolvedSizing {
@@ -156,6 +166,7 @@ export interface ResolvedFaceprintOptions {
   readonly indexSnapshotExpirationDays: number;
   readonly accessLogExpirationDays: number;
   readonly batch: ResolvedBatchOptions | undefined;
+  readonly index: IndexBackend;
 }
 
 /** Defaults of each function, in one place. */
@@ -262,6 +273,12 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
     );
   }
 
+  const index = options.index ?? 'snapshot';
+  check(
+    index === 'snapshot' || index === 's3vectors',
+    `index must be 'snapshot' or 's3vectors', got ${String(index)}`,
+  );
+
   let batch: ResolvedBatchOptions | undefined;
   if (options.batch !== false) {
     const b = options.batch ?? {};
@@ -303,6 +320,7 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
     indexSnapshotExpirationDays,
     accessLogExpirationDays,
     batch,
+    index,
   };
 }
 

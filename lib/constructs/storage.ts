@@ -7,6 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PREFIX, TABLE_KEYS } from '../runtime-config.ts';
 import { type ResolvedFaceprintOptions, visibilityTimeoutFor } from './options.ts';
+import { FaceprintVectorStore } from './vector-store.ts';
 
 /** Properties of {@link FaceprintStorage}. */
 export interface FaceprintStorageProps {
@@ -56,6 +57,8 @@ export class FaceprintStorage extends Construct {
   readonly ingest: QueueWithDlq;
   /** ObjectCreated under `gallery/` → enrol. */
   readonly enrol: QueueWithDlq;
+  /** The S3 Vectors bucket and index, with `index: 's3vectors'`. */
+  readonly vectors: FaceprintVectorStore | undefined;
 
   constructor(scope: Construct, id: string, props: FaceprintStorageProps) {
     super(scope, id);
@@ -171,6 +174,10 @@ export class FaceprintStorage extends Construct {
       options,
     );
     this.enrol = this.notifiedQueue('Enrol', visibilityTimeoutFor(options.functions.enrol.timeout), options);
+    this.vectors =
+      options.index === 's3vectors'
+        ? new FaceprintVectorStore(this, 'Vectors', { key: this.key })
+        : undefined;
     this.declareNotifications([
       { prefix: PREFIX.uploads, queue: this.ingest.queue },
       { prefix: PREFIX.gallery, queue: this.enrol.queue },

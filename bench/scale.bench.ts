@@ -1,0 +1,305 @@
+/**
+ * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S]`: exact and approximate search at
+ * gallery scale on realistic vectors (bench/scale-data.ts). Prints one JSON object (stdout, first) and a Markdown
+ * table. Each engine runs in its own child process, so one engine's memory is not charged to the next; the exact
+ * float32 run writes the ground truth (top 10 subjects per query) that the others' recall is measured against.
+ *
+ * Engines: `exact-f32` (today's WASM kernel), `exact-int8` (int8 snapshot, decoded to the same kernel),
+ * `usearch-i8`, `usearch-f16` (HNSW, M 16, ef 64), `hnswlib-f32` (HNSW, M 16, ef 64).
+ * Latency is one `search` call, k = 10 subjects with max fusion over the 5 templates per subject.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HnswlibGraph } from '../functions/adapters/local/hnswlib-graph.ts';
+import { UsearchGraph } from '../functions/adapters/local/usearch-graph.ts';
+import type { Candidate } from '../functions/core/domain.ts';
+import { type AnnGraph, ApproximateIndex } from '../functions/core/search/ann-index.ts';
+import { decodeSnapshot, encodeSnapshot } from '../functions/core/search/snapshot.ts';
+import { VectorIndex } from '../functions/core/search/vector-index.ts';
+import { markdownTable } from './pipeline.bench.ts';
+import { DIM, Gallery, loadRealPeople, measureSpread, spreadSummary } from './scale-data.ts';
+
+const K = 10;
+const ENGINES = ['exact-f32', 'exact-int8', 'usearch-i8', 'usearch-f16', 'hnswlib-f32'] as const;
+type Engine = (typeof ENGINES)[number];
+
+interface Result {
+  engine: string;
+  rows: number;
+  subjects: number;
+  p50Ms: number;
+  p99Ms: number;
+  recallAt1: number;
+  recallAt10: number;
+  buildS: number;
+  memoryMiB: number;
+  diskMiB: number;
+  loadMs: number;
+  note: string;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+const mib = (bytes: number) => round(bytes / 2 ** 20, 1);
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
+
+function rss(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().rss;
+}
+
+function timeQueries(
+  queries: Float32Array[],
+  search: (q: Float32Array) => Candidate[],
+): { p50: number; p99: number; results: string[][] } {
+  for (let i = 0; i < Math.min(20, queries.length); i++) search(queries[i] as Float32Array);
+  const samples: number[] = [];
+  const results: string[][] = [];
+  for (const q of queries) {
+    const t = performance.now();
+    const found = search(q);
+    samples.push(performance.now() - t);
+    results.push(found.map((c) => c.subjectId));
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: round(pct(samples, 0.5)), p99: round(pct(samples, 0.99)), results };
+}
+
+function recall(truth: string[][], got: string[][]): { at1: number; at10: number } {
+  let at1 = 0;
+  let at10 = 0;
+  for (const [i, t] of truth.entries()) {
+    const g = got[i] ?? [];
+    if (g[0] === t[0]) at1++;
+    const set = new Set(g);
+    at10 += t.filter((s) => set.has(s)).length / Math.max(1, t.length);
+  }
+  return { at1: round(at1 / truth.length, 4), at10: round(at10 / truth.length, 4) };
+}
+
+/** One engine, in this process. */
+function runEngine(
+  engine: Engine,
+  rows: number,
+  queryCount: number,
+  seed: number,
+  truthFile: string,
+  work: string,
+): Result {
+  const spread = measureSpread(
+    loadRealPeople(
+      fileURLToPath(new URL('../../shared/data', import.meta.url)),
+      fileURLToPath(new URL('../.eval-cache', import.meta.url)),
+    ),
+  );
+  const gallery = new Gallery(spread, rows, seed);
+  const queries = gallery.queries(queryCount);
+  const before = rss();
+  const started = performance.now();
+  let search: (q: Float32Array) => Candidate[];
+  let diskBytes = 0;
+  let loadMs = 0;
+  let note = '';
+  let subjects = 0;
+  if (engine === 'exact-f32' || engine === 'exact-int8') {
+    const index = new VectorIndex({ modelId: 'bench', dim: DIM, initialCapacity: rows });
+    for (const b of gallery.batches(rows)) {
+      index.add(
+        b.templateIds.map((templateId, i) => ({
+          templateId,
+          subjectId: b.subjectIds[i] as string,
+          variant: b.variants[i] ?? 'original',
+          vector: b.vectors.subarray(i * DIM, (i + 1) * DIM),
+        })),
+      );
+    }
+    const buildS = (performance.now() - started) / 1000;
+    const bytes = encodeSnapshot(index, { dtype: engine === 'exact-int8' ? 'int8' : 'float32' });
+    diskBytes = bytes.length;
+    let loaded = index;
+    if (engine === 'exact-int8') {
+      const t = performance.now();
+      loaded = decodeSnapshot(bytes);
+      loadMs = performance.now() - t;
+      note = 'int8 on disk, decoded to float32 for the same kernel';
+    } else {
+      const t = performance.now();
+      decodeSnapshot(bytes);
+      loadMs = performance.now() - t;
+      note = `${index.kernel}, exhaustive`;
+    }
+    subjects = loaded.subjectCount;
+    const memory = rss() - before;
+    search = (q) => loaded.search(q, { k: K });
+    const timed = timeQueries(queries, search);
+    if (engine === 'exact-f32') writeFileSync(truthFile, JSON.stringify(timed.results));
+    const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as string[][];
+    const r = recall(truth, timed.results);
+    return {
+      engine,
+      rows,
+      subjects,
+      p50Ms: timed.p50,
+      p99Ms: timed.p99,
+      recallAt1: r.at1,
+      recallAt10: r.at10,
+      buildS: round(buildS, 1),
+      memoryMiB: mib(memory),
+      diskMiB: mib(diskBytes),
+      loadMs: round(loadMs, 0),
+      note,
+    };
+  }
+  let graph: AnnGraph;
+  if (engine === 'hnswlib-f32') graph = new HnswlibGraph(DIM, rows);
+  else graph = new UsearchGraph(DIM, rows, { quantization: engine === 'usearch-i8' ? 'i8' : 'f16' });
+  const index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
+  for (const b of gallery.batches(rows)) {
+    index.add(
+      b.templateIds.map((templateId, i) => ({
+        templateId,
+        subjectId: b.subjectIds[i] as string,
+        variant: b.variants[i] ?? 'original',
+        vector: b.vectors.subarray(i * DIM, (i + 1) * DIM),
+      })),
+    );
+  }
+  const buildS = (performance.now() - started) / 1000;
+  const memory = rss() - before;
+  subjects = index.subjectCount;
+  search = (q) => index.search(q, { k: K });
+  const timed = timeQueries(queries, search);
+  const file = join(work, `${engine}.bin`);
+  if (graph instanceof UsearchGraph) {
+    graph.save(file);
+    diskBytes = statSync(file).size;
+    const fresh = new UsearchGraph(DIM, rows, { quantization: engine === 'usearch-i8' ? 'i8' : 'f16' });
+    let t = performance.now();
+    fresh.load(file, graph.size);
+    loadMs = performance.now() - t;
+    const viewed = new UsearchGraph(DIM, rows, { quantization: engine === 'usearch-i8' ? 'i8' : 'f16' });
+    t = performance.now();
+    viewed.view(file, graph.size);
+    note = `${graph.engine}; memory-mapped open ${round(performance.now() - t, 1)} ms`;
+  } else if (graph instanceof HnswlibGraph) {
+    graph.save(file);
+    diskBytes = statSync(file).size;
+    const t = performance.now();
+    HnswlibGraph.load(file, DIM);
+    loadMs = performance.now() - t;
+    note = graph.engine;
+  }
+  const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as string[][];
+  const r = recall(truth, timed.results);
+  return {
+    engine,
+    rows,
+    subjects,
+    p50Ms: timed.p50,
+    p99Ms: timed.p99,
+    recallAt1: r.at1,
+    recallAt10: r.at10,
+    buildS: round(buildS, 1),
+    memoryMiB: mib(memory),
+    diskMiB: mib(diskBytes),
+    loadMs: round(loadMs, 0),
+    note: `${note}; memory = RSS growth incl. id tables`,
+  };
+}
+
+const rows = Number(arg('rows', '100000'));
+const queryCount = Number(arg('queries', '1000'));
+const seed = Number(arg('seed', '14'));
+const child = arg('child', '');
+const work = arg('work', '');
+if (!Number.isInteger(rows) || rows < 10) throw new Error('--rows must be an integer ≥ 10');
+
+if (child) {
+  const result = runEngine(child as Engine, rows, queryCount, seed, join(work, 'truth.json'), work);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} else {
+  const engines = arg('engines', ENGINES.join(',')).split(',') as Engine[];
+  for (const e of engines)
+    if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e}; one of ${ENGINES.join(', ')}`);
+  if (engines[0] !== 'exact-f32') engines.unshift('exact-f32');
+  const dir = mkdtempSync(join(tmpdir(), 'faceprint-scale-'));
+  const results: Result[] = [];
+  try {
+    for (const engine of [...new Set(engines)]) {
+      process.stderr.write(`${engine} at ${rows.toLocaleString('en')} rows…\n`);
+      const out = execFileSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          '--max-old-space-size=3072',
+          '--import',
+          'tsx',
+          fileURLToPath(import.meta.url),
+          '--child',
+          engine,
+          '--rows',
+          String(rows),
+          '--queries',
+          String(queryCount),
+          '--seed',
+          String(seed),
+          '--work',
+          dir,
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
+      );
+      results.push(JSON.parse(out.trim().split('\n').at(-1) as string) as Result);
+      process.stderr.write(`  ${JSON.stringify(results.at(-1))}\n`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const spread = measureSpread(
+    loadRealPeople(
+      fileURLToPath(new URL('../../shared/data', import.meta.url)),
+      fileURLToPath(new URL('../.eval-cache', import.meta.url)),
+    ),
+  );
+  const summary = spreadSummary(new Gallery(spread, rows, seed));
+  console.log(JSON.stringify({ rows, queries: queryCount, k: K, seed, vectors: summary, results }, null, 2));
+  console.log(
+    `\n${markdownTable(
+      [
+        'engine',
+        'rows',
+        'subjects',
+        'p50 ms',
+        'p99 ms',
+        'recall@1',
+        'recall@10',
+        'build s',
+        'memory MiB',
+        'disk MiB',
+        'load ms',
+        'note',
+      ],
+      results.map((r) => [
+        r.engine,
+        r.rows.toLocaleString('en'),
+        r.subjects.toLocaleString('en'),
+        r.p50Ms,
+        r.p99Ms,
+        r.recallAt1,
+        r.recallAt10,
+        r.buildS,
+        r.memoryMiB,
+        r.diskMiB,
+        r.loadMs,
+        r.note,
+      ]),
+    )}`,
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * Saves and reloads the approximate graph beside the index snapshot in local mode: `<dir>/ann.usearch` (usearch's
+ * own format) and `<dir>/ann.json` (the id tables), each written atomically. The manifest is written last and
+ * names the graph file's size, so a crash between the two writes leaves a pair that {@link loadAnn} rejects
+ * (and the graph is rebuilt from the snapshot) rather than one that silently disagrees. Inserts acknowledged
+ * after the last save are not lost: they are in the snapshot and the store of record, and
+ * {@link TieredIndex} reconciles the reloaded graph with the exact index on open.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type AnnManifest, ApproximateIndex } from '../../core/search/ann-index.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { UsearchGraph, type UsearchSettings } from './usearch-graph.ts';
+
+const GRAPH = 'ann.usearch';
+const MANIFEST = 'ann.json';
+
+/** Writes the graph and its manifest (graph first, manifest last). */
+export async function saveAnn(dir: string, index: ApproximateIndex): Promise<void> {
+  const graph = index.graph;
+  if (!(graph instanceof UsearchGraph)) throw new Error('only usearch graphs are saved to files');
+  const tmp = join(dir, `${GRAPH}.${process.pid}.tmp`);
+  graph.save(tmp);
+  await rename(tmp, join(dir, GRAPH));
+  const manifest = { ...index.manifest(), graphBytes: statSync(join(dir, GRAPH)).size, engine: graph.engine };
+  await writeFileAtomic(
+    join(dir, MANIFEST),
+    JSON.stringify(manifest),
+    join(dir, `${MANIFEST}.${process.pid}.tmp`),
+  );
+}
+
+/** Removes a saved graph (after an erasure, until the next save: no file keeps a deleted vector). */
+export async function dropAnn(dir: string): Promise<void> {
+  await unlink(join(dir, MANIFEST)).catch(() => undefined);
+  await unlink(join(dir, GRAPH)).catch(() => undefined);
+}
+
+/**
+ * Reloads a saved graph (memory-mapped when `view`), or undefined when there is none or the pair does not add
+ * up (a crash mid-save, another engine's settings).
+ */
+export function loadAnn(
+  dir: string,
+  settings: UsearchSettings = {},
+  view = false,
+): ApproximateIndex | undefined {
+  const manifestFile = join(dir, MANIFEST);
+  const graphFile = join(dir, GRAPH);
+  if (!existsSync(manifestFile) || !existsSync(graphFile)) return undefined;
+  try {
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as AnnManifest & {
+      graphBytes: number;
+      engine: string;
+    };
+    if (statSync(graphFile).size !== manifest.graphBytes) return undefined;
+    const graph = new UsearchGraph(manifest.dim, manifest.keys.length, settings);
+    if (graph.engine !== manifest.engine) return undefined;
+    if (view) graph.view(graphFile, manifest.keys.length);
+    else graph.load(graphFile, manifest.keys.length);
+    return ApproximateIndex.restore(graph, manifest);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,370 @@
+/**
+ * Approximate nearest-neighbour search over face templates, for galleries past the exact index's crossover.
+ *
+ * The graph itself (HNSW) comes from a well-kept native package behind the small {@link AnnGraph} port
+ * (`functions/adapters/local/usearch-graph.ts` is the one Faceprint ships; `hnswlib-graph.ts` is benchmarked
+ * beside it). This module owns what the graph does not know about: template ids, subjects and variants per
+ * key, per-subject fusion over the retrieved templates, and real deletes.
+ *
+ * Fusion: the graph returns the `k × oversample` nearest templates; their similarities are fused per subject
+ * exactly as {@link VectorIndex} fuses (max, weighted, mean, top2mean) but over the retrieved templates only.
+ * For `max` and `weighted` (the defaults) that is the exact answer whenever the subject's best template is
+ * retrieved; for `mean`/`top2mean` a subject's unretrieved templates are left out of its mean.
+ */
+
+import { type Candidate, isTemplateVariant, TEMPLATE_VARIANTS } from '../domain.ts';
+import { FaceprintError } from '../errors.ts';
+import type { FusionConfig, IndexEntry, SearchOptions } from './vector-index.ts';
+
+/**
+ * What an approximate-search engine must offer. Keys are non-negative integers chosen by the caller and never
+ * reused; vectors are L2-normalised, row-major; similarity is cosine.
+ */
+export interface AnnGraph {
+  /** Engine name and settings, for `/health` and the benchmark (e.g. `usearch-hnsw-i8`). */
+  readonly engine: string;
+  /** Live (not removed) vectors. */
+  readonly size: number;
+  /** Adds `keys.length` vectors (`vectors.length === keys.length × dim`). */
+  add(keys: readonly number[], vectors: Float32Array): void;
+  /** Removes vectors for real: no later search returns these keys. Unknown keys are ignored. */
+  remove(keys: readonly number[]): void;
+  /** The `count` nearest live vectors, best first, with their cosine similarities. */
+  search(query: Float32Array, count: number): { keys: ArrayLike<number>; similarities: ArrayLike<number> };
+}
+
+/** Makes an empty graph for `dim`-dimensional vectors, sized for about `capacity` of them. */
+export type AnnGraphFactory = (dim: number, capacity: number) => AnnGraph;
+
+/** The id tables of an {@link ApproximateIndex}, saved beside its graph so both reload together. */
+export interface AnnManifest {
+  modelId: string;
+  dim: number;
+  nextKey: number;
+  keys: number[];
+  templateIds: string[];
+  subjectIds: string[];
+  variants: number[];
+}
+
+/** Constructor options of {@link ApproximateIndex}. */
+export interface ApproximateIndexOptions {
+  modelId: string;
+  dim: number;
+  graph: AnnGraph;
+  /** Templates retrieved per requested subject before fusion (default 10). */
+  oversample?: number | undefined;
+}
+
+function invalid(message: string, details?: Record<string, unknown>): FaceprintError {
+  return new FaceprintError('INVALID_ARGUMENT', message, details);
+}
+
+function normalised(vector: Float32Array, dim: number, what: string): Float32Array {
+  if (!(vector instanceof Float32Array) || vector.length !== dim) {
+    throw invalid(`${what}: expected a Float32Array of dimension ${dim}`);
+  }
+  let sum = 0;
+  for (let j = 0; j < dim; j++) {
+    const x = vector[j] as number;
+    if (!Number.isFinite(x)) throw invalid(`${what}: component ${j} is not a finite number`);
+    sum += x * x;
+  }
+  if (sum === 0) throw invalid(`${what}: the vector is all zeros`);
+  const scale = 1 / Math.sqrt(sum);
+  const out = new Float32Array(dim);
+  for (let j = 0; j < dim; j++) out[j] = (vector[j] as number) * scale;
+  return out;
+}
+
+interface Row {
+  templateId: string;
+  subjectId: string;
+  variant: number;
+}
+
+/**
+ * Approximate cosine index with the same search contract as {@link VectorIndex} (top-k subjects, fused,
+ * ties broken by subject id). Not thread-safe.
+ */
+export class ApproximateIndex {
+  readonly modelId: string;
+  readonly dim: number;
+  #graphRef: AnnGraph;
+  readonly #oversample: number;
+  #nextKey = 0;
+  readonly #rows = new Map<number, Row>();
+  readonly #templateKey = new Map<string, number>();
+  readonly #subjectKeys = new Map<string, number[]>();
+
+  /** Wraps an empty graph. Throws `INVALID_ARGUMENT` for a bad dimension or oversample factor. */
+  constructor(options: ApproximateIndexOptions) {
+    if (!Number.isInteger(options.dim) || options.dim <= 0) throw invalid(`dim must be a positive integer`);
+    const oversample = options.oversample ?? 10;
+    if (!Number.isInteger(oversample) || oversample < 1)
+      throw invalid('oversample must be a positive integer');
+    if (options.graph.size !== 0) throw invalid('the graph must start empty');
+    this.modelId = options.modelId;
+    this.dim = options.dim;
+    this.#graphRef = options.graph;
+    this.#oversample = oversample;
+  }
+
+  /** Number of templates. */
+  get size(): number {
+    return this.#rows.size;
+  }
+
+  /** Number of subjects with at least one template. */
+  get subjectCount(): number {
+    return this.#subjectKeys.size;
+  }
+
+  /** The graph (for saving it). */
+  get graph(): AnnGraph {
+    return this.#graphRef;
+  }
+
+  /** The graph engine, e.g. `usearch-hnsw-i8`. */
+  get kernel(): string {
+    return this.#graphRef.engine;
+  }
+
+  /** True when a template with this id is in the index. */
+  has(templateId: string): boolean {
+    return this.#templateKey.has(templateId);
+  }
+
+  /** True when the subject has at least one template. */
+  hasSubject(subjectId: string): boolean {
+    return this.#subjectKeys.has(subjectId);
+  }
+
+  /**
+   * Adds templates, all-or-nothing: throws `INVALID_ARGUMENT` (adding none) for a bad vector, an unknown
+   * variant, an empty id or a template id already present. Vectors are copied and L2-normalised.
+   */
+  add(entries: readonly IndexEntry[]): void {
+    if (entries.length === 0) return;
+    const dim = this.dim;
+    const matrix = new Float32Array(entries.length * dim);
+    const seen = new Set<string>();
+    for (const [i, e] of entries.entries()) {
+      if (typeof e.templateId !== 'string' || e.templateId.length === 0)
+        throw invalid(`entry ${i}: templateId must be a non-empty string`);
+      if (typeof e.subjectId !== 'string' || e.subjectId.length === 0)
+        throw invalid(`entry ${i}: subjectId must be a non-empty string`);
+      if (!isTemplateVariant(e.variant)) throw invalid(`entry ${i}: unknown variant ${String(e.variant)}`);
+      if (this.#templateKey.has(e.templateId) || seen.has(e.templateId))
+        throw invalid(`template ${e.templateId} is already in the index`, { templateId: e.templateId });
+      seen.add(e.templateId);
+      matrix.set(normalised(e.vector, dim, `template ${e.templateId}`), i * dim);
+    }
+    const keys = entries.map((_, i) => this.#nextKey + i);
+    this.#graphRef.add(keys, matrix);
+    this.#nextKey += entries.length;
+    for (const [i, e] of entries.entries()) {
+      const key = keys[i] as number;
+      this.#rows.set(key, {
+        templateId: e.templateId,
+        subjectId: e.subjectId,
+        variant: TEMPLATE_VARIANTS.indexOf(e.variant),
+      });
+      this.#templateKey.set(e.templateId, key);
+      const list = this.#subjectKeys.get(e.subjectId);
+      if (list) list.push(key);
+      else this.#subjectKeys.set(e.subjectId, [key]);
+    }
+  }
+
+  /** Removes every template of a subject from the graph for real. Returns how many were removed. */
+  removeSubject(subjectId: string): number {
+    const keys = this.#subjectKeys.get(subjectId);
+    if (!keys) return 0;
+    this.#graphRef.remove(keys);
+    for (const key of keys) {
+      const row = this.#rows.get(key);
+      if (row) this.#templateKey.delete(row.templateId);
+      this.#rows.delete(key);
+    }
+    this.#subjectKeys.delete(subjectId);
+    return keys.length;
+  }
+
+  /**
+   * The top `k` subjects by fused similarity over the `k × oversample` nearest templates, best first; ties
+   * broken by subject id. Throws `INVALID_ARGUMENT` for a bad query, `k` or fusion.
+   */
+  search(query: Float32Array, options: SearchOptions): Candidate[] {
+    if (!Number.isInteger(options.k) || options.k < 1)
+      throw invalid(`k must be a positive integer, got ${options.k}`);
+    const fusion: FusionConfig = options.fusion ?? { method: 'max' };
+    variantWeights(fusion);
+    const q = normalised(query, this.dim, 'query');
+    if (this.#rows.size === 0) return [];
+    const count = Math.min(this.#rows.size, options.k * this.#oversample);
+    const hits = this.#graphRef.search(q, count);
+    const scored: ScoredTemplate[] = [];
+    for (let i = 0; i < hits.keys.length; i++) {
+      const row = this.#rows.get(hits.keys[i] as number);
+      if (row) scored.push({ ...row, similarity: hits.similarities[i] as number });
+    }
+    return fuseTemplates(scored, options.k, fusion, options.exclude);
+  }
+
+  /** The id tables, for saving beside the graph. */
+  manifest(): AnnManifest {
+    const m: AnnManifest = {
+      modelId: this.modelId,
+      dim: this.dim,
+      nextKey: this.#nextKey,
+      keys: [],
+      templateIds: [],
+      subjectIds: [],
+      variants: [],
+    };
+    for (const [key, row] of this.#rows) {
+      m.keys.push(key);
+      m.templateIds.push(row.templateId);
+      m.subjectIds.push(row.subjectId);
+      m.variants.push(row.variant);
+    }
+    return m;
+  }
+
+  /**
+   * Rebuilds the id tables over a graph reloaded from disk. Throws `INDEX_CORRUPT` when the manifest and the
+   * graph disagree (another model, dimension or number of vectors).
+   */
+  static restore(
+    graph: AnnGraph,
+    manifest: AnnManifest,
+    options: { oversample?: number | undefined } = {},
+  ): ApproximateIndex {
+    const n = manifest.keys.length;
+    if (
+      graph.size !== n ||
+      manifest.templateIds.length !== n ||
+      manifest.subjectIds.length !== n ||
+      manifest.variants.length !== n
+    ) {
+      throw new FaceprintError('INDEX_CORRUPT', 'the approximate index and its manifest disagree', {
+        graph: graph.size,
+        manifest: n,
+      });
+    }
+    const empty: AnnGraph = {
+      engine: graph.engine,
+      size: 0,
+      add() {},
+      remove() {},
+      search: () => ({ keys: [], similarities: [] }),
+    };
+    const index = new ApproximateIndex({
+      modelId: manifest.modelId,
+      dim: manifest.dim,
+      graph: empty,
+      oversample: options.oversample,
+    });
+    index.#adopt(graph, manifest);
+    return index;
+  }
+
+  #adopt(graph: AnnGraph, manifest: AnnManifest): void {
+    this.#graphRef = graph;
+    this.#nextKey = manifest.nextKey;
+    for (const [i, key] of manifest.keys.entries()) {
+      const row = {
+        templateId: manifest.templateIds[i] as string,
+        subjectId: manifest.subjectIds[i] as string,
+        variant: manifest.variants[i] as number,
+      };
+      this.#rows.set(key, row);
+      this.#templateKey.set(row.templateId, key);
+      const list = this.#subjectKeys.get(row.subjectId);
+      if (list) list.push(key);
+      else this.#subjectKeys.set(row.subjectId, [key]);
+    }
+  }
+
+  /** Every template's id, subject and variant (no vectors: the graph may store them quantised). */
+  *rows(): IterableIterator<{ templateId: string; subjectId: string }> {
+    for (const row of this.#rows.values()) yield { templateId: row.templateId, subjectId: row.subjectId };
+  }
+}
+
+function variantWeights(fusion: FusionConfig): Float64Array {
+  if (!['max', 'mean', 'top2mean', 'weighted'].includes(fusion.method)) {
+    throw invalid(`unknown fusion method ${String(fusion.method)}`);
+  }
+  const weights = new Float64Array(TEMPLATE_VARIANTS.length).fill(1);
+  for (const [variant, weight] of Object.entries(fusion.variantWeights ?? {})) {
+    if (!isTemplateVariant(variant)) throw invalid(`unknown variant ${variant} in variantWeights`);
+    if (weight === undefined) continue;
+    if (!Number.isFinite(weight) || weight < 0) throw invalid(`variant weight for ${variant} must be >= 0`);
+    weights[TEMPLATE_VARIANTS.indexOf(variant)] = weight;
+  }
+  return weights;
+}
+
+/** One retrieved template with its similarity to the query (variant as its code in `TEMPLATE_VARIANTS`). */
+export interface ScoredTemplate {
+  templateId: string;
+  subjectId: string;
+  variant: number;
+  similarity: number;
+}
+
+/**
+ * Fuses retrieved templates per subject ({@link FusionConfig}, over the retrieved templates only) and returns
+ * the top `k` subjects, best first, ties broken by subject id. Shared by every approximate or remote index.
+ */
+export function fuseTemplates(
+  hits: readonly ScoredTemplate[],
+  k: number,
+  fusion: FusionConfig,
+  exclude?: ((templateId: string) => boolean) | undefined,
+): Candidate[] {
+  const weights = variantWeights(fusion);
+  const bySubject = new Map<
+    string,
+    { best: number; bestTemplate: string; second: number; sum: number; n: number }
+  >();
+  for (const row of hits) {
+    if (exclude?.(row.templateId)) continue;
+    let s = row.similarity;
+    if (fusion.method === 'weighted') s *= weights[row.variant] ?? 1;
+    const acc = bySubject.get(row.subjectId);
+    if (!acc) {
+      bySubject.set(row.subjectId, {
+        best: s,
+        bestTemplate: row.templateId,
+        second: Number.NaN,
+        sum: s,
+        n: 1,
+      });
+      continue;
+    }
+    acc.sum += s;
+    acc.n += 1;
+    if (s > acc.best) {
+      acc.second = acc.best;
+      acc.best = s;
+      acc.bestTemplate = row.templateId;
+    } else if (!(s <= acc.second)) {
+      acc.second = s;
+    }
+  }
+  const fused: Candidate[] = [];
+  for (const [subjectId, acc] of bySubject) {
+    let similarity = acc.best;
+    if (fusion.method === 'mean') similarity = acc.sum / acc.n;
+    else if (fusion.method === 'top2mean' && !Number.isNaN(acc.second))
+      similarity = (acc.best + acc.second) / 2;
+    fused.push({ subjectId, similarity: Math.fround(similarity), templateId: acc.bestTemplate });
+  }
+  fused.sort((a, b) =>
+    b.similarity !== a.similarity ? b.similarity - a.similarity : a.subjectId < b.subjectId ? -1 : 1,
+  );
+  return fused.slice(0, k);
+}
