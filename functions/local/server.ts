@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
@@ -25,6 +26,8 @@ export interface ServerOptions {
   logger?: HttpLogger | undefined;
   /** Runs once the server listens, with the opened gallery (for example to start the upload-folder watcher). */
   onStarted?: ((local: LocalGallery) => void | Promise<void>) | undefined;
+  /** The built web console served at `/` (default: `console/dist` of this checkout). */
+  consoleDir?: string | undefined;
   /** Where the environment variables are read (default `process.env`). */
   env?: NodeJS.ProcessEnv | undefined;
 }
@@ -103,7 +106,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let server: Server | undefined;
   try {
     await local.pipeline.warmUp();
-    const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
+    const app = createApp({
+      gallery: local.gallery,
+      apiKeys,
+      maxBodyBytes: options.maxBodyBytes,
+      logger,
+      consoleDir: options.consoleDir ?? fileURLToPath(new URL('../../console/dist', import.meta.url)),
+    });
     // The CLI (or another server) may enrol or delete in the same data directory: pick up its snapshot first.
     const fetch = async (request: Request) => {
       await local.gallery.refreshIfStale();
