@@ -108,7 +108,8 @@ export async function remove(path: string): Promise<void> {
 
 /** An authenticated image (thumbnail, crop) as an object URL; the caller revokes it. */
 export async function imageUrl(path: string): Promise<string> {
-  const response = await send(path, {});
+  // API Gateway returns a binary body only when the Accept header names a binary media type.
+  const response = await send(path, { headers: { accept: 'image/jpeg' } });
   return URL.createObjectURL(await response.blob());
 }
 
