@@ -4,7 +4,21 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+
+// `--if-possible` (postinstall): an install without devDependencies (npm ci --omit=dev) has no esbuild; say so
+// and leave the console unbuilt instead of failing the install. The server then explains how to build it.
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch {
+  if (process.argv.includes('--if-possible')) {
+    console.warn(
+      'build-console: esbuild is not installed (devDependencies omitted?); the web console is not built.',
+    );
+    process.exit(0);
+  }
+  throw new Error('build-console: esbuild is not installed; run npm ci.');
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'console', 'dist');
