@@ -93,13 +93,15 @@ export function postJson<T>(path: string, body: unknown, method = 'POST'): Promi
   });
 }
 
-/** Sends an image file as the raw body (the API reads the format from the bytes, not the type). */
-export function postImage<T>(path: string, file: Blob): Promise<T> {
-  return getJson<T>(path, {
-    method: 'POST',
-    body: file,
-    headers: { 'content-type': file.type.startsWith('image/') ? file.type : 'application/octet-stream' },
-  });
+/**
+ * Sends an image file as multipart/form-data (`image`, plus `fields`): the API then records the file's name in
+ * the template's or the decision's source, so Activity and the subject's photos say which file it was.
+ */
+export function postImage<T>(path: string, file: File, fields: Record<string, string> = {}): Promise<T> {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.set(k, v);
+  form.set('image', file, file.name);
+  return getJson<T>(path, { method: 'POST', body: form });
 }
 
 export async function remove(path: string): Promise<void> {

@@ -36,7 +36,7 @@ async function enrol(
     }
     try {
       if (subject === undefined) {
-        subject = await postImage<SubjectView>(`subjects${query({ name, id: id || undefined })}`, file);
+        subject = await postImage<SubjectView>('subjects', file, { name, ...(id ? { id } : {}) });
       } else {
         subject = await postImage<SubjectView>(`subjects/${enc(subject.id)}/faces`, file);
       }
