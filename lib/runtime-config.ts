@@ -120,6 +120,20 @@ export const API_ROUTES = [
   { method: 'POST', path: '/detect' },
   { method: 'GET', path: '/health' },
   { method: 'GET', path: '/openapi.json' },
+  { method: 'GET', path: '/decisions' },
+  { method: 'GET', path: '/settings' },
+  { method: 'GET', path: '/subjects/{id}/thumbnail' },
+  { method: 'GET', path: '/subjects/{id}/templates/{templateId}/thumbnail' },
+] as const;
+
+/**
+ * The web console's static shell, served by the same api function (`functions/handlers/http/console-routes.ts`).
+ * These methods alone need neither a Cognito token nor an API key: a browser cannot attach either to a page
+ * load, and the files hold no data; every API call the console then makes goes through the routes above.
+ */
+export const CONSOLE_ROUTES = [
+  { method: 'GET', path: '/' },
+  { method: 'GET', path: '/console/{file}' },
 ] as const;
 
 /** Request bodies API Gateway passes to Lambda base64-encoded (binary). */

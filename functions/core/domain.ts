@@ -107,6 +107,11 @@ export interface FaceTemplate {
   model: ModelRef;
   /** ISO-8601 timestamp. */
   createdAt: string;
+  /**
+   * A small JPEG of the aligned face, on the `original` template of each enrolment photo only, so that a
+   * reviewer can see who the gallery holds. Stored with the template and erased with it; never in an index.
+   */
+  thumbnail?: Uint8Array | undefined;
 }
 
 export type DecisionKind = 'match' | 'unknown' | 'ambiguous';

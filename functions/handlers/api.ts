@@ -20,7 +20,12 @@ import { toHttpError } from './http/errors.ts';
 
 const config = readConfig('api');
 const runtime = new AwsRuntime(config);
-const app = createApp({ gallery: runtime.gallery, logger: httpLogger });
+// The web console's static files sit beside the handler in the image (functions/Dockerfile).
+const app = createApp({
+  gallery: runtime.gallery,
+  logger: httpLogger,
+  consoleDir: process.env.FACEPRINT_CONSOLE_DIR,
+});
 
 /** The request shapes API Gateway sends: REST API (v1) and HTTP API (v2) proxy events. */
 const ProxyEventSchema = z.union([

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
@@ -30,6 +31,8 @@ export interface ServerOptions {
   onStarted?: ((local: LocalGallery) => void | Promise<void>) | undefined;
   /** Admission control of pipeline requests (default: one per core, a queue of ten per core). */
   admission?: AdmissionOptions | undefined;
+  /** The built web console served at `/` (default: `console/dist` of this checkout). */
+  consoleDir?: string | undefined;
   /** Where the environment variables are read (default `process.env`). */
   env?: NodeJS.ProcessEnv | undefined;
 }
@@ -104,7 +107,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let server: Server | undefined;
   try {
     await local.pipeline.warmUp();
-    const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
+    const app = createApp({
+      gallery: local.gallery,
+      apiKeys,
+      maxBodyBytes: options.maxBodyBytes,
+      logger,
+      consoleDir: options.consoleDir ?? fileURLToPath(new URL('../../console/dist', import.meta.url)),
+    });
     // The CLI (or another server) may enrol or delete in the same data directory: the index follows the
     // database's change feed before every request (two cheap SELECTs when nothing changed). Pipeline requests
     // are admitted a few at a time behind a bounded queue (503 when it is full).

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DOCKERFILE, REPO_ROOT } from '../../lib/constructs/compute.ts';
 import { type FaceprintOptions, resolveOptions } from '../../lib/constructs/options.ts';
 import { Faceprint, FaceprintConfigError } from '../../lib/faceprint.ts';
+import { CONSOLE_ROUTES } from '../../lib/runtime-config.ts';
 import {
   newApp,
   reportedViolations,
@@ -110,9 +111,12 @@ describe('option variants', () => {
   });
 
   it('iam authorisation: every method is AWS_IAM, no user pool, the api function is told keys are optional', () => {
-    const methods = iamApp.statelessTemplate.findResources('AWS::ApiGateway::Method');
-    expect(Object.keys(methods).length).toBeGreaterThan(0);
-    for (const [id, method] of Object.entries(methods)) {
+    const all = Object.entries(iamApp.statelessTemplate.findResources('AWS::ApiGateway::Method'));
+    // The console shell alone is public (see CONSOLE_ROUTES); every API route is signed.
+    const methods = all.filter(([, m]) => m.Properties.AuthorizationType !== 'NONE');
+    expect(all.length - methods.length).toBe(CONSOLE_ROUTES.length);
+    expect(methods.length).toBeGreaterThan(0);
+    for (const [id, method] of methods) {
       expect(method.Properties.AuthorizationType, id).toBe('AWS_IAM');
       expect(method.Properties.ApiKeyRequired, id).toBe(false);
     }
@@ -204,6 +208,7 @@ describe('container image build context', () => {
     const examples: Record<string, string> = {
       'functions/': 'functions/handlers/api.ts',
       'layers/models/*.onnx': 'layers/models/mobilefacenet-512.onnx',
+      'console/src/': 'console/src/main.ts',
     };
     for (const source of sources) expect(ignored(examples[source] ?? source), source).toBe(false);
     expect(ignored(DOCKERFILE)).toBe(false);

@@ -1,6 +1,13 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_ROUTES, BATCH_COMMAND, ENV, HANDLER_CMD, PREFIX } from '../../lib/runtime-config.ts';
+import {
+  API_ROUTES,
+  BATCH_COMMAND,
+  CONSOLE_ROUTES,
+  ENV,
+  HANDLER_CMD,
+  PREFIX,
+} from '../../lib/runtime-config.ts';
 import { resourcesOfType, type SynthesizedApp, synthTwoStacks } from './synth.ts';
 
 let synth: SynthesizedApp;
@@ -231,7 +238,9 @@ function crossStackTargetFor(queue: { node: { defaultChild?: unknown } }): strin
 
 describe('REST API', () => {
   it('declares exactly the routes of the api function, each authorised (Cognito) and requiring an API key', () => {
-    const methods = resourcesOfType(template, 'AWS::ApiGateway::Method');
+    const all = resourcesOfType(template, 'AWS::ApiGateway::Method');
+    expect(all).toHaveLength(API_ROUTES.length + CONSOLE_ROUTES.length);
+    const methods = all.filter(([, m]) => m.Properties.AuthorizationType !== 'NONE');
     expect(methods).toHaveLength(API_ROUTES.length);
     for (const [id, method] of methods) {
       expect(method.Properties.AuthorizationType, id).toBe('COGNITO_USER_POOLS');
@@ -242,6 +251,22 @@ describe('REST API', () => {
     expect(methods.map(([, m]) => m.Properties.HttpMethod).sort()).toEqual(
       API_ROUTES.map((r) => r.method).sort(),
     );
+  });
+
+  it('leaves only the console shell public: GET, no API key', () => {
+    const open = resourcesOfType(template, 'AWS::ApiGateway::Method').filter(
+      ([, m]) => m.Properties.AuthorizationType === 'NONE',
+    );
+    expect(open).toHaveLength(CONSOLE_ROUTES.length);
+    for (const [id, method] of open) {
+      expect(method.Properties.HttpMethod, id).toBe('GET');
+      expect(method.Properties.ApiKeyRequired, id).toBe(false);
+    }
+    const parts = resourcesOfType(template, 'AWS::ApiGateway::Resource').map(
+      ([, r]) => r.Properties.PathPart,
+    );
+    expect(parts).toContain('console');
+    expect(parts).toContain('{file}');
   });
 
   it('the authoriser trusts the stateful user pool', () => {

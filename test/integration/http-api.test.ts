@@ -519,6 +519,28 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
       expectError(await api('/identify', raw(read(seedPhoto('joy', 2))), base), 401, 'UNAUTHORIZED');
       expect((await api('/subjects', { headers: { 'x-api-key': 'k-one' } }, base)).status).toBe(200);
       expect((await api('/subjects/joy', { headers: { 'x-api-key': 'k-two' } }, base)).status).toBe(200);
+      // The console's data routes are guarded like the rest; only its static shell is open.
+      expectError(await api('/decisions', {}, base), 401, 'UNAUTHORIZED');
+      expectError(await api('/settings', {}, base), 401, 'UNAUTHORIZED');
+      expectError(await api('/subjects/joy/thumbnail', {}, base), 401, 'UNAUTHORIZED');
+      const thumbnail = await fetch(`${base}/subjects/joy/thumbnail`, { headers: { 'x-api-key': 'k-one' } });
+      expect(thumbnail.headers.get('content-type')).toBe('image/jpeg');
+      expect(thumbnail.headers.get('cache-control')).toBe('private, no-store');
+      const jpeg = new Uint8Array(await thumbnail.arrayBuffer());
+      expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
+      const decisions = await api(
+        '/decisions?decision=match&limit=3',
+        { headers: { 'x-api-key': 'k-one' } },
+        base,
+      );
+      expect(decisions.status).toBe(200);
+      expect(decisions.body.items.length).toBeGreaterThan(0);
+      for (const e of decisions.body.items) expect(e.decision.kind).toBe('match');
+      expectError(
+        await api('/decisions?decision=maybe', { headers: { 'x-api-key': 'k-one' } }, base),
+        400,
+        'VALIDATION_ERROR',
+      );
     });
 
     it('leaves /health and /openapi.json open', async () => {
@@ -531,6 +553,7 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
       });
       expect(health.body.index.subjects).toBe(SEED_PEOPLE.length);
       expect((await api('/openapi.json', {}, base)).status).toBe(200);
+      expect((await fetch(`${base}/`)).headers.get('content-type')).toBe('text/html; charset=utf-8');
     });
 
     it('publishes a valid OpenAPI 3.1 document of every route', async () => {
@@ -540,8 +563,12 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
       expect(doc.info.title).toBe('Faceprint');
       expect(Object.keys(doc.paths).sort()).toEqual(
         [
+          '/decisions',
           '/detect',
           '/health',
+          '/settings',
+          '/subjects/{id}/thumbnail',
+          '/subjects/{id}/templates/{templateId}/thumbnail',
           '/identify',
           '/subjects',
           '/subjects/{id}',

@@ -24,7 +24,7 @@ export interface SqliteOpenOptions {
 }
 
 /** The schema version this code writes; a database with a higher `user_version` is refused. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 // One entry per schema version, applied in order. Every local table (the ingest ledger's too) lives here
 // because `user_version` is a single number per database file.
@@ -90,6 +90,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER subject_removed AFTER DELETE ON subjects BEGIN
     INSERT INTO subject_removals (subject_id, at) VALUES (old.id, CAST(strftime('%s', 'now') AS INTEGER));
   END;
+  `,
+  // 3: the enrolment thumbnail (a small JPEG of the aligned face) on each photo's original template; it
+  // goes with the template row, so deleting a subject erases it by the same cascade.
+  `
+  ALTER TABLE templates ADD COLUMN thumbnail BLOB;
   `,
 ];
 
@@ -194,11 +199,21 @@ function prepareStatements(db: SqliteDatabase) {
       'INSERT INTO subjects (id, name, metadata, created_at) VALUES (?, ?, ?, ?)',
     ),
     insertTemplate: db.prepare<
-      [string, string, string, string, string, Buffer, string, string, string, string]
+      [string, string, string, string, string, Buffer, string, string, string, string, Buffer | null]
     >(
       `INSERT INTO templates (id, subject_id, source, box, quality, embedding, variant, model_id, model_version,
-         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         created_at, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    templateThumbnail: db
+      .prepare<[string, string], Buffer | null>(
+        'SELECT thumbnail FROM templates WHERE subject_id = ? AND id = ?',
+      )
+      .pluck(),
+    firstThumbnail: db
+      .prepare<[string], Buffer>(
+        'SELECT thumbnail FROM templates WHERE subject_id = ? AND thumbnail IS NOT NULL ORDER BY seq LIMIT 1',
+      )
+      .pluck(),
     subjectExists: db.prepare<[string], number>('SELECT 1 FROM subjects WHERE id = ?').pluck(),
     getSubject: db.prepare<[string], SubjectRow>('SELECT * FROM subjects WHERE id = ?'),
     firstSubjects: db.prepare<[number], SubjectRow>('SELECT * FROM subjects ORDER BY created_at, id LIMIT ?'),
@@ -371,6 +386,14 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
     return names;
   }
 
+  async getThumbnail(subjectId: string, templateId?: string): Promise<Uint8Array | undefined> {
+    const blob =
+      templateId === undefined
+        ? this.#stmts.firstThumbnail.get(subjectId)
+        : this.#stmts.templateThumbnail.get(subjectId, templateId);
+    return blob ? new Uint8Array(blob) : undefined;
+  }
+
   async countTemplates(subjectId: string): Promise<number> {
     return this.#stmts.countTemplates.get(subjectId) ?? 0;
   }
@@ -464,6 +487,9 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
           t.model.id,
           t.model.version,
           t.createdAt,
+          t.thumbnail
+            ? Buffer.from(t.thumbnail.buffer, t.thumbnail.byteOffset, t.thumbnail.byteLength)
+            : null,
         );
       } catch (error) {
         if (sqliteCode(error) === 'SQLITE_CONSTRAINT_UNIQUE') {

@@ -26,6 +26,11 @@ export interface FaceStore {
   subjectNames(ids: readonly string[]): Promise<Map<string, string>>;
   /** Number of templates per subject id (for subject listings). */
   countTemplates(subjectId: string): Promise<number>;
+  /**
+   * The enrolment thumbnail (JPEG) of one template of a subject, or, without `templateId`, of the subject's
+   * first enrolment photo that has one. Undefined when there is none (or no such subject or template).
+   */
+  getThumbnail(subjectId: string, templateId?: string): Promise<Uint8Array | undefined>;
   appendAudit(entries: DecisionAuditEntry[]): Promise<void>;
   listAudit(options: { limit: number; cursor?: string | undefined }): Promise<Page<DecisionAuditEntry>>;
 }

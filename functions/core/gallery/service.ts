@@ -5,6 +5,7 @@
  * 400 lines; the workflows around it (uploads, video) live in their own modules.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { type DecisionFilter, queryDecisions } from '../audit/decisions.ts';
 import type {
   Candidate,
   Decision,
@@ -31,6 +32,7 @@ import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
+import { faceThumbnail } from './thumbnail.ts';
 import { makeVariant } from './variants.ts';
 
 /** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
@@ -253,6 +255,20 @@ export class GalleryService {
 
   listSubjects(limit: number, cursor?: string): Promise<Page<Subject>> {
     return this.store.listSubjects({ limit, cursor });
+  }
+
+  /**
+   * A subject's enrolment thumbnail (JPEG), erased with the subject; undefined when it has none. Throws
+   * `SUBJECT_NOT_FOUND` for an unknown subject. See {@link FaceStore.getThumbnail}.
+   */
+  async thumbnail(subjectId: string, templateId?: string): Promise<Uint8Array | undefined> {
+    await this.requireSubject(subjectId);
+    return this.store.getThumbnail(subjectId, templateId);
+  }
+
+  /** Recent decisions of the audit log, newest first, filtered; see {@link queryDecisions}. */
+  listDecisions(filter: DecisionFilter, page: { limit: number; cursor?: string | undefined }) {
+    return queryDecisions(this.store, filter, page);
   }
 
   /** Deletes a subject's record, templates and index entries. */
@@ -478,10 +494,16 @@ export async function enrolmentTemplates(
     model: EMBEDDING_MODEL,
     createdAt,
   };
-  const templates: FaceTemplate[] = [
-    { ...base, id: randomUUID(), embedding: face.embedding, variant: 'original' },
-  ];
   const crop = face.crops?.aligned;
+  const templates: FaceTemplate[] = [
+    {
+      ...base,
+      id: randomUUID(),
+      embedding: face.embedding,
+      variant: 'original',
+      thumbnail: crop ? await faceThumbnail(crop) : undefined,
+    },
+  ];
   if (crop && config.variants.length > 0) {
     const images = await Promise.all(config.variants.map((v) => makeVariant(crop, v, options)));
     const vectors = await pipeline.embedCrops(images, options.flip);

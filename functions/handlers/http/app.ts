@@ -21,6 +21,8 @@ import {
   readBody,
   sourceOf,
 } from './bodies.ts';
+import { registerConsoleApiRoutes } from './console-api-routes.ts';
+import { isConsolePath, registerConsoleRoutes } from './console-routes.ts';
 import { type AppDeps, type AppEnv, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 import { errorResponse, HttpError, toHttpError, validationMessage } from './errors.ts';
 import {
@@ -103,7 +105,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   app.use('*', async (c, next) => {
-    if (keyDigests.length === 0 || PUBLIC_PATHS.has(c.req.path)) return next();
+    if (keyDigests.length === 0 || PUBLIC_PATHS.has(c.req.path) || isConsolePath(c.req.path)) return next();
     const given = c.req.header('x-api-key');
     if (given === undefined || !keyMatches(given, keyDigests)) {
       throw new HttpError('UNAUTHORIZED', 'A valid API key is required in the x-api-key header.');
@@ -254,6 +256,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       200,
     ),
   );
+
+  registerConsoleApiRoutes(app, deps);
+  registerConsoleRoutes(app, deps);
 
   let document: unknown;
   app.get('/openapi.json', (c) => {

@@ -15,6 +15,8 @@ export interface AppDeps {
   /** Largest accepted request body (default 20 MiB). */
   maxBodyBytes?: number | undefined;
   logger?: HttpLogger | undefined;
+  /** The built web console (`console/dist`), served at `/`; without it `/` says how to build it. */
+  consoleDir?: string | undefined;
 }
 
 /** Default {@link AppDeps.maxBodyBytes}: a large phone photo, base64-encoded, fits. */

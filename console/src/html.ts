@@ -1,0 +1,2 @@
+/** htm bound to Preact: tagged-template views without a JSX compile step. */
+export { html } from 'htm/preact';
