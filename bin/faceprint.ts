@@ -28,6 +28,10 @@ Evaluation
   eval --data <root> --protocol pairs|one-shot|lighting [--degrade dark:0.25+blur:2] [--limit N] [--out dir]
                                          accuracy on your own labelled photos (report with plots)
 
+Unknown faces
+  cluster <folder> [--method dbscan|chinese-whispers|hdbscan] [--out dir]
+                                         group the faces of a photo collection; contact sheets, JSON, CSV
+
 Server
   serve [--port N] [--host H] [--data-dir D] [--api-key K]
                                          the HTTP API (OpenAPI document at /openapi.json) until Ctrl-C
@@ -51,6 +55,7 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on demand: the other commands need not load the HTTP stack.
   serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
   eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),
+  cluster: async (argv) => (await import('./cli/cluster-command.ts')).clusterCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

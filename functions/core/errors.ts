@@ -16,7 +16,12 @@ export type FaceprintErrorCode =
   | 'MODEL_UNAVAILABLE'
   | 'MODEL_MISMATCH'
   | 'INDEX_CORRUPT'
-  | 'INDEX_INCOMPATIBLE';
+  | 'INDEX_INCOMPATIBLE'
+  | 'UNKNOWN_NOT_FOUND'
+  | 'UNKNOWN_PROMOTED'
+  | 'SIGHTING_NOT_FOUND'
+  | 'REVIEW_NOT_FOUND'
+  | 'REVIEW_NOT_PENDING';
 
 /** An error the caller can act on: a stable machine-readable `code` and a one-sentence `message`. */
 export class FaceprintError extends Error {

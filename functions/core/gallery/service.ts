@@ -22,6 +22,7 @@ import { decide, verifyDecision } from '../search/decision.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
 import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
 import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
 import { makeVariant } from './variants.ts';
 
@@ -87,6 +88,8 @@ export interface IdentifiedFace {
   enhanced: boolean;
   decision: Decision & { subjectName?: string | undefined };
   candidates: (Candidate & { name?: string | undefined })[];
+  /** What the follow-up did with the face: its unknown person and sighting, its review. */
+  followUp?: FollowUpRefs | undefined;
 }
 
 export interface IdentifyResult {
@@ -118,6 +121,8 @@ export interface GalleryDeps {
    * loads the newest one and catches up with templates created since (`store.templatesCreatedAfter`).
    */
   snapshotOwner?: 'self' | 'indexer';
+  /** Unknown persons, the review queue and reviewers' negatives (see `follow-up.ts`); none when omitted. */
+  followUp?: IdentifyFollowUp | undefined;
 }
 
 /** A store that can list templates created after a time (the AWS identify path's catch-up). */
@@ -146,8 +151,10 @@ export class GalleryService {
   /** The snapshot version this process last loaded or wrote. */
   private seenVersion: string | undefined;
   private refreshing: Promise<boolean> | undefined;
+  private readonly followUp: IdentifyFollowUp | undefined;
 
   constructor(deps: GalleryDeps) {
+    this.followUp = deps.followUp;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
     this.snapshots = deps.snapshots;
@@ -297,6 +304,16 @@ export class GalleryService {
     });
   }
 
+  /** Creates a subject from templates made elsewhere (an unknown person's faces, promoted). */
+  async createSubjectFromTemplates(subject: Subject, templates: FaceTemplate[]): Promise<SubjectView> {
+    return this.serialise(async () => {
+      await this.store.createSubject(subject, templates);
+      this.addToIndex(templates);
+      await this.persistIndex();
+      return view(subject, templates);
+    });
+  }
+
   /** Adds a photo's templates to an existing subject. */
   async addFace(subjectId: string, photo: PhotoInput): Promise<SubjectView> {
     const subject = await this.requireSubject(subjectId);
@@ -344,6 +361,7 @@ export class GalleryService {
       // Index first: if the store delete fails, the next open() rebuilds the index from the store.
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
+      await this.followUp?.eraseSubject(id);
       await this.persistIndex();
     });
   }
@@ -359,10 +377,14 @@ export class GalleryService {
    */
   async identify(
     bytes: Uint8Array,
-    context: { source: string; operation?: string; topK?: number },
+    context: { source: string; operation?: string; topK?: number; camera?: string | undefined },
   ): Promise<IdentifyResult> {
     const agreementOn = this.config.agreement === 'mirror';
-    const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
+    const followUp = this.followUp;
+    const result = await this.pipeline.analyze(bytes, {
+      ...this.config.analyze,
+      keepCrops: agreementOn || followUp?.wantsCrops === true,
+    });
     const { calibration } = this.config;
     const policy = { threshold: calibration.threshold, ambiguityMargin: calibration.ambiguityMargin };
     const mirrored = agreementOn
@@ -395,6 +417,7 @@ export class GalleryService {
         agreement = { view: 'mirror', subjectId: best?.subjectId, similarity: best?.similarity ?? 0, agreed };
         if (decision.kind === 'match' && !agreed) decision = { ...decision, kind: 'ambiguous' };
       }
+      if (followUp) decision = await followUp.adjust(face.embedding, decision, candidates, policy);
       faces.push({
         agreement,
         box: face.box,
@@ -411,10 +434,11 @@ export class GalleryService {
       });
     }
     const at = this.now().toISOString();
+    const auditIds = faces.map(() => randomUUID());
     await this.store.appendAudit(
       faces.map(
         (face, faceIndex): DecisionAuditEntry => ({
-          id: randomUUID(),
+          id: auditIds[faceIndex] as string,
           at,
           operation: context.operation ?? 'identify',
           source: context.source,
@@ -427,6 +451,29 @@ export class GalleryService {
         }),
       ),
     );
+    if (followUp && faces.length > 0) {
+      const refs = await followUp.record(
+        faces.map((face, faceIndex) => ({
+          auditId: auditIds[faceIndex] as string,
+          faceIndex,
+          box: face.box,
+          quality: face.quality,
+          embedding: result.faces[faceIndex]?.embedding as Float32Array,
+          crop: result.faces[faceIndex]?.crops?.aligned,
+          decision: face.decision,
+        })),
+        {
+          at,
+          source: context.source,
+          operation: context.operation ?? 'identify',
+          camera: context.camera,
+          model: EMBEDDING_MODEL,
+        },
+      );
+      refs.forEach((ref, i) => {
+        if (faces[i] && (ref.unknownId || ref.sightingId || ref.reviewId)) faces[i].followUp = ref;
+      });
+    }
     return {
       width: result.width,
       height: result.height,
