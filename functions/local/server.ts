@@ -103,7 +103,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let server: Server | undefined;
   try {
     await local.pipeline.warmUp();
-    const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
+    const app = createApp({
+      gallery: local.gallery,
+      apiKeys,
+      maxBodyBytes: options.maxBodyBytes,
+      logger,
+      followUp: local.followUp,
+    });
     // The CLI (or another server) may enrol or delete in the same data directory: pick up its snapshot first.
     const fetch = async (request: Request) => {
       await local.gallery.refreshIfStale();

@@ -40,8 +40,8 @@ export interface ClusterParams {
 
 /** The defaults, chosen by measurement on lfw-dev (see `docs/accuracy.md`). */
 export const DEFAULT_CLUSTER_PARAMS: ClusterParams = {
-  method: 'dbscan',
-  similarity: 0.4,
+  method: 'chinese-whispers',
+  similarity: 0.5,
   minSamples: 2,
   minClusterSize: 2,
   iterations: 20,

@@ -23,6 +23,7 @@ import {
 } from './bodies.ts';
 import { type AppDeps, type AppEnv, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 import { errorResponse, HttpError, toHttpError, validationMessage } from './errors.ts';
+import { registerReviewRoutes } from './review-routes.ts';
 import {
   addFaceRoute,
   createSubjectRoute,
@@ -42,6 +43,7 @@ import {
   VerifyForm,
   VerifyJson,
 } from './schemas.ts';
+import { registerUnknownsRoutes } from './unknowns-routes.ts';
 
 export { type AppDeps, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 export { SubjectIdSchema } from './schemas.ts';
@@ -239,6 +241,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       200,
     ),
   );
+
+  if (deps.followUp) registerUnknownsRoutes(app, deps.followUp);
+  if (deps.followUp) registerReviewRoutes(app, deps.followUp);
 
   let document: unknown;
   app.get('/openapi.json', (c) => {
