@@ -28,6 +28,16 @@ Evaluation
   eval --data <root> --protocol pairs|one-shot|lighting [--degrade dark:0.25+blur:2] [--limit N] [--out dir]
                                          accuracy on your own labelled photos (report with plots)
 
+Unknown faces
+  cluster <folder> [--method dbscan|chinese-whispers|hdbscan] [--out dir]
+                                         group the faces of a photo collection; contact sheets, JSON, CSV
+  unknowns list [--sort recent|frequent] | show <id> | promote <id> --name N | merge <id> --into <id>
+           | split <id> <sighting…> | delete <id> | purge
+                                         faces seen again that match nobody (kept 30 days)
+  review list [--status pending] | show <id> | confirm <id> | reject <id> [--note T] [--reviewer R]
+  calibrate --from-reviews [--max-rejected 0] [--out file]
+                                         the threshold refit from reviewers' verdicts
+
 Server
   serve [--port N] [--host H] [--data-dir D] [--api-key K]
                                          the HTTP API (OpenAPI document at /openapi.json) until Ctrl-C
@@ -43,7 +53,12 @@ Exit status: 0 ok, 1 internal error, 2 bad command line, 3 no usable face, 4 inp
 
 /** Commands that parse their own options. */
 const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
-  calibrate: calibrateCommand,
+  calibrate: async (argv) =>
+    argv.includes('--from-reviews')
+      ? (await import('./cli/follow-up-commands.ts')).calibrateFromReviewsCommand(argv)
+      : calibrateCommand(argv),
+  unknowns: async (argv) => (await import('./cli/follow-up-commands.ts')).unknownsCommand(argv),
+  review: async (argv) => (await import('./cli/follow-up-commands.ts')).reviewCommand(argv),
   // Loaded on demand too: the pipeline commands need not open a database.
   enroll: async (argv) => (await import('./cli/gallery-commands.ts')).enrollCommand(argv),
   identify: async (argv) => (await import('./cli/gallery-commands.ts')).identifyCommand(argv),
@@ -51,6 +66,7 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on demand: the other commands need not load the HTTP stack.
   serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
   eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),
+  cluster: async (argv) => (await import('./cli/cluster-command.ts')).clusterCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -21,7 +21,12 @@ export type FaceprintErrorCode =
   /** The analysis passed its processing deadline (bounded work per request). */
   | 'PROCESSING_TIMEOUT'
   /** The analysis was stopped because its caller went away (an HTTP client disconnected). */
-  | 'CANCELLED';
+  | 'CANCELLED'
+  | 'UNKNOWN_NOT_FOUND'
+  | 'UNKNOWN_PROMOTED'
+  | 'SIGHTING_NOT_FOUND'
+  | 'REVIEW_NOT_FOUND'
+  | 'REVIEW_NOT_PENDING';
 
 /**
  * Whose fault an error is, which decides what every entry point does with it:
@@ -57,6 +62,11 @@ export const ERROR_BLAME: Readonly<Record<FaceprintErrorCode, ErrorBlame>> = {
   PROCESSING_TIMEOUT: 'operator',
   // The caller went away: its own doing, nothing to retry.
   CANCELLED: 'input',
+  UNKNOWN_NOT_FOUND: 'state',
+  UNKNOWN_PROMOTED: 'state',
+  SIGHTING_NOT_FOUND: 'state',
+  REVIEW_NOT_FOUND: 'state',
+  REVIEW_NOT_PENDING: 'state',
 };
 
 /** Input codes that mean "no usable face" (the CLI's exit status 3) rather than "input refused". */

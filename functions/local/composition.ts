@@ -2,6 +2,7 @@ import { type DataDir, defaultDataDir, openDataDir } from '../adapters/local/dat
 import { defaultGalleryConfig, loadCalibration } from '../core/gallery/config.ts';
 import { GalleryService } from '../core/gallery/service.ts';
 import { FacePipeline } from '../core/pipeline/pipeline.ts';
+import { type FollowUpParts, openLocalFollowUp } from './follow-up-composition.ts';
 
 export interface LocalOptions {
   /** Data directory (default: FACEPRINT_DATA_DIR or ./.faceprint). */
@@ -10,12 +11,16 @@ export interface LocalOptions {
   threads?: number | undefined;
   /** Calibration file (default: FACEPRINT_CALIBRATION or the shipped config/calibration.json). */
   calibration?: string | undefined;
+  /** The clock (tests move it to check retention). */
+  now?: (() => Date) | undefined;
 }
 
 export interface LocalGallery {
   gallery: GalleryService;
   pipeline: FacePipeline;
   dataDir: DataDir;
+  /** Unknown persons and the review queue over the same database. */
+  followUp: FollowUpParts;
   close(): Promise<void>;
 }
 
@@ -26,19 +31,25 @@ export interface LocalGallery {
 export async function openLocalGallery(options: LocalOptions = {}): Promise<LocalGallery> {
   const dataDir = openDataDir(options.dataDir ?? defaultDataDir());
   const pipeline = new FacePipeline({ threads: options.threads ?? 1 });
+  const config = defaultGalleryConfig(loadCalibration(options.calibration));
+  const followUp = openLocalFollowUp(dataDir, config.calibration.id, options.now);
   const gallery = new GalleryService({
     pipeline,
     store: dataDir.faceStore,
     feed: dataDir.faceStore,
     snapshots: dataDir.snapshots,
     eraser: dataDir.eraser,
-    config: defaultGalleryConfig(loadCalibration(options.calibration)),
+    config,
+    followUp: followUp.followUp,
+    ...(options.now ? { now: options.now } : {}),
   });
+  followUp.bind(gallery, pipeline);
   await gallery.open();
   return {
     gallery,
     pipeline,
     dataDir,
+    followUp,
     async close() {
       await pipeline.dispose();
       dataDir.close();

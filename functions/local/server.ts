@@ -112,6 +112,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       apiKeys,
       maxBodyBytes: options.maxBodyBytes,
       logger,
+      followUp: local.followUp,
       consoleDir: options.consoleDir ?? fileURLToPath(new URL('../../console/dist', import.meta.url)),
     });
     // The CLI (or another server) may enrol or delete in the same data directory: the index follows the

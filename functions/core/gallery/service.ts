@@ -31,6 +31,7 @@ import { GalleryIndex } from '../search/gallery-index.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
+import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
 import { faceThumbnail } from './thumbnail.ts';
 import { makeVariant } from './variants.ts';
@@ -97,6 +98,8 @@ export interface IdentifiedFace {
   enhanced: boolean;
   decision: Decision & { subjectName?: string | undefined };
   candidates: (Candidate & { name?: string | undefined })[];
+  /** What the follow-up did with the face: its unknown person and sighting, its review. */
+  followUp?: FollowUpRefs | undefined;
 }
 
 export interface IdentifyResult {
@@ -136,6 +139,8 @@ export interface GalleryDeps {
   onIndexStale?: ((error: unknown) => void) | undefined;
   /** Erases a deleted subject's traces beyond the store (audit rows, stored results); see `erasure.ts`. */
   eraser?: SubjectEraser | undefined;
+  /** Unknown persons, the review queue and reviewers' negatives (see `follow-up.ts`); none when omitted. */
+  followUp?: IdentifyFollowUp | undefined;
 }
 
 /**
@@ -151,9 +156,11 @@ export class GalleryService {
   private readonly index: GalleryIndex;
   private writes: Promise<unknown> = Promise.resolve();
   private readonly eraser: SubjectEraser | undefined;
+  private readonly followUp: IdentifyFollowUp | undefined;
 
   constructor(deps: GalleryDeps) {
     this.eraser = deps.eraser;
+    this.followUp = deps.followUp;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
     this.config = deps.config;
@@ -230,6 +237,15 @@ export class GalleryService {
     });
   }
 
+  /** Creates a subject from templates made elsewhere (an unknown person's faces, promoted). */
+  async createSubjectFromTemplates(subject: Subject, templates: FaceTemplate[]): Promise<SubjectView> {
+    return this.serialise(async () => {
+      await this.store.createSubject(subject, templates);
+      await this.afterWrite();
+      return view(subject, templates);
+    });
+  }
+
   /** Adds a photo's templates to an existing subject. */
   async addFace(subjectId: string, photo: PhotoInput): Promise<SubjectView> {
     const subject = await this.requireSubject(subjectId);
@@ -286,6 +302,7 @@ export class GalleryService {
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
       await this.afterWrite();
+      await this.followUp?.eraseSubject(id);
       const traces = (await this.eraser?.eraseTraces(id)) ?? {
         auditRowsRedacted: 0,
         filesRemoved: [],
@@ -316,12 +333,14 @@ export class GalleryService {
       auditKey?: string | undefined;
       /** Aborted when the caller has gone (the client disconnected): the analysis stops early. */
       signal?: AbortSignal | undefined;
+      camera?: string | undefined;
     },
   ): Promise<IdentifyResult> {
     const agreementOn = this.config.agreement === 'mirror';
+    const followUp = this.followUp;
     const result = await this.pipeline.analyze(bytes, {
       ...this.config.analyze,
-      keepCrops: agreementOn,
+      keepCrops: agreementOn || followUp?.wantsCrops === true,
       signal: context.signal,
     });
     const { calibration } = this.config;
@@ -354,6 +373,7 @@ export class GalleryService {
         agreement = { view: 'mirror', subjectId: best?.subjectId, similarity: best?.similarity ?? 0, agreed };
         if (decision.kind === 'match' && !agreed) decision = { ...decision, kind: 'ambiguous' };
       }
+      if (followUp) decision = await followUp.adjust(face.embedding, decision, candidates, policy);
       faces.push({
         agreement,
         box: face.box,
@@ -368,10 +388,13 @@ export class GalleryService {
       });
     }
     const at = this.now().toISOString();
+    const auditIds = faces.map((_, faceIndex) =>
+      context.auditKey === undefined ? randomUUID() : auditId(context.auditKey, faceIndex),
+    );
     await this.store.appendAudit(
       faces.map(
         (face, faceIndex): DecisionAuditEntry => ({
-          id: context.auditKey === undefined ? randomUUID() : auditId(context.auditKey, faceIndex),
+          id: auditIds[faceIndex] as string,
           at,
           operation: context.operation ?? 'identify',
           source: context.source,
@@ -384,6 +407,29 @@ export class GalleryService {
         }),
       ),
     );
+    if (followUp && faces.length > 0) {
+      const refs = await followUp.record(
+        faces.map((face, faceIndex) => ({
+          auditId: auditIds[faceIndex] as string,
+          faceIndex,
+          box: face.box,
+          quality: face.quality,
+          embedding: result.faces[faceIndex]?.embedding as Float32Array,
+          crop: result.faces[faceIndex]?.crops?.aligned,
+          decision: face.decision,
+        })),
+        {
+          at,
+          source: context.source,
+          operation: context.operation ?? 'identify',
+          camera: context.camera,
+          model: EMBEDDING_MODEL,
+        },
+      );
+      refs.forEach((ref, i) => {
+        if (faces[i] && (ref.unknownId || ref.sightingId || ref.reviewId)) faces[i].followUp = ref;
+      });
+    }
     return {
       width: result.width,
       height: result.height,

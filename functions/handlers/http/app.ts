@@ -25,6 +25,7 @@ import { registerConsoleApiRoutes } from './console-api-routes.ts';
 import { isConsolePath, registerConsoleRoutes } from './console-routes.ts';
 import { type AppDeps, type AppEnv, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 import { errorResponse, HttpError, toHttpError, validationMessage } from './errors.ts';
+import { registerReviewRoutes } from './review-routes.ts';
 import {
   addFaceRoute,
   createSubjectRoute,
@@ -44,6 +45,7 @@ import {
   VerifyForm,
   VerifyJson,
 } from './schemas.ts';
+import { registerUnknownsRoutes } from './unknowns-routes.ts';
 
 export { type AppDeps, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 export { SubjectIdSchema } from './schemas.ts';
@@ -259,6 +261,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   registerConsoleApiRoutes(app, deps);
   registerConsoleRoutes(app, deps);
+  if (deps.followUp) registerUnknownsRoutes(app, deps.followUp);
+  if (deps.followUp) registerReviewRoutes(app, deps.followUp);
 
   let document: unknown;
   app.get('/openapi.json', (c) => {

@@ -1,6 +1,7 @@
 /** What every part of the HTTP app shares: its dependencies and the per-request context it keeps. */
 import type { GalleryService } from '../../core/gallery/service.ts';
 import type { ErrorLogger } from './errors.ts';
+import type { FollowUpRouteDeps } from './unknowns-routes.ts';
 
 /** Where the app writes its access log and its server-side errors; `console` fits. */
 export interface HttpLogger extends ErrorLogger {
@@ -17,6 +18,8 @@ export interface AppDeps {
   logger?: HttpLogger | undefined;
   /** The built web console (`console/dist`), served at `/`; without it `/` says how to build it. */
   consoleDir?: string | undefined;
+  /** Unknown persons and the review queue; their routes are served only when given. */
+  followUp?: FollowUpRouteDeps | undefined;
 }
 
 /** Default {@link AppDeps.maxBodyBytes}: a large phone photo, base64-encoded, fits. */
