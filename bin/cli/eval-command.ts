@@ -30,7 +30,11 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --protocol <name>      pairs (LFW 10-fold verification), one-shot (open-set identification,
                          first image enrolled), lighting (Extended Yale B, frontal light enrolled)
   --pairs <file>         pairs file for "pairs" (default <root>/pairs-dev.txt, else pairs.txt)
-  --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S joined by +
+  --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S, motion:L[@DEG],
+                         h264:QP joined by +, or a profile: night, lowres, motion, noisy, cctv
+                         (profiles and their parameters: docs/accuracy.md, section 8)
+  --gallery-face <rule>  centre | largest: the face of a gallery photo that is enrolled (default: centre
+                         for one-shot, where the labelled LFW person is the centred face; largest else)
   --limit N              first N pairs (balanced over folds) or first N identities
   --out <dir>            report folder (default out/eval/<protocol>)
   --workers N            worker threads (default 2; 1 runs in-process with all cores)
@@ -98,6 +102,12 @@ export function summarise(run: EvalResult): string {
     }
     const d = result.detectionFailures;
     lines.push(`  detection failures: gallery ${d.gallery}, mated ${d.mated}, non-mated ${d.nonMated}`);
+    const m = result.missAttribution;
+    if (m) {
+      lines.push(
+        `  rank-1 misses ${m.misses}: no face ${m.noFace}, found but mis-aligned ${m.misaligned}, embedded but wrong ${m.wrongIdentity} (${m.wrongEvenClean} of them wrong on the clean image too)`,
+      );
+    }
   }
   lines.push(
     `  ${stats.images} images, ${stats.cacheHits} from cache, ${stats.computed} computed on ${stats.workers} worker(s), ${formatDuration(stats.wallSeconds)}`,
@@ -164,6 +174,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       fusion: { type: 'string' },
       'variant-weights': { type: 'string' },
       'score-norm': { type: 'string' },
+      'gallery-face': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -191,6 +202,9 @@ export async function evalCommand(args: string[]): Promise<number> {
     throw new UsageError(`--degrade: ${(error as Error).message}`);
   }
   const gallery = parseGalleryOptions(values);
+  const galleryFace = values['gallery-face'];
+  if (galleryFace !== undefined && galleryFace !== 'centre' && galleryFace !== 'largest')
+    throw new UsageError('--gallery-face must be centre or largest.');
   const workers = intOption(values.workers, 'workers', 2);
   if (workers < 1) throw new UsageError('--workers must be at least 1.');
   const limit = intOption(values.limit, 'limit', 0);
@@ -220,6 +234,7 @@ export async function evalCommand(args: string[]): Promise<number> {
         : numberOption(values['reference-iod'], 'reference-iod', 41),
     pad: values.pad === undefined ? undefined : numberOption(values.pad, 'pad', 0),
     ...gallery,
+    ...(galleryFace ? { galleryFace } : {}),
     onProgress: (done, total) => {
       if (!bar) {
         bar = new ProgressBar(total, 'embedding');

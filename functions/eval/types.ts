@@ -4,6 +4,7 @@
  */
 import type { AnalyzeOptions, AnalyzeOptionsInput } from '../core/pipeline/pipeline.ts';
 import type { FusionConfig } from '../core/search/vector-index.ts';
+import type { MissAttribution } from './attribution.ts';
 import type { GalleryVariant, ScoreNorm } from './gallery-variants.ts';
 import type { RocPoint } from './metrics.ts';
 
@@ -39,6 +40,12 @@ export interface EvalConfig {
    * a border of 0.5 puts them back in a scene-like frame. Luma buckets are measured before padding.
    */
   pad?: number | undefined;
+  /**
+   * Identification only: which face of a gallery photo is enrolled. Default `centre` for one-shot (LFW-like
+   * data: the labelled person is the face at the centre of the frame; the most prominent face enrolled the other
+   * person of two-person photos) and `largest` (most prominent, enrolment's rule) for lighting.
+   */
+  galleryFace?: FaceSelection | undefined;
   /** How many worst failures to keep (default 12). */
   worst?: number | undefined;
   /**
@@ -106,6 +113,8 @@ export interface IdentificationResult {
   detectionFailures: { gallery: number; mated: number; nonMated: number; paths: string[] };
   /** Lighting: rank-1 per brightness bucket of the probe's mean luma. */
   buckets: { label: string; probes: number; rank1: number; detectionFailures: number }[];
+  /** Degraded runs: where each mated probe's rank-1 miss happened (null for clean probes). */
+  missAttribution?: MissAttribution | null | undefined;
   worst: Failure[];
 }
 
@@ -117,6 +126,7 @@ export interface EvalResult {
     degrade: string;
     limit?: number | undefined;
     pad?: number | undefined;
+    galleryFace?: FaceSelection | undefined;
     variants?: GalleryVariant[] | undefined;
     fusion?: FusionConfig | undefined;
     scoreNorm?: ScoreNorm | undefined;
