@@ -102,6 +102,12 @@ export function summarise(run: EvalResult): string {
     }
     const d = result.detectionFailures;
     lines.push(`  detection failures: gallery ${d.gallery}, mated ${d.mated}, non-mated ${d.nonMated}`);
+    for (const g of result.qualityGate ?? []) {
+      if (g.judged === 0) break;
+      lines.push(
+        `  quality gate ${g.minQuality} / poor threshold ${g.poorThreshold}: insufficient ${g.insufficient} of ${g.judged}, errors caught ${g.errorsCaught} of ${g.errors}, correct matches lost ${g.correctLost} of ${g.correct}, FPIR ${pct(g.fpir)}`,
+      );
+    }
     const m = result.missAttribution;
     if (m) {
       lines.push(

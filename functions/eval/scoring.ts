@@ -19,6 +19,7 @@ import {
   tarAtFar,
   tpirAtFpir,
 } from './metrics.ts';
+import { gateOutcomes, REPORTED_GATES } from './quality-report.ts';
 import type {
   Embedded,
   FaceSelection,
@@ -306,6 +307,11 @@ export function scoreIdentification(
     },
     buckets,
     missAttribution: degrade === '' ? null : attributeMisses(missed),
+    qualityGate: gateOutcomes(
+      probes.map((p) => ({ ...p, quality: p.e?.quality })),
+      threshold,
+      REPORTED_GATES,
+    ),
     worst: failures,
   };
 }

@@ -7,6 +7,7 @@ import type { FusionConfig } from '../core/search/vector-index.ts';
 import type { MissAttribution } from './attribution.ts';
 import type { GalleryVariant, ScoreNorm } from './gallery-variants.ts';
 import type { RocPoint } from './metrics.ts';
+import type { GateOutcome } from './quality-report.ts';
 
 export type ProtocolName = 'pairs' | 'one-shot' | 'lighting';
 export const PROTOCOLS: readonly ProtocolName[] = ['pairs', 'one-shot', 'lighting'];
@@ -115,6 +116,8 @@ export interface IdentificationResult {
   buckets: { label: string; probes: number; rank1: number; detectionFailures: number }[];
   /** Degraded runs: where each mated probe's rank-1 miss happened (null for clean probes). */
   missAttribution?: MissAttribution | null | undefined;
+  /** The quality gate replayed at `threshold` for a few gates (probes with a cached quality only). */
+  qualityGate?: GateOutcome[] | undefined;
   worst: Failure[];
 }
 
@@ -154,8 +157,21 @@ export interface Embedded {
   faces: number;
   enhanced: boolean;
   error?: string | undefined;
+  /** The selected face's quality (absent in cache lines written before it was recorded). */
+  quality?: EmbeddedQuality | undefined;
   /** The requested gallery variants' embeddings (absent when there is no face). */
   variants?: Partial<Record<GalleryVariant, Float32Array>> | undefined;
+}
+
+/** The part of a face's quality the evaluation keeps: enough to replay a quality gate. */
+export interface EmbeddedQuality {
+  score: number;
+  reasons: string[];
+  brightness: number;
+  contrast: number;
+  sharpness: number;
+  interOcularPx: number;
+  detectionScore: number;
 }
 
 export interface WorkerRequest {

@@ -18,7 +18,8 @@ import {
   resolveOptions,
 } from '../pipeline/pipeline.ts';
 import type { Calibration } from '../search/calibration.ts';
-import { decide, verifyDecision } from '../search/decision.ts';
+import { verifyDecision } from '../search/decision.ts';
+import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
 import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
@@ -49,6 +50,8 @@ export interface GalleryConfig {
    * identically.) Off by default until measured to help.
    */
   agreement?: 'none' | 'mirror' | undefined;
+  /** Quality-aware decisions (default: the calibration's gate, else {@link DEFAULT_QUALITY_GATE}). */
+  qualityGate?: QualityGate | undefined;
 }
 
 export interface PhotoInput {
@@ -94,6 +97,8 @@ export interface IdentifyResult {
   height: number;
   faces: IdentifiedFace[];
   calibration: string;
+  /** The camera (profile) the call named. */
+  camera?: string | undefined;
   model: { id: string; version: string };
 }
 
@@ -359,7 +364,7 @@ export class GalleryService {
    */
   async identify(
     bytes: Uint8Array,
-    context: { source: string; operation?: string; topK?: number },
+    context: { source: string; operation?: string; topK?: number; camera?: string | undefined },
   ): Promise<IdentifyResult> {
     const agreementOn = this.config.agreement === 'mirror';
     const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
@@ -385,7 +390,12 @@ export class GalleryService {
         k: context.topK ?? this.config.topK,
         fusion: this.config.fusion,
       });
-      let decision = decide(candidates, policy);
+      let decision = decideWithQuality(
+        candidates,
+        policy,
+        face.quality,
+        this.config.qualityGate ?? calibration.qualityGate ?? DEFAULT_QUALITY_GATE,
+      );
       let agreement: ViewAgreement | undefined;
       const second = mirrored[i];
       if (second) {
@@ -424,6 +434,8 @@ export class GalleryService {
           decision: face.decision,
           model: EMBEDDING_MODEL,
           calibration: calibration.id,
+          qualityBand: face.decision.qualityBand,
+          ...(context.camera ? { camera: context.camera } : {}),
         }),
       ),
     );
@@ -432,6 +444,7 @@ export class GalleryService {
       height: result.height,
       faces,
       calibration: calibration.id,
+      ...(context.camera ? { camera: context.camera } : {}),
       model: EMBEDDING_MODEL,
     };
   }

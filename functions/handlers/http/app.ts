@@ -176,9 +176,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   app.openapi(identifyRoute, async (c) => {
-    const { topK } = c.req.valid('query');
+    const { topK, camera } = c.req.valid('query');
     const bytes = await oneImage(c, bodyKind(c));
-    return c.json(await gallery.identify(bytes, { source: sourceOf(c), ...(topK ? { topK } : {}) }), 200);
+    return c.json(
+      await gallery.identify(bytes, {
+        source: sourceOf(c),
+        ...(topK ? { topK } : {}),
+        ...(camera ? { camera } : {}),
+      }),
+      200,
+    );
   });
 
   app.openapi(verifyRoute, async (c) => {
