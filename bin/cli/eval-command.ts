@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
 import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
+import { type CropRestoration, parseRestoration } from '../../functions/core/pipeline/restore.ts';
 import { parseDegradation } from '../../functions/eval/degrade.ts';
 import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/eval/gallery-variants.ts';
 import { writeReport } from '../../functions/eval/report.ts';
@@ -46,6 +47,8 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --enhance <mode>       auto | always | never
   --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
   --flip                 average each embedding with its mirror image's
+  --restore <spec>       restore the aligned crop before enhancement: gaussian:S | median | bilateral:K,
+                         optionally @always (default: only faces the enhancement will stretch)
   --variants <list>      one-shot / lighting: also enrol these variants of each gallery crop:
                          mirror,blur,dark,lowres,jpeg (comma-separated), all, or none (default)
   --fusion <method>      how a subject's template scores fuse: max (default) | mean | top2mean | weighted
@@ -176,6 +179,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       enhance: { type: 'string' },
       'enhance-below': { type: 'string' },
       flip: { type: 'boolean', default: false },
+      restore: { type: 'string' },
       variants: { type: 'string' },
       fusion: { type: 'string' },
       'variant-weights': { type: 'string' },
@@ -208,6 +212,12 @@ export async function evalCommand(args: string[]): Promise<number> {
     throw new UsageError(`--degrade: ${(error as Error).message}`);
   }
   const gallery = parseGalleryOptions(values);
+  let restore: CropRestoration | undefined;
+  try {
+    restore = values.restore === undefined ? undefined : parseRestoration(values.restore);
+  } catch (error) {
+    throw new UsageError(`--restore: ${(error as Error).message}`);
+  }
   const galleryFace = values['gallery-face'];
   if (galleryFace !== undefined && galleryFace !== 'centre' && galleryFace !== 'largest')
     throw new UsageError('--gallery-face must be centre or largest.');
@@ -221,6 +231,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       ? { enhanceBelowBrightness: numberOption(values['enhance-below'], 'enhance-below', 60) }
       : {}),
     ...(values.flip ? { flip: true } : {}),
+    ...(restore ? { restore } : {}),
   };
   const data = resolve(values.data);
   let bar: ProgressBar | undefined;

@@ -4,6 +4,7 @@
  * texture the embedder reads as identity. Written here (no npm package denoises raw RGB arrays in-process; sharp
  * offers only a median and a Gaussian, both tried and measured as modes).
  */
+import { FaceprintError } from '../errors.ts';
 import type { RgbImage } from './image.ts';
 
 /**
@@ -21,7 +22,7 @@ export interface RestoreOptions {
 }
 
 /**
- * Noise level of an image's luma (grey levels): the median absolute deviation of the 4-neighbour Laplacian,
+ * Noise level of an image's luma (grey levels; independent per-channel noise of σ is ≈ 0.668σ in luma): the median absolute deviation of the 4-neighbour Laplacian,
  * scaled to a Gaussian σ (Immerkær-style: the Laplacian of a smooth face is small, of noise and blocks large).
  */
 export function noiseSigma(image: RgbImage): number {
@@ -136,6 +137,46 @@ function bilateral(image: RgbImage, rangeSigma: number): RgbImage {
       out[i + 2] = Math.round(b / wsum);
     }
   return { width, height, data: out };
+}
+
+/** A restoration and the faces it applies to: those the enhancement will stretch (`enhanced`), or all. */
+export interface CropRestoration extends RestoreOptions {
+  when: 'enhanced' | 'always';
+}
+
+/**
+ * The crop to enhance or embed: restored when `restoration` applies to this face (`when: 'always'`, or an
+ * enhanced face with `when: 'enhanced'`), else the aligned crop itself.
+ */
+export function restoreBeforeEnhance(
+  aligned: RgbImage,
+  enhanced: boolean,
+  restoration: CropRestoration | undefined,
+): RgbImage {
+  if (!restoration || (restoration.when === 'enhanced' && !enhanced)) return aligned;
+  return restoreCrop(aligned, restoration);
+}
+
+/**
+ * Parses `gaussian:1.5`, `median`, `bilateral:2`, optionally suffixed `@always` (default: enhanced faces only);
+ * `none` gives undefined.
+ *
+ * @throws FaceprintError INVALID_ARGUMENT for an unknown mode or a strength that is not a positive number.
+ */
+export function parseRestoration(spec: string): CropRestoration | undefined {
+  const match = /^\s*([a-z]+)(?::([0-9]*\.?[0-9]+))?(?:@(enhanced|always))?\s*$/.exec(spec);
+  const mode = match?.[1] as RestoreMode | undefined;
+  if (!match || !mode || !RESTORE_MODES.includes(mode)) {
+    throw new FaceprintError(
+      'INVALID_ARGUMENT',
+      `Restoration "${spec}" is not one of ${RESTORE_MODES.join(', ')} (e.g. gaussian:1.5 or gaussian:1.5@always).`,
+    );
+  }
+  if (mode === 'none') return undefined;
+  const strength = Number(match[2] ?? 1);
+  if (!(strength > 0 && strength <= 10))
+    throw new FaceprintError('INVALID_ARGUMENT', `Restoration "${spec}": the strength must be in (0, 10].`);
+  return { mode, strength, when: (match[3] as 'enhanced' | 'always' | undefined) ?? 'enhanced' };
 }
 
 /** Restores a crop as `options` say; `none` (or a non-positive strength) returns it unchanged. */
