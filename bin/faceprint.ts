@@ -18,8 +18,9 @@ Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
                                          one subject per subfolder of <root>, with its images
   enroll <image> --name N [--id ID] [--largest]
                                          one photo: a new subject, or added to subject ID
-  identify <image…> [--annotate dir/] [--top-k N]
-                                         every face: match, unknown or ambiguous, with similarity
+  identify <image…> [--camera NAME] [--annotate dir/] [--top-k N]
+                                         every face: match, unknown, ambiguous or insufficient_quality
+  camera estimate <image…>               a camera's profile: brightness, noise, blur, JPEG quality, face size
   subjects list [--limit N] [--cursor C] | subjects show <id> | subjects delete <id>
   calibrate --data <root> [--fpir 0.01] [--out file]
                                          thresholds for a target false-positive identification rate
@@ -67,6 +68,7 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
   eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),
   cluster: async (argv) => (await import('./cli/cluster-command.ts')).clusterCommand(argv),
+  camera: async (argv) => (await import('./cli/camera-command.ts')).cameraCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
 import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
+import { type CropRestoration, parseRestoration } from '../../functions/core/pipeline/restore.ts';
 import { parseDegradation } from '../../functions/eval/degrade.ts';
 import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/eval/gallery-variants.ts';
 import { writeReport } from '../../functions/eval/report.ts';
@@ -30,7 +31,11 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --protocol <name>      pairs (LFW 10-fold verification), one-shot (open-set identification,
                          first image enrolled), lighting (Extended Yale B, frontal light enrolled)
   --pairs <file>         pairs file for "pairs" (default <root>/pairs-dev.txt, else pairs.txt)
-  --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S joined by +
+  --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S, motion:L[@DEG],
+                         h264:QP joined by +, or a profile: night, lowres, motion, noisy, cctv
+                         (profiles and their parameters: docs/accuracy.md, section 8)
+  --gallery-face <rule>  centre | largest: the face of a gallery photo that is enrolled (default: centre
+                         for one-shot, where the labelled LFW person is the centred face; largest else)
   --limit N              first N pairs (balanced over folds) or first N identities
   --out <dir>            report folder (default out/eval/<protocol>)
   --workers N            worker threads (default 2; 1 runs in-process with all cores)
@@ -42,6 +47,8 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --enhance <mode>       auto | always | never
   --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
   --flip                 average each embedding with its mirror image's
+  --restore <spec>       restore the aligned crop before enhancement: gaussian:S | median | bilateral:K,
+                         optionally @always (default: only faces the enhancement will stretch)
   --variants <list>      one-shot / lighting: also enrol these variants of each gallery crop:
                          mirror,blur,dark,lowres,jpeg (comma-separated), all, or none (default)
   --fusion <method>      how a subject's template scores fuse: max (default) | mean | top2mean | weighted
@@ -98,6 +105,18 @@ export function summarise(run: EvalResult): string {
     }
     const d = result.detectionFailures;
     lines.push(`  detection failures: gallery ${d.gallery}, mated ${d.mated}, non-mated ${d.nonMated}`);
+    for (const g of result.qualityGate ?? []) {
+      if (g.judged === 0) break;
+      lines.push(
+        `  quality gate ${g.minQuality} / poor threshold ${g.poorThreshold}: insufficient ${g.insufficient} of ${g.judged}, errors caught ${g.errorsCaught} of ${g.errors}, correct matches lost ${g.correctLost} of ${g.correct}, FPIR ${pct(g.fpir)}`,
+      );
+    }
+    const m = result.missAttribution;
+    if (m) {
+      lines.push(
+        `  rank-1 misses ${m.misses}: no face ${m.noFace}, found but mis-aligned ${m.misaligned}, embedded but wrong ${m.wrongIdentity} (${m.wrongEvenClean} of them wrong on the clean image too)`,
+      );
+    }
   }
   lines.push(
     `  ${stats.images} images, ${stats.cacheHits} from cache, ${stats.computed} computed on ${stats.workers} worker(s), ${formatDuration(stats.wallSeconds)}`,
@@ -160,10 +179,12 @@ export async function evalCommand(args: string[]): Promise<number> {
       enhance: { type: 'string' },
       'enhance-below': { type: 'string' },
       flip: { type: 'boolean', default: false },
+      restore: { type: 'string' },
       variants: { type: 'string' },
       fusion: { type: 'string' },
       'variant-weights': { type: 'string' },
       'score-norm': { type: 'string' },
+      'gallery-face': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -191,6 +212,15 @@ export async function evalCommand(args: string[]): Promise<number> {
     throw new UsageError(`--degrade: ${(error as Error).message}`);
   }
   const gallery = parseGalleryOptions(values);
+  let restore: CropRestoration | undefined;
+  try {
+    restore = values.restore === undefined ? undefined : parseRestoration(values.restore);
+  } catch (error) {
+    throw new UsageError(`--restore: ${(error as Error).message}`);
+  }
+  const galleryFace = values['gallery-face'];
+  if (galleryFace !== undefined && galleryFace !== 'centre' && galleryFace !== 'largest')
+    throw new UsageError('--gallery-face must be centre or largest.');
   const workers = intOption(values.workers, 'workers', 2);
   if (workers < 1) throw new UsageError('--workers must be at least 1.');
   const limit = intOption(values.limit, 'limit', 0);
@@ -201,6 +231,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       ? { enhanceBelowBrightness: numberOption(values['enhance-below'], 'enhance-below', 60) }
       : {}),
     ...(values.flip ? { flip: true } : {}),
+    ...(restore ? { restore } : {}),
   };
   const data = resolve(values.data);
   let bar: ProgressBar | undefined;
@@ -220,6 +251,7 @@ export async function evalCommand(args: string[]): Promise<number> {
         : numberOption(values['reference-iod'], 'reference-iod', 41),
     pad: values.pad === undefined ? undefined : numberOption(values.pad, 'pad', 0),
     ...gallery,
+    ...(galleryFace ? { galleryFace } : {}),
     onProgress: (done, total) => {
       if (!bar) {
         bar = new ProgressBar(total, 'embedding');

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isSubjectId, SUBJECT_ID_PATTERN } from '../../functions/core/domain.ts';
+import { CAMERA_NAME_PATTERN, isSubjectId, SUBJECT_ID_PATTERN } from '../../functions/core/domain.ts';
 import { FaceprintError, isFaceprintError } from '../../functions/core/errors.ts';
 import { identifyAnnotations } from '../../functions/core/gallery/annotations.ts';
 import type { IdentifiedFace, IdentifyResult, SubjectView } from '../../functions/core/gallery/service.ts';
@@ -335,7 +335,7 @@ async function enrollFolder(
 }
 
 const IDENTIFY_USAGE =
-  'Usage: faceprint identify <image…> [--annotate dir/] [--top-k N] [--data-dir D] [--json] [--threads N]';
+  'Usage: faceprint identify <image…> [--camera NAME] [--annotate dir/] [--top-k N] [--data-dir D] [--json] [--threads N]';
 
 function describeDecision(face: IdentifiedFace, index: number): string {
   const { decision, quality } = face;
@@ -349,6 +349,8 @@ function describeDecision(face: IdentifiedFace, index: number): string {
   let what: string;
   if (decision.kind === 'match') {
     what = `match ${label({ subjectId: decision.subjectId ?? '?', name: decision.subjectName })} similarity ${sim(decision.similarity)} ≥ threshold ${t}`;
+  } else if (decision.kind === 'insufficient_quality') {
+    what = `insufficient quality (${(decision.reasons ?? []).join(', ')}): best ${best ? `${label(best)} ${sim(best.similarity)}` : '—'} < the poor band's threshold ${t}`;
   } else if (decision.kind === 'ambiguous') {
     const runnerUp = second ? ` / ${label(second)} ${sim(second.similarity)}` : '';
     what = `ambiguous: ${best ? `${label(best)} ${sim(best.similarity)}` : '?'}${runnerUp} within margin ${decision.margin} (threshold ${t})`;
@@ -372,7 +374,12 @@ export async function identifyCommand(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { ...COMMON, annotate: { type: 'string' }, 'top-k': { type: 'string' } },
+    options: {
+      ...COMMON,
+      annotate: { type: 'string' },
+      'top-k': { type: 'string' },
+      camera: { type: 'string' },
+    },
   });
   if (values.help) {
     process.stdout.write(`${IDENTIFY_USAGE}\n`);
@@ -381,6 +388,11 @@ export async function identifyCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError(IDENTIFY_USAGE);
   const topK = values['top-k'] === undefined ? undefined : intOption(values['top-k'], 'top-k', 0);
   if (topK === 0) throw new UsageError('--top-k must be at least 1.');
+  const camera = values.camera;
+  if (camera !== undefined && !CAMERA_NAME_PATTERN.test(camera))
+    throw new UsageError(
+      '--camera must be 1–64 letters, digits, "_", "." or "-", starting with a letter or digit.',
+    );
   const annotateDir = values.annotate;
   if (annotateDir) await mkdir(annotateDir, { recursive: true });
   return withGallery(values, async ({ gallery }) => {
@@ -396,6 +408,7 @@ export async function identifyCommand(argv: string[]): Promise<number> {
           source: path,
           operation: 'identify',
           ...(topK ? { topK } : {}),
+          ...(camera ? { camera } : {}),
         });
       } catch (error) {
         if (error instanceof UsageError) process.stderr.write(`faceprint: ${error.message}\n`);

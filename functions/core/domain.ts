@@ -114,7 +114,15 @@ export interface FaceTemplate {
   thumbnail?: Uint8Array | undefined;
 }
 
-export type DecisionKind = 'match' | 'unknown' | 'ambiguous';
+/** A camera (profile) name, as identify calls and upload prefixes name it. */
+export const CAMERA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Every decision kind, for schemas and metrics. */
+export const DECISION_KINDS = ['match', 'unknown', 'ambiguous', 'insufficient_quality'] as const;
+export type DecisionKind = (typeof DECISION_KINDS)[number];
+
+/** The quality band a decision was made in (`poor`: below the quality gate, see core/search/quality-gate.ts). */
+export type QualityBand = 'good' | 'poor';
 
 /** A candidate subject for a probe face, with the fused similarity over that subject's templates. */
 export interface Candidate {
@@ -137,6 +145,10 @@ export interface Decision {
   /** Rough probability-like confidence in [0, 1] derived from the similarity's distance to the threshold. */
   confidence: number;
   candidates: Candidate[];
+  /** The quality band the threshold was chosen for (absent where no quality gate was applied). */
+  qualityBand?: QualityBand | undefined;
+  /** For `insufficient_quality`: why the face cannot be judged (quality reasons such as `LOW_SHARPNESS`). */
+  reasons?: string[] | undefined;
 }
 
 /** One row of the decision audit log: what was decided, on what evidence. Never an image or an embedding. */
@@ -155,4 +167,8 @@ export interface DecisionAuditEntry {
   model: ModelRef;
   /** Calibration file id the threshold came from. */
   calibration: string;
+  /** The camera (profile) the identify call named, if any. */
+  camera?: string | undefined;
+  /** The quality band the decision was made in (also on `decision`). */
+  qualityBand?: QualityBand | undefined;
 }

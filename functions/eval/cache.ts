@@ -62,6 +62,7 @@ interface CacheLine {
   n: number;
   x: boolean;
   r?: string;
+  q?: Embedded['quality'];
 }
 
 function loadCache(file: string): Map<string, Embedded> {
@@ -81,6 +82,7 @@ function loadCache(file: string): Map<string, Embedded> {
         faces: c.n,
         enhanced: c.x,
         error: c.r,
+        ...(c.q ? { quality: c.q } : {}),
       });
     } catch {
       // A torn last line (interrupted run) is simply recomputed.
@@ -100,6 +102,7 @@ function cacheLine(key: string, e: Embedded): string {
     n: e.faces,
     x: e.enhanced,
     ...(e.error ? { r: e.error } : {}),
+    ...(e.quality ? { q: e.quality } : {}),
   };
   return `${JSON.stringify(line)}\n`;
 }

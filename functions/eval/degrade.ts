@@ -5,18 +5,26 @@
  * A spec is one or more steps joined by `+`, applied left to right:
  * `dark:<factor>` (every channel value × factor), `blur:<sigma>` (Gaussian, sigma in px),
  * `lowres:<iod>` (downscale so the inter-ocular distance becomes `<iod>` px, then back up),
- * `jpeg:<quality>` (re-encode at that quality, 1–100), `noise:<sigma>` (additive Gaussian noise, seeded).
+ * `jpeg:<quality>` (re-encode at that quality, 1–100), `noise:<sigma>` (additive Gaussian noise, seeded),
+ * `motion:<length>[@<angle>]` (directional motion blur: a straight streak of that many px at that angle in
+ * degrees, default 0 = horizontal), `h264:<qp>` (H.264-like 4×4 intra quantisation at that QP, 0–51, see
+ * `degrade-kernels.ts`). A step may also be the name of a profile of `profiles.ts` (`night`, `lowres`,
+ * `motion`, `noisy`, `cctv`), which stands for its steps.
  */
 import sharp from 'sharp';
 import { FaceprintError } from '../core/errors.ts';
 import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../core/pipeline/image.ts';
+import { h264Quantise, motionKernel } from './degrade-kernels.ts';
+import { DEGRADATION_PROFILES, degradationProfile } from './profiles.ts';
 
 export type DegradationStep =
   | { kind: 'dark'; factor: number }
   | { kind: 'blur'; sigma: number }
   | { kind: 'lowres'; iod: number }
   | { kind: 'jpeg'; quality: number }
-  | { kind: 'noise'; sigma: number };
+  | { kind: 'noise'; sigma: number }
+  | { kind: 'motion'; length: number; angle: number }
+  | { kind: 'h264'; qp: number };
 
 /** A parsed degradation: its normalised spec string (stable, usable in cache keys) and its steps. */
 export interface Degradation {
@@ -48,7 +56,15 @@ const RANGES: Record<DegradationStep['kind'], { min: number; max: number; what: 
   lowres: { min: 2, max: 1000, what: 'an inter-ocular distance in px between 2 and 1000' },
   jpeg: { min: 1, max: 100, what: 'a JPEG quality between 1 and 100' },
   noise: { min: 0, max: 255, what: 'a noise sigma in grey levels between 0 and 255' },
+  motion: {
+    min: 2,
+    max: 200,
+    what: 'a streak length in px between 2 and 200 (optionally @angle in degrees)',
+  },
+  h264: { min: 0, max: 51, what: 'an H.264 QP, an integer between 0 and 51' },
 };
+
+const KINDS = 'dark, blur, lowres, jpeg, noise, motion, h264';
 
 /**
  * Parses a degradation spec such as `dark:0.25+blur:2`. The empty string (or `none`) means no degradation.
@@ -60,23 +76,32 @@ export function parseDegradation(spec: string): Degradation {
   if (trimmed === '' || trimmed === 'none') return { spec: '', steps: [] };
   const steps: DegradationStep[] = [];
   for (const part of trimmed.split('+')) {
-    const match = /^\s*([a-z]+)\s*:\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*$/i.exec(part);
+    const profile = degradationProfile(part);
+    if (profile) {
+      steps.push(...parseDegradation(profile.spec).steps);
+      continue;
+    }
+    const match = /^\s*([a-z0-9]+)\s*:\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)(?:@(-?[0-9]*\.?[0-9]+))?\s*$/i.exec(
+      part,
+    );
     if (!match) {
       throw invalid(
-        `Degradation step "${part}" is not of the form kind:value (kinds: dark, blur, lowres, jpeg, noise; e.g. dark:0.25+blur:2).`,
+        `Degradation step "${part}" is not of the form kind:value (kinds: ${KINDS}; e.g. dark:0.25+blur:2) nor a profile (${DEGRADATION_PROFILES.map((p) => p.name).join(', ')}).`,
       );
     }
     const kind = (match[1] as string).toLowerCase();
     const value = Number(match[2]);
     if (!(kind in RANGES)) {
-      throw invalid(`Unknown degradation "${kind}" in "${part}"; use dark, blur, lowres, jpeg or noise.`);
+      throw invalid(`Unknown degradation "${kind}" in "${part}"; use ${KINDS}.`);
     }
+    if (match[3] !== undefined && kind !== 'motion') throw invalid(`"${part}": only motion takes an @angle.`);
     const range = RANGES[kind as DegradationStep['kind']];
     const tooLow = kind === 'dark' ? value <= range.min : value < range.min;
     if (!Number.isFinite(value) || tooLow || value > range.max) {
       throw invalid(`"${part}": ${kind} takes ${range.what}.`);
     }
-    if (kind === 'jpeg' && !Number.isInteger(value)) throw invalid(`"${part}": ${range.what}.`);
+    if ((kind === 'jpeg' || kind === 'h264') && !Number.isInteger(value))
+      throw invalid(`"${part}": ${range.what}.`);
     switch (kind) {
       case 'dark':
         steps.push({ kind, factor: value });
@@ -87,6 +112,15 @@ export function parseDegradation(spec: string): Degradation {
         break;
       case 'lowres':
         steps.push({ kind, iod: value });
+        break;
+      case 'motion': {
+        const angle = Number(match[3] ?? 0);
+        if (!Number.isFinite(angle)) throw invalid(`"${part}": the angle must be a number of degrees.`);
+        steps.push({ kind, length: value, angle: ((angle % 180) + 180) % 180 });
+        break;
+      }
+      case 'h264':
+        steps.push({ kind, qp: value });
         break;
       default:
         steps.push({ kind: 'jpeg', quality: value });
@@ -107,6 +141,10 @@ function stepSpec(step: DegradationStep): string {
       return `jpeg:${step.quality}`;
     case 'noise':
       return `noise:${step.sigma}`;
+    case 'motion':
+      return `motion:${step.length}@${step.angle}`;
+    case 'h264':
+      return `h264:${step.qp}`;
   }
 }
 
@@ -159,6 +197,10 @@ async function applyStep(image: RgbImage, step: DegradationStep, options: Degrad
       }
       return { width: image.width, height: image.height, data: out };
     }
+    case 'motion':
+      return rgbFromSharp(sharpFromRgb(image).convolve(motionKernel(step.length, step.angle)));
+    case 'h264':
+      return h264Quantise(image, step.qp);
   }
 }
 

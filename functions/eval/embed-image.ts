@@ -67,6 +67,19 @@ export async function embedImage(
       luma,
       faces: faces.length,
       enhanced: face?.enhanced ?? false,
+      ...(face
+        ? {
+            quality: {
+              score: face.quality.score,
+              reasons: [...face.quality.reasons],
+              brightness: face.quality.brightness,
+              contrast: face.quality.contrast,
+              sharpness: face.quality.sharpness,
+              interOcularPx: face.quality.interOcularPx,
+              detectionScore: face.quality.detectionScore,
+            },
+          }
+        : {}),
       ...(wantVariants && crop
         ? { variants: await embedVariants(pipeline, crop, request.variants ?? [], options) }
         : {}),

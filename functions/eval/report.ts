@@ -275,6 +275,12 @@ function identificationMarkdown(r: IdentificationResult): string[] {
   }
   const d = r.detectionFailures;
   lines.push(`| detection failures | gallery ${d.gallery}, mated ${d.mated}, non-mated ${d.nonMated} |`);
+  const m = r.missAttribution;
+  if (m) {
+    lines.push(
+      `| rank-1 misses | ${m.misses}: no face ${m.noFace}, mis-aligned ${m.misaligned}, embedded but wrong ${m.wrongIdentity} (${m.wrongEvenClean} wrong on the clean image too) |`,
+    );
+  }
   if (r.buckets.length > 0) {
     lines.push('', '| probe mean luma | probes | rank-1 | no face |', '|---|---|---|---|');
     for (const b of r.buckets)

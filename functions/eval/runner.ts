@@ -86,6 +86,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
   const key = (job: Job) => `${job.path}|${job.select}|${job.degrade}`;
   let result: PairsResult | IdentificationResult;
   let pairsFile: string | undefined;
+  let galleryFace: FaceSelection | undefined;
   const variants = GALLERY_VARIANTS.filter((v) => config.variants?.includes(v));
   const fusion: FusionConfig = config.fusion ?? { method: 'max' };
   const scoreNorm: ScoreNorm = config.scoreNorm ?? 'none';
@@ -121,9 +122,15 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       );
     }
     const select: FaceSelection = config.protocol === 'one-shot' ? 'centre' : 'largest';
+    const gallerySelect: FaceSelection = config.galleryFace ?? select;
+    galleryFace = gallerySelect;
     const jobs: Job[] = [
-      ...protocol.gallery.map((g): Job => ({ path: g.image, select: 'largest', degrade: '', variants })),
+      ...protocol.gallery.map((g): Job => ({ path: g.image, select: gallerySelect, degrade: '', variants })),
       ...protocol.probes.map((p): Job => ({ path: p.image, select, degrade })),
+      // Degraded runs also read the clean probes (usually cached), to attribute each miss.
+      ...(degrade === ''
+        ? []
+        : protocol.probes.filter((p) => p.mated).map((p): Job => ({ path: p.image, select, degrade: '' }))),
     ];
     const embedded = await embedAll(jobs, config, options, stats);
     result = scoreIdentification(
@@ -133,7 +140,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       (job) => embedded.get(key(job)),
       threshold,
       worst,
-      { variants, fusion, scoreNorm },
+      { variants, fusion, scoreNorm, select: galleryFace },
     );
   } else {
     throw new FaceprintError(
@@ -150,6 +157,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       degrade,
       ...(config.limit ? { limit: config.limit } : {}),
       ...(config.pad ? { pad: config.pad } : {}),
+      ...(galleryFace ? { galleryFace } : {}),
       ...(variants.length > 0 ? { variants } : {}),
       ...(config.fusion ? { fusion } : {}),
       ...(scoreNorm !== 'none' ? { scoreNorm } : {}),

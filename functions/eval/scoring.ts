@@ -4,6 +4,7 @@
  */
 
 import type { FusionConfig } from '../core/search/vector-index.ts';
+import { attributeMisses, type MissCause, missCause } from './attribution.ts';
 import { BRIGHTNESS_BUCKETS, brightnessBucket, type IdentificationProtocol, type Pair } from './dataset.ts';
 import { FusedGalleryScorer, type GalleryVariant, type ScoreNorm } from './gallery-variants.ts';
 import {
@@ -18,6 +19,7 @@ import {
   tarAtFar,
   tpirAtFpir,
 } from './metrics.ts';
+import { gateOutcomes, REPORTED_GATES } from './quality-report.ts';
 import type {
   Embedded,
   FaceSelection,
@@ -112,11 +114,18 @@ export function scoreIdentification(
   embedded: (job: Job) => Embedded | undefined,
   threshold: number,
   worst: number,
-  gallery: { variants: readonly GalleryVariant[]; fusion: FusionConfig; scoreNorm: ScoreNorm },
+  gallery: {
+    variants: readonly GalleryVariant[];
+    fusion: FusionConfig;
+    scoreNorm: ScoreNorm;
+    /** Which face of a gallery photo is enrolled (default `largest`). */
+    select?: FaceSelection | undefined;
+  },
 ): IdentificationResult {
+  const gallerySelect: FaceSelection = gallery.select ?? 'largest';
   const galleryJobs = protocol.gallery.map((g) => ({
     g,
-    e: embedded({ path: g.image, select: 'largest', degrade: '' }),
+    e: embedded({ path: g.image, select: gallerySelect, degrade: '' }),
   }));
   const enrolled = galleryJobs.filter((x) => x.e?.embedding);
   const dim = enrolled[0]?.e?.embedding?.length ?? 0;
@@ -151,6 +160,37 @@ export function scoreIdentification(
   let matedFailures = 0;
   let nonMatedFailures = 0;
   const scores = new Float32Array(enrolled.length);
+  /** Scores `v` against every gallery subject into `scores`; returns the index of the best. */
+  const scoreAll = (v: Float32Array): number => {
+    let top = 0;
+    if (fused) {
+      fused.score(v, scores);
+      for (let i = 1; i < enrolled.length; i++) if ((scores[i] as number) > (scores[top] as number)) top = i;
+    } else {
+      for (let i = 0; i < enrolled.length; i++) {
+        let s = 0;
+        const o = i * dim;
+        for (let d = 0; d < dim; d++) s += (matrix[o + d] as number) * (v[d] as number);
+        scores[i] = s;
+        if (s > (scores[top] as number)) top = i;
+      }
+    }
+    return top;
+  };
+  // Degraded runs: each mated miss is attributed by comparing with the same image undegraded (see attribution.ts).
+  const missed: { cause: MissCause; cleanHit: boolean | null }[] = [];
+  const attribute = (probe: IdentificationProtocol['probes'][number], e: Embedded | undefined) => {
+    if (!probe.mated || degrade === '') return;
+    const clean = embedded({ path: probe.image, select, degrade: '' });
+    const trueIndex = indexOf.get(probe.identity);
+    const cleanHit =
+      clean?.embedding && trueIndex !== undefined && enrolled.length > 0
+        ? scoreAll(clean.embedding) === trueIndex
+        : clean
+          ? false
+          : null;
+    missed.push({ cause: missCause(e, clean), cleanHit });
+  };
   for (const probe of protocol.probes) {
     const e = embedded({ path: probe.image, select, degrade });
     const base = {
@@ -166,22 +206,10 @@ export function scoreIdentification(
         else nonMatedFailures += 1;
       }
       probes.push({ ...base, mated: probe.mated, trueRank: null, trueScore: null, topScore: null, top: -1 });
+      attribute(probe, e);
       continue;
     }
-    const v = e.embedding;
-    let top = 0;
-    if (fused) {
-      fused.score(v, scores);
-      for (let i = 1; i < enrolled.length; i++) if ((scores[i] as number) > (scores[top] as number)) top = i;
-    } else {
-      for (let i = 0; i < enrolled.length; i++) {
-        let s = 0;
-        const o = i * dim;
-        for (let d = 0; d < dim; d++) s += (matrix[o + d] as number) * (v[d] as number);
-        scores[i] = s;
-        if (s > (scores[top] as number)) top = i;
-      }
-    }
+    const top = scoreAll(e.embedding);
     const trueIndex = probe.mated ? indexOf.get(probe.identity) : undefined;
     let trueRank: number | null = null;
     let trueScore: number | null = null;
@@ -191,7 +219,9 @@ export function scoreIdentification(
       for (let i = 0; i < enrolled.length; i++) if ((scores[i] as number) > trueScore) above += 1;
       trueRank = above + 1;
     }
-    probes.push({ ...base, mated: probe.mated, trueRank, trueScore, topScore: scores[top] as number, top });
+    const topScore = scores[top] as number;
+    if (trueRank !== 1) attribute(probe, e);
+    probes.push({ ...base, mated: probe.mated, trueRank, trueScore, topScore, top });
   }
 
   const mated = probes.filter((p) => p.mated);
@@ -276,6 +306,12 @@ export function scoreIdentification(
       paths: failedPaths,
     },
     buckets,
+    missAttribution: degrade === '' ? null : attributeMisses(missed),
+    qualityGate: gateOutcomes(
+      probes.map((p) => ({ ...p, quality: p.e?.quality })),
+      threshold,
+      REPORTED_GATES,
+    ),
     worst: failures,
   };
 }

@@ -4,8 +4,10 @@
  */
 import type { AnalyzeOptions, AnalyzeOptionsInput } from '../core/pipeline/pipeline.ts';
 import type { FusionConfig } from '../core/search/vector-index.ts';
+import type { MissAttribution } from './attribution.ts';
 import type { GalleryVariant, ScoreNorm } from './gallery-variants.ts';
 import type { RocPoint } from './metrics.ts';
+import type { GateOutcome } from './quality-report.ts';
 
 export type ProtocolName = 'pairs' | 'one-shot' | 'lighting';
 export const PROTOCOLS: readonly ProtocolName[] = ['pairs', 'one-shot', 'lighting'];
@@ -39,6 +41,12 @@ export interface EvalConfig {
    * a border of 0.5 puts them back in a scene-like frame. Luma buckets are measured before padding.
    */
   pad?: number | undefined;
+  /**
+   * Identification only: which face of a gallery photo is enrolled. Default `centre` for one-shot (LFW-like
+   * data: the labelled person is the face at the centre of the frame; the most prominent face enrolled the other
+   * person of two-person photos) and `largest` (most prominent, enrolment's rule) for lighting.
+   */
+  galleryFace?: FaceSelection | undefined;
   /** How many worst failures to keep (default 12). */
   worst?: number | undefined;
   /**
@@ -106,6 +114,10 @@ export interface IdentificationResult {
   detectionFailures: { gallery: number; mated: number; nonMated: number; paths: string[] };
   /** Lighting: rank-1 per brightness bucket of the probe's mean luma. */
   buckets: { label: string; probes: number; rank1: number; detectionFailures: number }[];
+  /** Degraded runs: where each mated probe's rank-1 miss happened (null for clean probes). */
+  missAttribution?: MissAttribution | null | undefined;
+  /** The quality gate replayed at `threshold` for a few gates (probes with a cached quality only). */
+  qualityGate?: GateOutcome[] | undefined;
   worst: Failure[];
 }
 
@@ -117,6 +129,7 @@ export interface EvalResult {
     degrade: string;
     limit?: number | undefined;
     pad?: number | undefined;
+    galleryFace?: FaceSelection | undefined;
     variants?: GalleryVariant[] | undefined;
     fusion?: FusionConfig | undefined;
     scoreNorm?: ScoreNorm | undefined;
@@ -144,8 +157,21 @@ export interface Embedded {
   faces: number;
   enhanced: boolean;
   error?: string | undefined;
+  /** The selected face's quality (absent in cache lines written before it was recorded). */
+  quality?: EmbeddedQuality | undefined;
   /** The requested gallery variants' embeddings (absent when there is no face). */
   variants?: Partial<Record<GalleryVariant, Float32Array>> | undefined;
+}
+
+/** The part of a face's quality the evaluation keeps: enough to replay a quality gate. */
+export interface EmbeddedQuality {
+  score: number;
+  reasons: string[];
+  brightness: number;
+  contrast: number;
+  sharpness: number;
+  interOcularPx: number;
+  detectionScore: number;
 }
 
 export interface WorkerRequest {

@@ -51,7 +51,8 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
       'original',
     ]);
     expect(gallery.stats()).toMatchObject({ templates: 5, subjects: 1 });
-    const result = await gallery.identify(read(seedPhoto('irene', 3)), { source: 'test' });
+    const result = await gallery.identify(read(seedPhoto('irene', 3)), { source: 'test', camera: 'lobby-1' });
+    expect(result.camera).toBe('lobby-1');
     const face = result.faces.reduce((a, b) =>
       b.box.width * b.box.height > a.box.width * a.box.height ? b : a,
     );
@@ -59,6 +60,8 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
     expect(face.decision.subjectId).toBe('irene');
     expect(face.decision.subjectName).toBe('Irene');
     expect(face.decision.threshold).toBe(gallery.config.calibration.threshold);
+    // A clean face is in the good band: decided as before, never insufficient_quality.
+    expect(face.decision.qualityBand).toBe('good');
     // The decision is in the audit log with its evidence.
     const audit = await dataDir.faceStore.listAudit({ limit: 10 });
     expect(audit.items).toHaveLength(result.faces.length);
@@ -67,6 +70,8 @@ describe.runIf(hasData(SEED) && hasData(LFW))('gallery service on the local stor
     expect(first.decision.threshold).toBe(result.faces[0]!.decision.threshold);
     expect(first.quality.score).toBe(result.faces[0]!.quality.score);
     expect(first.calibration).toBe(gallery.config.calibration.id);
+    expect(first.camera).toBe('lobby-1');
+    expect(first.qualityBand).toBe(result.faces[0]!.decision.qualityBand);
     dataDir.close();
   });
 

@@ -26,8 +26,9 @@ import {
   resolveOptions,
 } from '../pipeline/pipeline.ts';
 import type { Calibration } from '../search/calibration.ts';
-import { decide, verifyDecision } from '../search/decision.ts';
+import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
+import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
@@ -60,6 +61,8 @@ export interface GalleryConfig {
    * identically.) Off by default until measured to help.
    */
   agreement?: 'none' | 'mirror' | undefined;
+  /** Quality-aware decisions (default: the calibration's gate, else {@link DEFAULT_QUALITY_GATE}). */
+  qualityGate?: QualityGate | undefined;
 }
 
 export interface PhotoInput {
@@ -107,6 +110,8 @@ export interface IdentifyResult {
   height: number;
   faces: IdentifiedFace[];
   calibration: string;
+  /** The camera (profile) the call named. */
+  camera?: string | undefined;
   model: { id: string; version: string };
 }
 
@@ -363,7 +368,12 @@ export class GalleryService {
     const faces: IdentifiedFace[] = [];
     for (const [i, face] of result.faces.entries()) {
       const candidates = searched[i] ?? [];
-      let decision = decide(candidates, policy);
+      let decision = decideWithQuality(
+        candidates,
+        policy,
+        face.quality,
+        this.config.qualityGate ?? calibration.qualityGate ?? DEFAULT_QUALITY_GATE,
+      );
       let agreement: ViewAgreement | undefined;
       const second = mirrored[i];
       if (second) {
@@ -404,6 +414,8 @@ export class GalleryService {
           decision: face.decision,
           model: EMBEDDING_MODEL,
           calibration: calibration.id,
+          qualityBand: face.decision.qualityBand,
+          ...(context.camera ? { camera: context.camera } : {}),
         }),
       ),
     );
@@ -435,6 +447,7 @@ export class GalleryService {
       height: result.height,
       faces,
       calibration: calibration.id,
+      ...(context.camera ? { camera: context.camera } : {}),
       model: EMBEDDING_MODEL,
     };
   }

@@ -7,11 +7,17 @@ export interface Annotation {
   landmarks?: FiveLandmarks | undefined;
   /** Short text under the box, e.g. a name and similarity or a quality score. */
   label?: string | undefined;
-  /** `match` green, `unknown` amber, `ambiguous` magenta, `face` (no decision) cyan. */
-  kind?: 'match' | 'unknown' | 'ambiguous' | 'face' | undefined;
+  /** `match` green, `unknown` amber, `ambiguous` magenta, `insufficient_quality` grey, `face` (no decision) cyan. */
+  kind?: 'match' | 'unknown' | 'ambiguous' | 'insufficient_quality' | 'face' | undefined;
 }
 
-const COLOURS = { match: '#22c55e', unknown: '#f59e0b', ambiguous: '#d946ef', face: '#22d3ee' } as const;
+const COLOURS = {
+  match: '#22c55e',
+  unknown: '#f59e0b',
+  ambiguous: '#d946ef',
+  insufficient_quality: '#9ca3af',
+  face: '#22d3ee',
+} as const;
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -16,6 +16,7 @@ import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from '
 import { type ModelId, OnnxBackend, type OnnxBackendOptions } from './models.ts';
 import { estimatePose } from './pose.ts';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
+import { type CropRestoration, restoreBeforeEnhance } from './restore.ts';
 import { WorkBudget } from './work-budget.ts';
 
 /**
@@ -56,6 +57,11 @@ export interface AnalyzeOptions {
   deadlineMs: number;
   /** Aborted when the caller no longer wants the answer (an HTTP client gone): the analysis stops, CANCELLED. */
   signal?: AbortSignal | undefined;
+  /**
+   * Restoration of the aligned crop before enhancement and embedding (restore.ts). Absent (the default) = none,
+   * so embeddings, caches and calibrations made without it are unchanged.
+   */
+  restore?: CropRestoration | undefined;
 }
 
 export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
@@ -243,7 +249,8 @@ export class FacePipeline {
         (options.enhance === 'auto' &&
           (quality.brightness < options.enhanceBelowBrightness ||
             quality.contrast < options.enhanceBelowContrast));
-      const embedded = enhanced ? enhanceFace(aligned, options.enhanceOptions) : aligned;
+      const restored = restoreBeforeEnhance(aligned, enhanced, options.restore);
+      const embedded = enhanced ? enhanceFace(restored, options.enhanceOptions) : restored;
       lap('enhance');
       toEmbed.push(embedded);
       faces.push({

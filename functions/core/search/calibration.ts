@@ -104,6 +104,8 @@ export interface Calibration {
   };
   /** How the thresholds were derived, in words. */
   method: string;
+  /** The quality gate of quality-aware decisions (absent: the built-in default of quality-gate.ts). */
+  qualityGate?: { minQuality: number; poorThreshold: number; method: string } | undefined;
 }
 
 const rate = z.number().min(0).max(1);
@@ -129,6 +131,9 @@ export const calibrationSchema: z.ZodType<Calibration> = z.object({
   ambiguityMargin: z.number().min(0).max(2),
   measured: z.object({ tpirAtThreshold: rate, fpirAtThreshold: rate }),
   method: z.string().min(1),
+  qualityGate: z
+    .object({ minQuality: rate, poorThreshold: similarity, method: z.string().min(1) })
+    .optional(),
 });
 
 /**

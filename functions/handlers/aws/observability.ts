@@ -62,6 +62,7 @@ const DECISION_METRIC: Record<DecisionKind, string> = {
   match: 'DecisionMatch',
   unknown: 'DecisionUnknown',
   ambiguous: 'DecisionAmbiguous',
+  insufficient_quality: 'DecisionInsufficientQuality',
 };
 
 /** Counts the faces of one identification and its decisions by kind. */

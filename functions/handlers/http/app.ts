@@ -190,12 +190,17 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   app.openapi(identifyRoute, async (c) => {
-    const { topK } = c.req.valid('query');
+    const { topK, camera } = c.req.valid('query');
     const bytes = await oneImage(c, bodyKind(c));
     // The client's signal: a disconnect stops the analysis within one step instead of running to the end.
     const signal = c.req.raw.signal;
     return c.json(
-      await gallery.identify(bytes, { source: sourceOf(c), signal, ...(topK ? { topK } : {}) }),
+      await gallery.identify(bytes, {
+        source: sourceOf(c),
+        signal,
+        ...(topK ? { topK } : {}),
+        ...(camera ? { camera } : {}),
+      }),
       200,
     );
   });

@@ -1,6 +1,6 @@
 /** Schemas of the unknown-person and review routes (the contract the web console is built against). */
 import { z } from '@hono/zod-openapi';
-import { SubjectIdSchema, SubjectNameSchema } from '../../core/domain.ts';
+import { DECISION_KINDS, SubjectIdSchema, SubjectNameSchema } from '../../core/domain.ts';
 
 /** Ids of unknown persons, sightings and reviews are UUIDs; anything id-shaped is accepted and looked up. */
 const RecordId = z
@@ -98,7 +98,7 @@ export const ReviewSchema = z
     box: BoxSchema,
     quality: QualitySummary,
     decision: z.object({
-      kind: z.enum(['match', 'unknown', 'ambiguous']),
+      kind: z.enum(DECISION_KINDS),
       subjectId: z.string().optional(),
       subjectName: z.string().optional(),
       similarity: z.number(),

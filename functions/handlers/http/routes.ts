@@ -11,6 +11,7 @@ import {
   DetectResultSchema,
   ErrorSchema,
   HealthSchema,
+  IdentifyQuery,
   IdentifyResultSchema,
   IdParams,
   ImageForm,
@@ -20,7 +21,6 @@ import {
   SubjectPageSchema,
   SubjectViewSchema,
   TakeLargestQuery,
-  TopKQuery,
   VerifyForm,
   VerifyJson,
   VerifyResultSchema,
@@ -115,7 +115,7 @@ export const identifyRoute = createRoute({
   summary: 'Identify every face in an image (open set)',
   security: AUTH,
   request: {
-    query: TopKQuery,
+    query: IdentifyQuery,
     body: imageBody(ImageJson.pick({ image: true }), ImageForm.pick({ image: true })),
   },
   responses: {

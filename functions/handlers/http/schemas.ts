@@ -4,6 +4,9 @@
  */
 import { z } from '@hono/zod-openapi';
 import {
+  CAMERA_NAME_PATTERN,
+  DECISION_KINDS,
+  type DecisionKind,
   SubjectIdSchema as SubjectIdRule,
   SubjectMetadataInputSchema,
   SubjectNameSchema,
@@ -147,6 +150,21 @@ export const TopKQuery = z.object({
     }),
 });
 
+/** `topK` and the camera (profile) the probe came from. */
+export const IdentifyQuery = TopKQuery.extend({
+  camera: z
+    .string()
+    .regex(
+      CAMERA_NAME_PATTERN,
+      'must be 1–64 letters, digits, "_", "." or "-", starting with a letter or digit',
+    )
+    .optional()
+    .openapi({
+      param: { name: 'camera', in: 'query' },
+      description: 'The camera (profile) that took the image; recorded with every decision in the audit log.',
+    }),
+});
+
 export const ListQuery = z.object({
   limit: z.coerce
     .number({ error: 'must be a number' })
@@ -228,7 +246,10 @@ export const CandidateSchema = z
   .openapi('Candidate');
 export const DecisionSchema = z
   .object({
-    kind: z.enum(['match', 'unknown', 'ambiguous']),
+    kind: z.enum(DECISION_KINDS).openapi({
+      description:
+        'match, unknown, ambiguous, or insufficient_quality: the face is below the quality gate and no match reached the stricter threshold of its band, so the system does not claim the person is or is not enrolled (see reasons).',
+    }),
     subjectId: z.string().optional(),
     subjectName: z.string().optional(),
     similarity: z.number(),
@@ -236,6 +257,13 @@ export const DecisionSchema = z
     margin: z.number(),
     confidence: z.number(),
     candidates: z.array(CandidateSchema),
+    qualityBand: z.enum(['good', 'poor']).optional().openapi({
+      description: 'The quality band whose threshold was applied (poor: below the quality gate).',
+    }),
+    reasons: z.array(z.string()).optional().openapi({
+      description:
+        'For insufficient_quality: why the face cannot be judged (e.g. LOW_SHARPNESS, SMALL_FACE).',
+    }),
   })
   .openapi('Decision');
 export const IdentifyResultSchema = z
@@ -253,6 +281,7 @@ export const IdentifyResultSchema = z
       }),
     ),
     calibration: z.string(),
+    camera: z.string().optional().openapi({ description: 'The camera (profile) the call named.' }),
     model: ModelSchema,
   })
   .openapi('IdentifyResult');
