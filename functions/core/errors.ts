@@ -16,7 +16,12 @@ export type FaceprintErrorCode =
   | 'MODEL_UNAVAILABLE'
   | 'MODEL_MISMATCH'
   | 'INDEX_CORRUPT'
-  | 'INDEX_INCOMPATIBLE';
+  | 'INDEX_INCOMPATIBLE'
+  | 'INVALID_VIDEO'
+  | 'UNSUPPORTED_VIDEO'
+  | 'NO_VIDEO_STREAM'
+  | 'STREAM_UNAVAILABLE'
+  | 'DECODER_UNAVAILABLE';
 
 /** An error the caller can act on: a stable machine-readable `code` and a one-sentence `message`. */
 export class FaceprintError extends Error {
