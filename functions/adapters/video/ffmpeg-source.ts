@@ -294,6 +294,7 @@ export class FfmpegFrameSource implements FrameSource {
     let lastTimestamp = 0;
     const timer = setTimeout(() => this.stall(), stallMs);
     const startMs = (this.options.startSeconds ?? 0) * 1000;
+    let drained = false;
     try {
       for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
         timer.refresh();
@@ -319,10 +320,14 @@ export class FfmpegFrameSource implements FrameSource {
           filled = 0;
         }
       }
+      drained = true;
     } finally {
       clearTimeout(timer);
-      // An early break by the consumer: stop the decoder now.
-      if (!this.childExited) child.kill('SIGKILL');
+      if (!drained) {
+        // An early break by the consumer: stop the decoder now.
+        this.ending = { complete: false, reason: 'Stopped before the end.' };
+        if (!this.childExited) child.kill('SIGKILL');
+      }
     }
     const exit = await this.exited!;
     this.ending = this.describeEnd(exit, filled, index, lastTimestamp, info);
