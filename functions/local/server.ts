@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
+import { LocalVideoJobs } from './video-jobs.ts';
 
 /** Options of {@link startServer}; each falls back to its environment variable, then to the default. */
 export interface ServerOptions {
@@ -103,7 +105,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let server: Server | undefined;
   try {
     await local.pipeline.warmUp();
-    const app = createApp({ gallery: local.gallery, apiKeys, maxBodyBytes: options.maxBodyBytes, logger });
+    const videos = new LocalVideoJobs(
+      join(local.dataDir.paths.root, 'videos'),
+      local.gallery,
+      local.pipeline,
+    );
+    const app = createApp({
+      gallery: local.gallery,
+      apiKeys,
+      maxBodyBytes: options.maxBodyBytes,
+      logger,
+      videos,
+    });
     // The CLI (or another server) may enrol or delete in the same data directory: pick up its snapshot first.
     const fetch = async (request: Request) => {
       await local.gallery.refreshIfStale();
@@ -116,7 +129,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     logger.info(
       `Faceprint listening on ${url} (data ${local.dataDir.paths.root}; ${stats.subjects} subjects, ${stats.templates} templates; API key ${apiKeys.length > 0 ? 'required' : 'not required'})`,
     );
-    const running = { url, local, close: closer(server, local) };
+    const running = { url, local, videos, close: closer(server, local) };
     try {
       await options.onStarted?.(local);
     } catch (error) {

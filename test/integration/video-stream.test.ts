@@ -35,7 +35,20 @@ async function freePort(): Promise<number> {
 function serve(clip: string, port: number): ChildProcess {
   const child = spawn(
     process.env.FACEPRINT_FFMPEG || 'ffmpeg',
-    ['-nostdin', '-hide_banner', '-loglevel', 'error', '-re', '-i', clip, '-c', 'copy', '-f', 'mpegts', `tcp://127.0.0.1:${port}?listen=1`],
+    [
+      '-nostdin',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-re',
+      '-i',
+      clip,
+      '-c',
+      'copy',
+      '-f',
+      'mpegts',
+      `tcp://127.0.0.1:${port}?listen=1`,
+    ],
     { stdio: 'ignore' },
   );
   servers.push(child);
@@ -61,8 +74,21 @@ describe.skipIf(!READY)('live streams', () => {
         height: 360,
         fps: 10,
         seconds: 2,
-        actors: [{ photo: lfwPhoto('Colin_Powell', 2), size: 160, from: { x: 20, y: 100 }, to: { x: 400, y: 90 } }],
-        codecArgs: ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '5', '-pix_fmt', 'yuv420p', '-f', 'mpegts'],
+        actors: [
+          { photo: lfwPhoto('Colin_Powell', 2), size: 160, from: { x: 20, y: 100 }, to: { x: 400, y: 90 } },
+        ],
+        codecArgs: [
+          '-c:v',
+          'libx264',
+          '-preset',
+          'veryfast',
+          '-g',
+          '5',
+          '-pix_fmt',
+          'yuv420p',
+          '-f',
+          'mpegts',
+        ],
       },
       join(root, 'camera.ts'),
     );

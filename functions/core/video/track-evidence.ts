@@ -49,6 +49,9 @@ export interface TrackDecision extends Decision {
   facesUsed: number;
 }
 
+/** Quality gain over the worst kept face that makes a new face worth embedding once the best-K is full. */
+const IMPROVEMENT = 0.03;
+
 /** Weight of a face in the mean: its quality, floored so a track of poor faces still has an average. */
 function weightOf(face: TrackFace): number {
   return Math.max(0.05, face.quality.score);
@@ -69,7 +72,9 @@ export class TrackEvidence {
   wouldKeep(qualityScore: number): boolean {
     if (this.faces.length < this.bestK) return true;
     const worst = this.faces[this.faces.length - 1]!;
-    return qualityScore > worst.quality.score;
+    // A clear improvement only: consecutive frames of one face differ in quality by noise, and each embedding
+    // costs ~10 ms.
+    return qualityScore > worst.quality.score + IMPROVEMENT;
   }
 
   /** Adds a face; returns whether it was kept among the best-K. */

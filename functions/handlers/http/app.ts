@@ -42,6 +42,7 @@ import {
   VerifyForm,
   VerifyJson,
 } from './schemas.ts';
+import { registerVideoRoutes } from './video-routes.ts';
 
 export { type AppDeps, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 export { SubjectIdSchema } from './schemas.ts';
@@ -227,6 +228,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       200,
     );
   });
+
+  if (deps.videos) registerVideoRoutes(app, { videos: deps.videos });
 
   app.openapi(healthRoute, (c) =>
     c.json(

@@ -1,5 +1,6 @@
 /** What every part of the HTTP app shares: its dependencies and the per-request context it keeps. */
 import type { GalleryService } from '../../core/gallery/service.ts';
+import type { VideoJobsPort } from '../../core/video/jobs.ts';
 import type { ErrorLogger } from './errors.ts';
 
 /** Where the app writes its access log and its server-side errors; `console` fits. */
@@ -15,6 +16,8 @@ export interface AppDeps {
   /** Largest accepted request body (default 20 MiB). */
   maxBodyBytes?: number | undefined;
   logger?: HttpLogger | undefined;
+  /** Video jobs (local mode); without them the video routes are not served. */
+  videos?: VideoJobsPort | undefined;
 }
 
 /** Default {@link AppDeps.maxBodyBytes}: a large phone photo, base64-encoded, fits. */
