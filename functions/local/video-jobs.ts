@@ -96,7 +96,7 @@ export class LocalVideoJobs implements VideoJobsPort {
 
   async file(id: string, name: string): Promise<string | undefined> {
     const job = this.jobs.get(id);
-    if (!job || job.status !== 'done' || !FILE_NAME.test(name)) return undefined;
+    if (job?.status !== 'done' || !FILE_NAME.test(name)) return undefined;
     const path = join(this.root, id, name);
     return (await stat(path).catch(() => undefined))?.isFile() ? path : undefined;
   }
