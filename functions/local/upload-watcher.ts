@@ -18,6 +18,7 @@ import { INGEST_EVENT_VERSION, type IngestEvent, ingestImage, sha256Hex } from '
 import { type Annotation, annotateImage } from '../core/pipeline/annotate.ts';
 import { DEFAULT_DECODE_LIMITS } from '../core/pipeline/image.ts';
 import type { LocalGallery } from './composition.ts';
+import { isVideoUpload, processVideoUpload } from './video-upload.ts';
 
 /** Where the watcher writes its one line per file (and its warnings). */
 export interface UploadWatcherLogger {
@@ -355,6 +356,31 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
     logger.info(`upload ${name}: already ${state}${earlier}, not processed again → ${rel(join(dir, slot))}`);
   }
 
+  /** A video upload (video-upload.ts): `results/<name>.json` (the video result) and `<name>.annotated.mp4`. */
+  async function settleVideo(
+    name: string,
+    sha256: string,
+    started: number,
+  ): Promise<IngestEvent | undefined> {
+    const scratch = join(paths.processing, `.${name}.annotated.mp4`);
+    const outcome = await processVideoUpload(local, join(paths.processing, name), name, scratch);
+    if (!outcome.ok) return settleFailure(name, sha256, outcome.error, started);
+    const sidecars = ['.json', '.annotated.mp4'];
+    const slot = reserveSlot(paths.results, name, sidecars, sha256);
+    try {
+      await writeAtomic(paths.results, `${slot}.json`, `${JSON.stringify(outcome.result, null, 2)}\n`);
+      await moveFile(scratch, paths.results, `${slot}.annotated.mp4`);
+      await ledger.complete(name, sha256, rel(join(paths.results, `${slot}.json`)));
+      await moveFile(join(paths.processing, name), paths.results, slot);
+    } finally {
+      release(paths.results, slot, sidecars);
+    }
+    logger.info(
+      `upload ${name}: video, ${outcome.result.tracks.length} track(s) → ${rel(join(paths.results, `${slot}.json`))}`,
+    );
+    return undefined;
+  }
+
   /** Processes one file of `processing/`; returns the event to report, if it was processed or failed now. */
   async function work(name: string, takeOver: boolean): Promise<IngestEvent | undefined> {
     const path = join(paths.processing, name);
@@ -393,6 +419,7 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
       const message = `Processing failed or was interrupted ${claim.attempts - 1} times; the file is set aside.`;
       return settleFailure(name, sha256, { code: 'PROCESSING_ABANDONED', message }, started);
     }
+    if (isVideoUpload(name)) return settleVideo(name, sha256, started);
     if (!bytes) {
       const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
       const message = `The file is ${mb(size)}; the limit is ${mb(maxBytes)}.`;

@@ -547,6 +547,9 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
           '/subjects/{id}',
           '/subjects/{id}/faces',
           '/verify',
+          '/videos',
+          '/videos/{id}',
+          '/videos/{id}/{file}',
         ].sort(),
       );
       expect(Object.keys(doc.paths['/identify'].post.requestBody.content)).toEqual(

@@ -1,0 +1,61 @@
+/**
+ * Videos dropped into the uploads folder: recognised by extension and run through the video workflow, with the
+ * result JSON and the annotated MP4 for `results/`. Wiring only (the watcher calls this from one hook).
+ */
+import { rm } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
+import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
+import { isFaceprintError } from '../core/errors.ts';
+import { auditSink, galleryMatcher } from '../core/video/gallery-matcher.ts';
+import { processVideo } from '../core/video/video-job.ts';
+import type { VideoResult } from '../core/video/video-types.ts';
+import type { LocalGallery } from './composition.ts';
+
+const VIDEO_EXTENSIONS = new Set([
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.mkv',
+  '.avi',
+  '.webm',
+  '.ts',
+  '.mts',
+  '.mjpeg',
+  '.mjpg',
+]);
+
+/** Whether an upload is a video (by its extension; the content is checked when it is decoded). */
+export function isVideoUpload(name: string): boolean {
+  return VIDEO_EXTENSIONS.has(extname(name).toLowerCase());
+}
+
+export type VideoUploadOutcome =
+  | { ok: true; result: VideoResult; annotatedPath: string }
+  | { ok: false; error: { code: string; message: string } };
+
+/** Processes one uploaded video; the annotated MP4 is written to `annotatedPath` (removed on failure). */
+export async function processVideoUpload(
+  local: LocalGallery,
+  path: string,
+  name: string,
+  annotatedPath: string,
+): Promise<VideoUploadOutcome> {
+  try {
+    const { result } = await processVideo(
+      new FfmpegFrameSource(path, { label: `The video ${name}` }),
+      {
+        pipeline: local.pipeline,
+        matcher: galleryMatcher(local.gallery),
+        events: [auditSink(local.gallery)],
+      },
+      name,
+      { annotate: new FfmpegVideoWriter(annotatedPath) },
+    );
+    return { ok: true, result, annotatedPath };
+  } catch (error) {
+    await rm(annotatedPath, { force: true });
+    if (!isFaceprintError(error)) throw error;
+    return { ok: false, error: { code: error.code, message: error.message } };
+  }
+}
