@@ -3,13 +3,14 @@
  * follow the asynchronous job to its tracks, download the annotated MP4 and a best-face thumbnail; a corrupt
  * upload ends as a failed job with a machine-readable code and a plain sentence.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../functions/local/server.ts';
+import { startUploadWatcher } from '../../functions/local/upload-watcher.ts';
 import { hasData, LFW, lfwPhoto, read } from '../support/data.ts';
-import { hasFfmpeg, makeClip } from '../support/video.ts';
+import { countFrames, hasFfmpeg, makeClip } from '../support/video.ts';
 
 const READY = hasData(LFW) && hasFfmpeg();
 let root = '';
@@ -100,5 +101,24 @@ describe.skipIf(!READY)('POST /videos', () => {
     expect(failed.error.message).not.toMatch(/Invalid data|0x|input/);
     expect((await fetch(`${server!.url}/videos/${crypto.randomUUID()}`)).status).toBe(404);
     expect((await fetch(`${server!.url}/videos/${id}/annotated.mp4`)).status).toBe(404);
+  });
+
+  it('a video dropped into the uploads folder: results/<name>.json with the tracks and an annotated MP4', async () => {
+    const local = server!.local;
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const watcher = startUploadWatcher(local, { pollIntervalMs: 50, logger: quiet });
+    try {
+      await copyFile(join(root, 'clip.mp4'), join(local.dataDir.paths.uploads, 'door-camera.mp4'));
+      await new Promise((r) => setTimeout(r, 200));
+      await watcher.drain();
+    } finally {
+      await watcher.stop();
+    }
+    const results = local.dataDir.paths.results;
+    const result = JSON.parse(await readFile(join(results, 'door-camera.mp4.json'), 'utf8')) as {
+      tracks: { decision: { subjectId: string } }[];
+    };
+    expect(result.tracks.map((t) => t.decision.subjectId)).toEqual(['colin']);
+    expect(countFrames(join(results, 'door-camera.mp4.annotated.mp4'))).toBe(20);
   });
 });
