@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { markdownTable, pipelineMarkdown, pipelineNote, runPipelineBench } from './pipeline.bench.ts';
 import { runSearchBench } from './search.bench.ts';
+import { runVideoBench, VIDEO_NOTE, videoMarkdown } from './video.bench.ts';
 
 function machineMarkdown(): string {
   const cores = cpus();
@@ -28,6 +29,11 @@ process.stderr.write('Face pipeline…\n');
 console.log('### Face pipeline\n');
 const pipelineRows = await runPipelineBench();
 if (pipelineRows) console.log(`${pipelineMarkdown(pipelineRows)}\n\n${pipelineNote()}\n`);
+
+process.stderr.write('Video…\n');
+console.log('### Video\n');
+const videoRows = await runVideoBench();
+if (videoRows) console.log(`${videoMarkdown(videoRows)}\n\n${VIDEO_NOTE}\n`);
 
 process.stderr.write('Search and snapshots…\n');
 console.log('### Search and snapshots\n');

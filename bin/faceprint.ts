@@ -25,6 +25,12 @@ Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
   calibrate --data <root> [--fpir 0.01] [--out file]
                                          thresholds for a target false-positive identification rate
 
+Video (FFmpeg: apt-get install ffmpeg, or FACEPRINT_FFMPEG=/path/to/ffmpeg)
+  video <file|url|folder> [--annotate out.mp4] [--json|--ndjson] [--every N]
+                                         one decision per person seen, with progress and a summary table
+  watch <rtsp://…|http://…> [--retries N] [--ndjson]
+                                         a live camera: decisions as they happen, reconnecting with backoff
+
 Evaluation
   eval --data <root> --protocol pairs|one-shot|lighting [--degrade dark:0.25+blur:2] [--limit N] [--out dir]
                                          accuracy on your own labelled photos (report with plots)
@@ -69,6 +75,8 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),
   cluster: async (argv) => (await import('./cli/cluster-command.ts')).clusterCommand(argv),
   camera: async (argv) => (await import('./cli/camera-command.ts')).cameraCommand(argv),
+  video: async (argv) => (await import('./cli/video-command.ts')).videoCommand(argv),
+  watch: async (argv) => (await import('./cli/video-command.ts')).watchCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -26,7 +26,12 @@ export type FaceprintErrorCode =
   | 'UNKNOWN_PROMOTED'
   | 'SIGHTING_NOT_FOUND'
   | 'REVIEW_NOT_FOUND'
-  | 'REVIEW_NOT_PENDING';
+  | 'REVIEW_NOT_PENDING'
+  | 'INVALID_VIDEO'
+  | 'UNSUPPORTED_VIDEO'
+  | 'NO_VIDEO_STREAM'
+  | 'STREAM_UNAVAILABLE'
+  | 'DECODER_UNAVAILABLE';
 
 /**
  * Whose fault an error is, which decides what every entry point does with it:
@@ -67,6 +72,12 @@ export const ERROR_BLAME: Readonly<Record<FaceprintErrorCode, ErrorBlame>> = {
   SIGHTING_NOT_FOUND: 'state',
   REVIEW_NOT_FOUND: 'state',
   REVIEW_NOT_PENDING: 'state',
+  // Video: the file is the problem; a camera that cannot be reached or a missing decoder is the operator's.
+  INVALID_VIDEO: 'input',
+  UNSUPPORTED_VIDEO: 'input',
+  NO_VIDEO_STREAM: 'input',
+  STREAM_UNAVAILABLE: 'operator',
+  DECODER_UNAVAILABLE: 'operator',
 };
 
 /** Input codes that mean "no usable face" (the CLI's exit status 3) rather than "input refused". */

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
@@ -8,6 +9,7 @@ import { Admission, type AdmissionOptions } from './admission.ts';
 import { checkApiKeys, parseApiKeyList } from './api-keys.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
+import { LocalVideoJobs } from './video-jobs.ts';
 
 /** Options of {@link startServer}; each falls back to its environment variable, then to the default. */
 export interface ServerOptions {
@@ -107,12 +109,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let server: Server | undefined;
   try {
     await local.pipeline.warmUp();
+    const videos = new LocalVideoJobs(
+      join(local.dataDir.paths.root, 'videos'),
+      local.gallery,
+      local.pipeline,
+    );
     const app = createApp({
       gallery: local.gallery,
       apiKeys,
       maxBodyBytes: options.maxBodyBytes,
       logger,
       followUp: local.followUp,
+      videos,
       consoleDir: options.consoleDir ?? fileURLToPath(new URL('../../console/dist', import.meta.url)),
     });
     // The CLI (or another server) may enrol or delete in the same data directory: the index follows the
@@ -130,7 +138,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     logger.info(
       `Faceprint listening on ${url} (data ${local.dataDir.paths.root}; ${stats.subjects} subjects, ${stats.templates} templates; API key ${apiKeys.length > 0 ? 'required' : 'not required'})`,
     );
-    const running = { url, local, close: closer(server, local) };
+    const running = { url, local, videos, close: closer(server, local) };
     try {
       await options.onStarted?.(local);
     } catch (error) {

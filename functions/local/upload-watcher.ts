@@ -14,6 +14,7 @@ import { ingestUpload } from '../core/ingest/workflow.ts';
 import { DEFAULT_DECODE_LIMITS } from '../core/pipeline/image.ts';
 import type { LocalGallery } from './composition.ts';
 import { DEFAULT_SETTLE_MS, FailedFileRetrier, SettleTracker } from './settled-files.ts';
+import { ingestVideoUpload, isVideoUpload } from './video-upload.ts';
 
 /** Where the watcher writes its one line per file (and its warnings). */
 export interface UploadWatcherLogger {
@@ -182,10 +183,17 @@ export function startUploadWatcher(local: LocalGallery, options: UploadWatcherOp
   };
   /** Processes one file of `processing/`; returns the event to report, if it was processed or failed now. */
   async function work(name: string, takeOver: boolean): Promise<IngestEvent | undefined> {
+    const ledgerFor = takeOver ? takingOver : ledger;
+    if (isVideoUpload(name)) {
+      const video = await ingestVideoUpload(name, { local, folder, ledger: ledgerFor, maxAttempts });
+      if (video.status === 'busy')
+        later.set(name, { at: Date.now() + Math.max(retryDelayMs, pollIntervalMs), takeOver: false });
+      return undefined;
+    }
     const outcome = await ingestUpload(name, {
       source: folder,
       sink: folder,
-      ledger: takeOver ? takingOver : ledger,
+      ledger: ledgerFor,
       gallery: async () => local.gallery,
       maxAttempts,
     });

@@ -583,6 +583,9 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
           '/unknowns/{id}/sightings/{sightingId}/crop',
           '/unknowns/{id}/split',
           '/verify',
+          '/videos',
+          '/videos/{id}',
+          '/videos/{id}/{file}',
         ].sort(),
       );
       expect(Object.keys(doc.paths['/identify'].post.requestBody.content)).toEqual(

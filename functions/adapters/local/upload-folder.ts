@@ -206,6 +206,53 @@ export class UploadFolder implements UploadSource<string>, DetectionSink<string>
     );
   }
 
+  /** Drops the bytes kept from fingerprinting (a video, processed from its file instead). */
+  forget(name: string): void {
+    this.pending.delete(name);
+  }
+
+  /** Where a file being processed is. */
+  processingPath(name: string): string {
+    return join(this.paths.processing, name);
+  }
+
+  /** A hidden scratch file beside a file being processed (e.g. an annotated video being written). */
+  scratchPath(name: string, suffix: string): string {
+    return join(this.paths.processing, `.${name}${suffix}`);
+  }
+
+  /** A processed video: its result JSON and annotated MP4 (moved from `scratch`) in `results/`. */
+  async recordVideo(
+    name: string,
+    version: string,
+    result: { tracks: readonly unknown[] },
+    scratch: string,
+  ): Promise<RecordedDetection> {
+    const { results } = this.paths;
+    const sidecars = ['.json', '.annotated.mp4'];
+    const slot = this.reserveSlot(results, name, sidecars, version);
+    try {
+      await writeAtomic(
+        results,
+        `${slot}.json`,
+        `${JSON.stringify({ key: name, sha256: version, ...result }, null, 2)}\n`,
+      );
+      if (existsSync(scratch)) await moveFile(scratch, results, `${slot}.annotated.mp4`);
+    } catch (error) {
+      this.release(results, slot, sidecars);
+      throw error;
+    }
+    const target = this.rel(join(results, `${slot}.json`));
+    return this.settling(
+      name,
+      results,
+      slot,
+      sidecars,
+      target,
+      () => `video, ${result.tracks.length} track(s)`,
+    );
+  }
+
   /** A file the ledger already settled: moved beside its earlier result, not processed again. */
   async duplicate(name: string, version: string, state: 'done' | 'failed'): Promise<void> {
     this.pending.delete(name);

@@ -319,6 +319,21 @@ export class GalleryService {
     });
   }
 
+  /** Candidates for an embedding computed elsewhere (a video track's aggregated embedding). */
+  searchEmbedding(embedding: Float32Array, k = this.config.topK): Candidate[] {
+    return this.index.search(embedding, { k, fusion: this.config.fusion });
+  }
+
+  /** A subject's display name, or undefined. */
+  async subjectName(id: string): Promise<string | undefined> {
+    return (await this.store.getSubject(id))?.name;
+  }
+
+  /** Appends rows to the audit log (video track decisions). */
+  appendAudit(entries: DecisionAuditEntry[]): Promise<void> {
+    return entries.length === 0 ? Promise.resolve() : this.store.appendAudit(entries);
+  }
+
   /** Detection only: every face with box, landmarks and quality. */
   async detect(bytes: Uint8Array): Promise<AnalyzeResult> {
     return this.pipeline.analyze(bytes, { ...this.config.analyze, embed: false });

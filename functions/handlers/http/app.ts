@@ -46,6 +46,7 @@ import {
   VerifyJson,
 } from './schemas.ts';
 import { registerUnknownsRoutes } from './unknowns-routes.ts';
+import { registerVideoRoutes } from './video-routes.ts';
 
 export { type AppDeps, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
 export { SubjectIdSchema } from './schemas.ts';
@@ -251,6 +252,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       200,
     );
   });
+
+  if (deps.videos) registerVideoRoutes(app, { videos: deps.videos });
 
   app.openapi(healthRoute, (c) =>
     c.json(

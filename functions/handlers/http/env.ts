@@ -1,5 +1,6 @@
 /** What every part of the HTTP app shares: its dependencies and the per-request context it keeps. */
 import type { GalleryService } from '../../core/gallery/service.ts';
+import type { VideoJobsPort } from '../../core/video/jobs.ts';
 import type { ErrorLogger } from './errors.ts';
 import type { FollowUpRouteDeps } from './unknowns-routes.ts';
 
@@ -20,6 +21,8 @@ export interface AppDeps {
   consoleDir?: string | undefined;
   /** Unknown persons and the review queue; their routes are served only when given. */
   followUp?: FollowUpRouteDeps | undefined;
+  /** Video jobs (local mode); without them the video routes are not served. */
+  videos?: VideoJobsPort | undefined;
 }
 
 /** Default {@link AppDeps.maxBodyBytes}: a large phone photo, base64-encoded, fits. */

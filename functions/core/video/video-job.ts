@@ -1,0 +1,391 @@
+/**
+ * The video workflow: frames → faces (with a fast path for consecutive frames) → tracks → one decision per
+ * track, with track events as they happen. The same code serves files, live streams, the CLI, the local server
+ * and AWS Batch; the frame source, the gallery and the event sinks are ports.
+ */
+
+import type { RgbImage } from '../pipeline/image.ts';
+import {
+  type AnalyzeOptionsInput,
+  EMBEDDING_MODEL,
+  type FacePipeline,
+  type FaceWithCrops,
+  resolveOptions,
+  type Stage,
+} from '../pipeline/pipeline.ts';
+import { drawTrackBoxes } from './draw.ts';
+import type { TrackEvent, TrackEventSink, TrackEventType } from './events.ts';
+import { fastMinFaceSize, sceneChanged, searchAroundTracks, thumbnailOf } from './fast-path.ts';
+import type { FrameSource, VideoInfo } from './frames.ts';
+import {
+  type Aggregation,
+  type IdentityMatcher,
+  type TrackDecision,
+  TrackEvidence,
+} from './track-evidence.ts';
+import { FaceTracker, type TrackedObject, type TrackerOptions } from './tracker.ts';
+import type { TrackSummary, VideoProgress, VideoResult, VideoStage } from './video-types.ts';
+
+export interface VideoJobOptions {
+  analyze?: AnalyzeOptionsInput;
+  tracker?: Partial<TrackerOptions>;
+  /** Faces kept per track for its decision. */
+  bestK?: number;
+  aggregation?: Aggregation;
+  /** Run the full detector pyramid every this many frames (and on a scene change); 1 = every frame. */
+  fullScanEvery?: number;
+  /** Candidates kept per decision. */
+  topK?: number;
+  /** Called after every frame (cheap: the CLI throttles its own drawing). */
+  onProgress?: (progress: VideoProgress) => void;
+  /** Receives each frame with the tracks drawn on it (the annotated video). */
+  annotate?: AnnotatedFrameSink | undefined;
+  /** Stops the job at the next frame (a partial result, `reason` says so). */
+  signal?: AbortSignal | undefined;
+}
+
+/** Where annotated frames go (an FFmpeg encoder in practice). */
+export interface AnnotatedFrameSink {
+  start(info: VideoInfo): Promise<void>;
+  write(frame: RgbImage): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface VideoJobDeps {
+  pipeline: FacePipeline;
+  matcher: IdentityMatcher;
+  events?: TrackEventSink[] | undefined;
+  now?: () => Date;
+}
+
+interface TrackRecord {
+  object: TrackedObject;
+  evidence: TrackEvidence;
+  decision: TrackDecision | undefined;
+  decisions: number;
+  embedded: number;
+  started: boolean;
+  firstMs: number;
+  lastMs: number;
+  dirty: boolean;
+}
+
+/** Best aligned crops of a finished job, for thumbnails: track id → crops, best first. */
+export type TrackCrops = Map<number, RgbImage[]>;
+
+function zeroTimings(): Record<VideoStage, number> {
+  return {
+    decode: 0,
+    detect: 0,
+    landmarks: 0,
+    align: 0,
+    quality: 0,
+    enhance: 0,
+    embed: 0,
+    track: 0,
+    decide: 0,
+    annotate: 0,
+  };
+}
+
+/**
+ * Runs one video through detection, tracking and per-track decisions.
+ *
+ * @returns Every confirmed track with its decision and evidence; `complete: false` with a reason when the source
+ *   ended early (truncated file, dropped stream, aborted).
+ * @throws FaceprintError when the source cannot be opened at all (see the frame source).
+ */
+export async function processVideo(
+  source: FrameSource,
+  deps: VideoJobDeps,
+  label: string,
+  options: VideoJobOptions = {},
+): Promise<{ result: VideoResult; crops: TrackCrops }> {
+  const now = deps.now ?? (() => new Date());
+  const analyze = resolveOptions({ pose: false, ...options.analyze, keepCrops: true, embed: false });
+  const bestK = options.bestK ?? 5;
+  const aggregation = options.aggregation ?? 'quality-mean';
+  const fullEvery = Math.max(1, options.fullScanEvery ?? 10);
+  const topK = options.topK ?? 5;
+  const tracker = new FaceTracker(options.tracker);
+  const timings = zeroTimings();
+  const records = new Map<number, TrackRecord>();
+  const finished: TrackRecord[] = [];
+  const started = performance.now();
+  let frames = 0;
+  let lastMs = 0;
+  let fullScans = 0;
+  let previousThumb: Uint8Array | undefined;
+
+  const info = await source.open();
+  const fastMin = Math.max(analyze.detect.minFaceSize, fastMinFaceSize(info.width, info.height));
+  await options.annotate?.start(info);
+
+  const emit = async (events: TrackEvent[]) => {
+    if (events.length === 0 || !deps.events) return;
+    await Promise.all(deps.events.map((sink) => sink.publish(events)));
+  };
+  const event = (
+    type: TrackEventType,
+    r: TrackRecord,
+    frameIndex: number,
+    timestampMs: number,
+    extra: Partial<TrackEvent> = {},
+  ): TrackEvent => ({
+    type,
+    at: now().toISOString(),
+    source: label,
+    trackId: r.object.id,
+    frameIndex,
+    timestampMs,
+    decision: r.decision,
+    ...extra,
+  });
+
+  const iterator = source.frames()[Symbol.asyncIterator]();
+  let aborted = false;
+  try {
+    for (;;) {
+      if (options.signal?.aborted) {
+        aborted = true;
+        break;
+      }
+      let t = performance.now();
+      const next = await iterator.next();
+      timings.decode += performance.now() - t;
+      if (next.done) break;
+      const frame = next.value;
+      frames++;
+      lastMs = frame.timestampMs;
+
+      // Detection: the whole frame always; the fine pyramid every N frames or on a scene change; otherwise fine
+      // detection only around the tracks' predicted boxes.
+      const thumb = thumbnailOf(frame.image);
+      const full =
+        frame.index % fullEvery === 0 || (previousThumb !== undefined && sceneChanged(previousThumb, thumb));
+      previousThumb = thumb;
+      if (full) fullScans++;
+      const stageTimes: Record<Stage, number> = {
+        decode: 0,
+        detect: 0,
+        landmarks: 0,
+        align: 0,
+        quality: 0,
+        enhance: 0,
+        embed: 0,
+      };
+      const detectOptions = {
+        ...analyze,
+        detect: { ...analyze.detect, minFaceSize: full ? analyze.detect.minFaceSize : fastMin },
+      };
+      let faces: FaceWithCrops[] = await deps.pipeline.analyzeImage(frame.image, detectOptions, stageTimes);
+      if (!full) {
+        const small = tracker.predictedBoxes().filter((b) => b.height < fastMin * 1.5);
+        if (small.length > 0)
+          faces = await searchAroundTracks(deps.pipeline, frame.image, small, faces, analyze, stageTimes);
+      }
+      for (const stage of ['detect', 'landmarks', 'align', 'quality', 'enhance'] as const)
+        timings[stage] += stageTimes[stage];
+
+      // Embeddings on demand: only for faces that can re-link a track or improve its best-K.
+      const embeddings = new Map<number, Float32Array>();
+      const embedOf = async (i: number): Promise<Float32Array | undefined> => {
+        const known = embeddings.get(i);
+        if (known) return known;
+        const crop = faces[i]?.crops?.embedded;
+        if (!crop) return undefined;
+        const e0 = performance.now();
+        const [vector] = await deps.pipeline.embedCrops([crop], analyze.flip);
+        timings.embed += performance.now() - e0;
+        if (vector) embeddings.set(i, vector);
+        return vector;
+      };
+
+      t = performance.now();
+      const embedBefore = timings.embed;
+      const update = await tracker.update(
+        frame.index,
+        faces.map((f) => ({ box: f.box, score: f.score })),
+        embedOf,
+      );
+      timings.track += performance.now() - t - (timings.embed - embedBefore);
+
+      const events: TrackEvent[] = [];
+      for (const [i, object] of update.assignments.entries()) {
+        if (!object) continue;
+        let record = records.get(object.id);
+        if (!record) {
+          record = {
+            object,
+            evidence: new TrackEvidence(bestK, aggregation),
+            decision: undefined,
+            decisions: 0,
+            embedded: 0,
+            started: false,
+            firstMs: frame.timestampMs,
+            lastMs: frame.timestampMs,
+            dirty: false,
+          };
+          records.set(object.id, record);
+        }
+        record.lastMs = frame.timestampMs;
+        record.evidence.seen++;
+        const face = faces[i]!;
+        if (record.evidence.wouldKeep(face.quality.score)) {
+          const embedding = await embedOf(i);
+          if (embedding) {
+            record.embedded++;
+            record.dirty =
+              record.evidence.offer({
+                frameIndex: frame.index,
+                timestampMs: frame.timestampMs,
+                box: face.box,
+                quality: face.quality,
+                embedding,
+                crop: face.crops?.aligned,
+              }) || record.dirty;
+            object.appearance = record.evidence.appearance();
+          }
+        }
+      }
+      for (const object of update.confirmed) {
+        const record = records.get(object.id)!;
+        record.started = true;
+        events.push(event('track.started', record, frame.index, frame.timestampMs, { decision: undefined }));
+      }
+      t = performance.now();
+      for (const record of records.values()) {
+        if (!record.started || !record.dirty) continue;
+        record.dirty = false;
+        const before = record.decision;
+        const decision = await record.evidence.decide(deps.matcher, topK);
+        record.decision = decision;
+        record.decisions++;
+        if (
+          decision &&
+          (!before || before.kind !== decision.kind || before.subjectId !== decision.subjectId)
+        ) {
+          events.push(
+            event(
+              decision.kind === 'unknown' ? 'track.unknown' : 'track.identified',
+              record,
+              frame.index,
+              frame.timestampMs,
+              { revised: before !== undefined, track: summarise(record) },
+            ),
+          );
+        }
+      }
+      timings.decide += performance.now() - t;
+      for (const object of update.ended) {
+        const record = records.get(object.id);
+        records.delete(object.id);
+        if (!record?.started) continue;
+        finished.push(record);
+        events.push(
+          event('track.ended', record, frame.index, frame.timestampMs, { track: summarise(record) }),
+        );
+      }
+      await emit(events);
+
+      if (options.annotate) {
+        t = performance.now();
+        const live = [...records.values()].filter(
+          (r) => r.object.state === 'confirmed' && r.object.lastFrame === frame.index,
+        );
+        drawTrackBoxes(
+          frame.image,
+          live.map((r) => ({ box: r.object.box, kind: r.decision?.kind ?? 'face', id: r.object.id })),
+        );
+        await options.annotate.write(frame.image);
+        timings.annotate += performance.now() - t;
+      }
+      const elapsed = (performance.now() - started) / 1000;
+      options.onProgress?.({
+        frames,
+        positionMs: frame.timestampMs,
+        fps: frames / Math.max(elapsed, 1e-3),
+        realTimeFactor: frame.timestampMs / 1000 / Math.max(elapsed, 1e-3),
+        activeTracks: [...records.values()].filter((r) => r.started).length,
+        tracks: finished.length + [...records.values()].filter((r) => r.started).length,
+      });
+    }
+  } finally {
+    if (aborted) await iterator.return?.();
+    await source.close();
+    await options.annotate?.close();
+  }
+
+  // End of video: every live confirmed track ends here.
+  const endEvents: TrackEvent[] = [];
+  for (const object of tracker.finish()) {
+    const record = records.get(object.id);
+    if (!record?.started) continue;
+    if (record.dirty) {
+      record.decision = await record.evidence.decide(deps.matcher, topK);
+      record.decisions++;
+      record.dirty = false;
+    }
+    finished.push(record);
+    endEvents.push(
+      event('track.ended', record, Math.max(0, frames - 1), lastMs, { track: summarise(record) }),
+    );
+  }
+  await emit(endEvents);
+
+  finished.sort((a, b) => a.object.firstFrame - b.object.firstFrame || a.object.id - b.object.id);
+  const elapsedMs = performance.now() - started;
+  const end = source.end();
+  const durationMs = frames === 0 ? 0 : lastMs + (info.fps > 0 ? 1000 / info.fps : 0);
+  const crops: TrackCrops = new Map(
+    finished.map((r) => [r.object.id, r.evidence.best().flatMap((f) => (f.crop ? [f.crop] : []))]),
+  );
+  return {
+    result: {
+      source: label,
+      info,
+      frames,
+      durationMs: Math.round(durationMs),
+      elapsedMs: Math.round(elapsedMs),
+      fps: round2(frames / Math.max(elapsedMs / 1000, 1e-3)),
+      realTimeFactor: round2(durationMs / Math.max(elapsedMs, 1e-3)),
+      complete: !aborted && end.complete,
+      reason: aborted ? 'Stopped before the end.' : end.reason,
+      tracks: finished.map(summarise),
+      timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])) as Record<
+        VideoStage,
+        number
+      >,
+      fullScans,
+      calibration: deps.matcher.calibrationId,
+      model: EMBEDDING_MODEL,
+    },
+    crops,
+  };
+}
+
+function summarise(r: TrackRecord): TrackSummary {
+  return {
+    id: r.object.id,
+    firstFrame: r.object.firstFrame,
+    lastFrame: r.object.lastFrame,
+    firstMs: r.firstMs,
+    lastMs: r.lastMs,
+    hits: r.object.hits,
+    embedded: r.embedded,
+    relinked: r.object.relinked,
+    decision: r.decision,
+    decisions: r.decisions,
+    evidence: r.evidence.best().map((f) => ({
+      frameIndex: f.frameIndex,
+      timestampMs: f.timestampMs,
+      box: f.box,
+      quality: f.quality,
+      similarity: f.similarity,
+    })),
+  };
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100;
+}

@@ -1,0 +1,112 @@
+/**
+ * Video jobs of the one-machine mode: an upload becomes a file in `<data>/videos/<id>/`, processed in the
+ * background one job at a time (a video keeps both cores busy), with status, progress, tracks, the annotated
+ * video and best-face thumbnails as results. Wiring only: the work is `processVideo` in the core.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
+import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
+import { isFaceprintError } from '../core/errors.ts';
+import type { GalleryService } from '../core/gallery/service.ts';
+import { encodeImage, resizeImage } from '../core/pipeline/image.ts';
+import type { FacePipeline } from '../core/pipeline/pipeline.ts';
+import type { TrackEventSink } from '../core/video/events.ts';
+import { auditSink, galleryMatcher } from '../core/video/gallery-matcher.ts';
+import type { VideoJobsPort, VideoJobView } from '../core/video/jobs.ts';
+import { processVideo, type TrackCrops } from '../core/video/video-job.ts';
+
+const FILE_NAME = /^(annotated\.mp4|track-\d{1,6}\.jpg)$/;
+
+/** Writes each track's best aligned crop as a 224-px JPEG thumbnail; returns the file names by track id. */
+export async function writeThumbnails(dir: string, crops: TrackCrops): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [id, list] of crops) {
+    const best = list[0];
+    if (!best) continue;
+    const name = `track-${id}.jpg`;
+    await writeFile(join(dir, name), await encodeImage(await resizeImage(best, 224, 224), 'jpeg'));
+    out[String(id)] = name;
+  }
+  return out;
+}
+
+export class LocalVideoJobs implements VideoJobsPort {
+  private readonly jobs = new Map<string, VideoJobView>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly root: string,
+    private readonly gallery: GalleryService,
+    private readonly pipeline: FacePipeline,
+    private readonly events: TrackEventSink[] = [],
+  ) {}
+
+  async submit(bytes: Uint8Array, name: string): Promise<VideoJobView> {
+    const id = randomUUID();
+    const dir = join(this.root, id);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'input'), bytes);
+    const job: VideoJobView = { id, name, status: 'queued', createdAt: new Date().toISOString() };
+    this.jobs.set(id, job);
+    this.queue = this.queue.then(() => this.run(job, dir));
+    return job;
+  }
+
+  private async run(job: VideoJobView, dir: string): Promise<void> {
+    job.status = 'running';
+    try {
+      const { result, crops } = await processVideo(
+        new FfmpegFrameSource(join(dir, 'input'), { label: `The video ${job.name}` }),
+        {
+          pipeline: this.pipeline,
+          matcher: galleryMatcher(this.gallery),
+          events: [auditSink(this.gallery), ...this.events],
+        },
+        job.name,
+        {
+          annotate: new FfmpegVideoWriter(join(dir, 'annotated.mp4')),
+          onProgress: (p) => {
+            job.progress = p;
+          },
+        },
+      );
+      const thumbnails = await writeThumbnails(dir, crops);
+      await writeFile(join(dir, 'result.json'), JSON.stringify(result));
+      job.result = result;
+      job.files = {
+        annotated: `/videos/${job.id}/annotated.mp4`,
+        thumbnails: Object.fromEntries(
+          Object.entries(thumbnails).map(([t, f]) => [t, `/videos/${job.id}/${f}`]),
+        ),
+      };
+      job.status = 'done';
+    } catch (error) {
+      job.status = 'failed';
+      job.error = isFaceprintError(error)
+        ? { code: error.code, message: error.message }
+        : { code: 'INTERNAL', message: 'The video could not be processed because of an internal error.' };
+    }
+  }
+
+  get(id: string): VideoJobView | undefined {
+    return this.jobs.get(id);
+  }
+
+  async file(id: string, name: string): Promise<string | undefined> {
+    const job = this.jobs.get(id);
+    if (job?.status !== 'done' || !FILE_NAME.test(name)) return undefined;
+    const path = join(this.root, id, name);
+    return (await stat(path).catch(() => undefined))?.isFile() ? path : undefined;
+  }
+
+  idle(): Promise<void> {
+    return this.queue;
+  }
+}
+
+/** Reads a result file (for the HTTP download). */
+export function readResultFile(path: string): Promise<Buffer> {
+  return readFile(path);
+}
