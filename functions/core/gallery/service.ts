@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  Candidate,
-  Decision,
-  DecisionAuditEntry,
-  FaceTemplate,
-  Subject,
-  TemplateVariant,
+import {
+  type Candidate,
+  type Decision,
+  type DecisionAuditEntry,
+  type DerivedVariant,
+  type FaceTemplate,
+  isPoseVariant,
+  type Subject,
+  type TemplateVariant,
 } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
+import { decodeImage } from '../pipeline/image.ts';
 import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
@@ -17,6 +20,7 @@ import {
   largestFace,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
+import { renderPoseVariants } from '../pose/views.ts';
 import type { Calibration } from '../search/calibration.ts';
 import { decide, verifyDecision } from '../search/decision.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
@@ -542,9 +546,16 @@ export async function enrolmentTemplates(
   ];
   const crop = face.crops?.aligned;
   if (crop && config.variants.length > 0) {
-    const images = await Promise.all(config.variants.map((v) => makeVariant(crop, v, options)));
+    const degraded = config.variants.filter((v): v is DerivedVariant => !isPoseVariant(v));
+    const posed = config.variants.filter(isPoseVariant);
+    const images = await Promise.all(degraded.map((v) => makeVariant(crop, v, options)));
+    // Pose views are rendered from the photo itself, which shows what the aligned crop cut off.
+    if (posed.length > 0) {
+      const image = await decodeImage(photo.bytes, options.limits);
+      images.push(...renderPoseVariants(image, face.crops?.landmarks68, posed));
+    }
     const vectors = await pipeline.embedCrops(images, options.flip);
-    config.variants.forEach((variant, i) => {
+    [...degraded, ...posed].forEach((variant, i) => {
       templates.push({ ...base, id: randomUUID(), embedding: vectors[i]!, variant });
     });
   }
