@@ -12,6 +12,7 @@ Face pipeline
   detect <image> [--annotate out.png]   every face: box, landmarks, quality (drawn with --annotate)
   embed <image>                          every face's 512-d embedding, as JSON
   compare <a> <b> [--threshold T]        similarity of the two largest faces; same/different
+  pose <image> --out <dir>               the pose-synthesised views of the main face as PNGs + contact sheet
 
 Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
   enroll <root> [--first-only] [--largest]
@@ -51,6 +52,7 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on demand: the other commands need not load the HTTP stack.
   serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
   eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),
+  pose: async (argv) => (await import('./cli/pose-command.ts')).poseCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -32,6 +32,7 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --pairs <file>         pairs file for "pairs" (default <root>/pairs-dev.txt, else pairs.txt)
   --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S joined by +
   --limit N              first N pairs (balanced over folds) or first N identities
+  --pose                 one-shot by probe pose, with/without pose-synthesised gallery views (docs/accuracy.md)
   --out <dir>            report folder (default out/eval/<protocol>)
   --workers N            worker threads (default 2; 1 runs in-process with all cores)
   --cache <dir>          embedding cache (default .eval-cache); --no-cache disables it
@@ -164,6 +165,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       fusion: { type: 'string' },
       'variant-weights': { type: 'string' },
       'score-norm': { type: 'string' },
+      pose: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -189,6 +191,10 @@ export async function evalCommand(args: string[]): Promise<number> {
     parseDegradation(values.degrade ?? '');
   } catch (error) {
     throw new UsageError(`--degrade: ${(error as Error).message}`);
+  }
+  if (values.pose) {
+    if (protocol !== 'one-shot') throw new UsageError('--pose needs --protocol one-shot.');
+    return (await import('./eval-pose.ts')).evalPose(values);
   }
   const gallery = parseGalleryOptions(values);
   const workers = intOption(values.workers, 'workers', 2);
