@@ -5,6 +5,7 @@ import {
   poseOfVariant,
   TEMPLATE_VARIANTS,
 } from '../../functions/core/domain.ts';
+import { enrolmentTemplates } from '../../functions/core/gallery/service.ts';
 import type { RgbImage } from '../../functions/core/pipeline/image.ts';
 import { decodeImage } from '../../functions/core/pipeline/image.ts';
 import { FacePipeline, largestFace, resolveOptions } from '../../functions/core/pipeline/pipeline.ts';
@@ -157,5 +158,27 @@ describe.runIf(hasData(LFW))('views of a frontal LFW photo', () => {
     // A 40° view is a different picture of the same face.
     const turned = renderView(source, 40, 0);
     expect(meanAbsoluteError(turned, crops.aligned, true)).toBeGreaterThan(8);
+  });
+
+  it('enrol pose views as templates named by their variant, beside the degradation variants', async () => {
+    const templates = await enrolmentTemplates(
+      pipeline,
+      { analyze: {}, variants: ['mirror', 'pose:-40,0', 'pose:40,0'], minEnrolQuality: 0 },
+      'aaron',
+      { bytes: read(lfwPhoto('Aaron_Eckhart', 1)), source: 'aaron.jpg' },
+    );
+    expect(templates.map((t) => t.variant)).toEqual(['original', 'mirror', 'pose:-40,0', 'pose:40,0']);
+    const [original, , left, right] = templates.map((t) => t.embedding);
+    // A turned view is still this face (similar), but not a copy of the original.
+    let sl = 0;
+    let sr = 0;
+    for (let i = 0; i < original!.length; i++) {
+      sl += original![i]! * left![i]!;
+      sr += original![i]! * right![i]!;
+    }
+    for (const s of [sl, sr]) {
+      expect(s).toBeGreaterThan(0.3);
+      expect(s).toBeLessThan(0.99);
+    }
   });
 });
