@@ -12,6 +12,7 @@ Face pipeline
   detect <image> [--annotate out.png]   every face: box, landmarks, quality (drawn with --annotate)
   embed <image>                          every face's 512-d embedding, as JSON
   compare <a> <b> [--threshold T]        similarity of the two largest faces; same/different
+  pose <image> --out <dir>               the pose-synthesised views of the main face as PNGs + contact sheet
 
 Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
   enroll <root> [--first-only] [--largest]
@@ -77,6 +78,7 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   camera: async (argv) => (await import('./cli/camera-command.ts')).cameraCommand(argv),
   video: async (argv) => (await import('./cli/video-command.ts')).videoCommand(argv),
   watch: async (argv) => (await import('./cli/video-command.ts')).watchCommand(argv),
+  pose: async (argv) => (await import('./cli/pose-command.ts')).poseCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -37,6 +37,7 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
   --gallery-face <rule>  centre | largest: the face of a gallery photo that is enrolled (default: centre
                          for one-shot, where the labelled LFW person is the centred face; largest else)
   --limit N              first N pairs (balanced over folds) or first N identities
+  --pose                 one-shot by probe pose, with/without pose-synthesised gallery views (docs/accuracy.md)
   --out <dir>            report folder (default out/eval/<protocol>)
   --workers N            worker threads (default 2; 1 runs in-process with all cores)
   --cache <dir>          embedding cache (default .eval-cache); --no-cache disables it
@@ -185,6 +186,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       'variant-weights': { type: 'string' },
       'score-norm': { type: 'string' },
       'gallery-face': { type: 'string' },
+      pose: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -210,6 +212,10 @@ export async function evalCommand(args: string[]): Promise<number> {
     parseDegradation(values.degrade ?? '');
   } catch (error) {
     throw new UsageError(`--degrade: ${(error as Error).message}`);
+  }
+  if (values.pose) {
+    if (protocol !== 'one-shot') throw new UsageError('--pose needs --protocol one-shot.');
+    return (await import('./eval-pose.ts')).evalPose(values);
   }
   const gallery = parseGalleryOptions(values);
   let restore: CropRestoration | undefined;

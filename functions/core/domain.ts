@@ -71,16 +71,50 @@ export const SubjectMetadataInputSchema = z.preprocess((value, ctx) => {
  * degradation-matched variants generated from it so that a clean ID photo also matches dark, blurry probes.
  * The order is stored: a variant's place in this list is its code in index snapshots (append only).
  */
-export const TEMPLATE_VARIANTS = ['original', 'dark', 'blur', 'lowres', 'jpeg', 'mirror'] as const;
+export const TEMPLATE_VARIANTS = [
+  'original',
+  'dark',
+  'blur',
+  'lowres',
+  'jpeg',
+  'mirror',
+  'pose:-40,0',
+  'pose:-20,0',
+  'pose:20,0',
+  'pose:40,0',
+  'pose:0,-20',
+] as const;
 export type TemplateVariant = (typeof TEMPLATE_VARIANTS)[number];
+
+/**
+ * Pose-synthesised views (`core/pose`): the enrolment face rendered at `pose:<yaw>,<pitch>` degrees (yaw > 0:
+ * turned to the image's right; pitch < 0: seen from above). A fixed set, so that each has a snapshot code.
+ */
+export type PoseVariant = Extract<TemplateVariant, `pose:${string}`>;
+
+/** Every {@link PoseVariant}, in {@link TEMPLATE_VARIANTS} order. */
+export const POSE_VARIANTS: readonly PoseVariant[] = TEMPLATE_VARIANTS.filter((v): v is PoseVariant =>
+  v.startsWith('pose:'),
+);
+
+/** True when `value` names a {@link PoseVariant}. */
+export function isPoseVariant(value: unknown): value is PoseVariant {
+  return typeof value === 'string' && (POSE_VARIANTS as readonly string[]).includes(value);
+}
+
+/** The yaw and pitch (degrees) a {@link PoseVariant} is rendered at. */
+export function poseOfVariant(variant: PoseVariant): { yaw: number; pitch: number } {
+  const [yaw = '0', pitch = '0'] = variant.slice('pose:'.length).split(',');
+  return { yaw: Number(yaw), pitch: Number(pitch) };
+}
 
 /** True when `value` names a {@link TemplateVariant}. */
 export function isTemplateVariant(value: unknown): value is TemplateVariant {
   return typeof value === 'string' && (TEMPLATE_VARIANTS as readonly string[]).includes(value);
 }
 
-/** The variants generated from an enrolment photo (every {@link TEMPLATE_VARIANTS} entry but `original`). */
-export type DerivedVariant = Exclude<TemplateVariant, 'original'>;
+/** The degradation-matched variants made from an enrolment crop (every variant but `original` and the pose views). */
+export type DerivedVariant = Exclude<TemplateVariant, 'original' | PoseVariant>;
 
 /** Every {@link DerivedVariant}, in the order enrolment and the evaluation make them. */
 export const DERIVED_VARIANTS: readonly DerivedVariant[] = ['mirror', 'blur', 'dark', 'lowres', 'jpeg'];

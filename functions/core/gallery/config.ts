@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FaceprintError } from '../errors.ts';
+import { parsePoseVariants } from '../pose/views.ts';
 import { type Calibration, parseCalibration } from '../search/calibration.ts';
 import type { GalleryConfig } from './service.ts';
 
@@ -69,11 +70,14 @@ export const DEFAULT_DEADLINE_MS = 30_000;
 
 /**
  * The default gallery configuration. Variants and fusion follow docs/accuracy.md; the thresholds come from the
- * calibration file.
+ * calibration file. Pose-synthesised views (`pose:<yaw>,<pitch>`) are added only when `FACEPRINT_POSE_VIEWS`
+ * names them (`all` or a list): measured, they did not help on lfw-dev.
+ *
+ * @throws FaceprintError INVALID_ARGUMENT when `FACEPRINT_POSE_VIEWS` names an unknown view.
  */
 export function defaultGalleryConfig(calibration: Calibration = loadCalibration()): GalleryConfig {
   return {
-    variants: ['mirror', 'blur', 'dark', 'lowres'],
+    variants: ['mirror', 'blur', 'dark', 'lowres', ...parsePoseVariants(process.env.FACEPRINT_POSE_VIEWS)],
     fusion: { method: 'max' },
     minEnrolQuality: 0.2,
     topK: 5,

@@ -6,15 +6,18 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { type DecisionFilter, queryDecisions } from '../audit/decisions.ts';
-import type {
-  Candidate,
-  Decision,
-  DecisionAuditEntry,
-  FaceTemplate,
-  Subject,
-  TemplateVariant,
+import {
+  type Candidate,
+  type Decision,
+  type DecisionAuditEntry,
+  type DerivedVariant,
+  type FaceTemplate,
+  isPoseVariant,
+  type Subject,
+  type TemplateVariant,
 } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
+import { decodeImage } from '../pipeline/image.ts';
 import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
@@ -25,6 +28,7 @@ import {
   largestFace,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
+import { renderPoseVariants } from '../pose/views.ts';
 import type { Calibration } from '../search/calibration.ts';
 import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
@@ -579,9 +583,16 @@ export async function enrolmentTemplates(
     },
   ];
   if (crop && config.variants.length > 0) {
-    const images = await Promise.all(config.variants.map((v) => makeVariant(crop, v, options)));
+    const degraded = config.variants.filter((v): v is DerivedVariant => !isPoseVariant(v));
+    const posed = config.variants.filter(isPoseVariant);
+    const images = await Promise.all(degraded.map((v) => makeVariant(crop, v, options)));
+    // Pose views are rendered from the photo itself, which shows what the aligned crop cut off.
+    if (posed.length > 0) {
+      const image = await decodeImage(photo.bytes, options.limits);
+      images.push(...renderPoseVariants(image, face.crops?.landmarks68, posed));
+    }
     const vectors = await pipeline.embedCrops(images, options.flip);
-    config.variants.forEach((variant, i) => {
+    [...degraded, ...posed].forEach((variant, i) => {
       templates.push({ ...base, id: randomUUID(), embedding: vectors[i]!, variant });
     });
   }

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { TemplateVariant } from '../domain.ts';
+import type { DerivedVariant } from '../domain.ts';
 import { enhanceFace } from '../pipeline/enhance.ts';
 import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
 import type { AnalyzeOptions } from '../pipeline/pipeline.ts';
@@ -13,7 +13,7 @@ import { lumaStats } from '../pipeline/quality.ts';
  */
 export async function makeVariant(
   crop: RgbImage,
-  variant: Exclude<TemplateVariant, 'original'>,
+  variant: DerivedVariant,
   options: Pick<AnalyzeOptions, 'enhanceOptions'>,
 ): Promise<RgbImage> {
   switch (variant) {

@@ -98,8 +98,11 @@ export function resolveOptions(input: AnalyzeOptionsInput = {}): AnalyzeOptions 
 }
 
 export interface FaceWithCrops extends AnalyzedFace {
-  /** Present with `keepCrops`: the aligned crop, and the crop actually embedded (enhanced or not). */
-  crops?: { aligned: RgbImage; embedded: RgbImage } | undefined;
+  /**
+   * Present with `keepCrops`: the aligned crop, the crop actually embedded (enhanced or not), and the 68
+   * landmarks in source-image pixels (pose synthesis, `core/pose`, fits a 3D face to them).
+   */
+  crops?: { aligned: RgbImage; embedded: RgbImage; landmarks68: Landmarks68 } | undefined;
 }
 
 export type Stage = 'decode' | 'detect' | 'landmarks' | 'align' | 'quality' | 'enhance' | 'embed';
@@ -214,6 +217,7 @@ export class FacePipeline {
     const prepared: {
       detection: RawDetection;
       landmarks: FiveLandmarks;
+      landmarks68: Landmarks68;
       aligned: RgbImage;
       pose: HeadPose;
     }[] = [];
@@ -228,12 +232,12 @@ export class FacePipeline {
         ? await estimatePose(this.backend, image, detection.box)
         : { yaw: 0, pitch: 0, roll: 0 };
       lap('quality');
-      prepared.push({ detection, landmarks, aligned, pose });
+      prepared.push({ detection, landmarks, landmarks68, aligned, pose });
     }
 
     const faces: FaceWithCrops[] = [];
     const toEmbed: RgbImage[] = [];
-    for (const { detection, landmarks, aligned, pose } of prepared) {
+    for (const { detection, landmarks, landmarks68, aligned, pose } of prepared) {
       const quality = assessQuality(
         aligned,
         {
@@ -262,7 +266,7 @@ export class FacePipeline {
         pose: { yaw: quality.yaw, pitch: quality.pitch, roll: quality.roll },
         enhanced,
         embedding: new Float32Array(0),
-        crops: options.keepCrops ? { aligned, embedded } : undefined,
+        crops: options.keepCrops ? { aligned, embedded, landmarks68 } : undefined,
       });
     }
     if (options.embed && toEmbed.length > 0) {
