@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FaceprintError } from '../errors.ts';
+import { packCalibrationPath } from '../models/pack.ts';
 import { type Calibration, parseCalibration } from '../search/calibration.ts';
 import type { GalleryConfig } from './service.ts';
 
@@ -16,12 +17,14 @@ export const SHIPPED_CALIBRATION_PATH = resolve(
 );
 
 /**
- * Reads a calibration file: `path`, else `FACEPRINT_CALIBRATION`, else the shipped one.
+ * Reads a calibration file: `path`, else `FACEPRINT_CALIBRATION`, else the selected model pack's own
+ * `calibration.json` (calibration is per pack), else the shipped one.
  *
  * @throws FaceprintError INVALID_ARGUMENT when the file is missing or malformed.
  */
 export function loadCalibration(path?: string): Calibration {
-  const file = path ?? process.env.FACEPRINT_CALIBRATION ?? SHIPPED_CALIBRATION_PATH;
+  const file =
+    path ?? process.env.FACEPRINT_CALIBRATION ?? packCalibrationPath() ?? SHIPPED_CALIBRATION_PATH;
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));

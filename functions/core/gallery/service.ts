@@ -12,7 +12,6 @@ import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
   compare,
-  EMBEDDING_MODEL,
   type FacePipeline,
   largestFace,
   resolveOptions,
@@ -21,7 +20,7 @@ import type { Calibration } from '../search/calibration.ts';
 import { decide, verifyDecision } from '../search/decision.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
 import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
-import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
 import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
 import { makeVariant } from './variants.ts';
 
@@ -146,6 +145,10 @@ export class GalleryService {
   /** The snapshot version this process last loaded or wrote. */
   private seenVersion: string | undefined;
   private refreshing: Promise<boolean> | undefined;
+  /** The pipeline's embedding space: its model pack's id and embedding length. */
+  private readonly space: { modelId: string; dim: number };
+  /** Set when the store holds subjects whose only templates are of another pack: searching is refused. */
+  private foreign: ForeignTemplates | undefined;
 
   constructor(deps: GalleryDeps) {
     this.pipeline = deps.pipeline;
@@ -154,7 +157,14 @@ export class GalleryService {
     this.config = deps.config;
     this.now = deps.now ?? (() => new Date());
     this.snapshotOwner = deps.snapshotOwner ?? 'self';
-    this.index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+    this.space = { modelId: this.pipeline.model.id, dim: this.pipeline.embeddingSize };
+    assertCalibrationFits(this.config.calibration, this.space.modelId);
+    this.index = new VectorIndex(this.space);
+  }
+
+  /** The embedding space (model pack id) and dimension this gallery searches. */
+  get model(): ModelRef {
+    return this.pipeline.model;
   }
 
   /**
@@ -169,18 +179,18 @@ export class GalleryService {
     if (bytes) {
       try {
         index = decodeSnapshot(bytes);
-        assertCompatible(index, { modelId: EMBEDDING_MODEL.id, dim: 512 });
+        assertCompatible(index, this.space);
         since = new Date(Date.parse(inspectSnapshot(bytes).createdAt) - 60_000).toISOString();
       } catch {
         index = undefined;
       }
     }
-    index ??= new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+    index ??= new VectorIndex(this.space);
     const recent =
       since && canCatchUp(this.store)
         ? await this.store.templatesCreatedAfter(since)
         : await this.store.listTemplates();
-    const missing = recent.filter((t) => t.model.id === EMBEDDING_MODEL.id && !index.has(t.id));
+    const missing = recent.filter((t) => t.model.id === this.space.modelId && !index.has(t.id));
     index.add(
       missing.map((t) => ({
         templateId: t.id,
@@ -204,12 +214,13 @@ export class GalleryService {
     if (bytes) {
       try {
         loaded = decodeSnapshot(bytes);
-        assertCompatible(loaded, { modelId: EMBEDDING_MODEL.id, dim: 512 });
+        assertCompatible(loaded, this.space);
       } catch {
         loaded = undefined;
       }
     }
-    const current = templates.filter((t) => t.model.id === EMBEDDING_MODEL.id);
+    this.foreign = foreignTemplates(templates, this.space.modelId);
+    const current = templates.filter((t) => t.model.id === this.space.modelId);
     const inStep =
       loaded !== undefined && loaded.size === current.length && current.every((t) => loaded.has(t.id));
     if (loaded && inStep) {
@@ -217,7 +228,7 @@ export class GalleryService {
       this.seenVersion = await this.snapshots.version?.();
       return { templates: loaded.size, subjects: loaded.subjectCount, rebuilt: false };
     }
-    const index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+    const index = new VectorIndex(this.space);
     index.add(
       current.map((t) => ({
         templateId: t.id,
@@ -252,6 +263,22 @@ export class GalleryService {
       this.refreshing = undefined;
     });
     return this.refreshing;
+  }
+
+  /**
+   * Refuses to search while some subject's only templates are of another model pack (the gallery was enrolled
+   * with another pack and `faceprint gallery reembed` has not finished): such a subject could never match.
+   *
+   * @throws FaceprintError `INDEX_INCOMPATIBLE`.
+   */
+  assertSearchable(): void {
+    const foreign = this.foreign;
+    if (!foreign) return;
+    throw new FaceprintError(
+      'INDEX_INCOMPATIBLE',
+      `The gallery holds ${foreign.subjects} subject(s) enrolled only with model pack ${foreign.modelIds.join(', ')}, which pack ${this.space.modelId} cannot search; run \`faceprint gallery reembed\` with this pack (or select the pack they were enrolled with).`,
+      { modelIds: foreign.modelIds, subjects: foreign.subjects, modelId: this.space.modelId },
+    );
   }
 
   /** Number of templates and subjects in the index. */
@@ -361,6 +388,7 @@ export class GalleryService {
     bytes: Uint8Array,
     context: { source: string; operation?: string; topK?: number },
   ): Promise<IdentifyResult> {
+    this.assertSearchable();
     const agreementOn = this.config.agreement === 'mirror';
     const result = await this.pipeline.analyze(bytes, { ...this.config.analyze, keepCrops: agreementOn });
     const { calibration } = this.config;
@@ -422,7 +450,7 @@ export class GalleryService {
           box: face.box,
           quality: face.quality,
           decision: face.decision,
-          model: EMBEDDING_MODEL,
+          model: this.pipeline.model,
           calibration: calibration.id,
         }),
       ),
@@ -432,7 +460,7 @@ export class GalleryService {
       height: result.height,
       faces,
       calibration: calibration.id,
-      model: EMBEDDING_MODEL,
+      model: this.pipeline.model,
     };
   }
 
@@ -456,7 +484,9 @@ export class GalleryService {
     } else {
       const subject = await this.requireSubject(against.subjectId);
       subjectId = subject.id;
-      const templates = await this.store.listTemplates(subject.id);
+      const templates = (await this.store.listTemplates(subject.id)).filter(
+        (t) => t.model.id === this.space.modelId,
+      );
       if (templates.length === 0) {
         throw new FaceprintError(
           'NO_FACE',
@@ -485,7 +515,7 @@ export class GalleryService {
           confidence: decision.confidence,
           candidates: [],
         },
-        model: EMBEDDING_MODEL,
+        model: this.pipeline.model,
         calibration: this.config.calibration.id,
       },
     ]);
@@ -534,7 +564,7 @@ export async function enrolmentTemplates(
     source: photo.source,
     box: face.box,
     quality: face.quality,
-    model: EMBEDDING_MODEL,
+    model: pipeline.model,
     createdAt,
   };
   const templates: FaceTemplate[] = [
@@ -562,4 +592,47 @@ function view(subject: Subject, templates: FaceTemplate[]): SubjectView {
       createdAt: t.createdAt,
     })),
   };
+}
+
+/** Subjects whose templates are all of other model packs than the gallery's. */
+interface ForeignTemplates {
+  modelIds: string[];
+  subjects: number;
+}
+
+/** The subjects that have templates, but none of `modelId` (undefined when every subject has some). */
+export function foreignTemplates(templates: FaceTemplate[], modelId: string): ForeignTemplates | undefined {
+  const ours = new Set<string>();
+  const theirs = new Map<string, Set<string>>();
+  for (const t of templates) {
+    if (t.model.id === modelId) ours.add(t.subjectId);
+    else {
+      const ids = theirs.get(t.subjectId) ?? new Set<string>();
+      ids.add(t.model.id);
+      theirs.set(t.subjectId, ids);
+    }
+  }
+  const modelIds = new Set<string>();
+  let subjects = 0;
+  for (const [subjectId, ids] of theirs) {
+    if (ours.has(subjectId)) continue;
+    subjects += 1;
+    for (const id of ids) modelIds.add(id);
+  }
+  return subjects === 0 ? undefined : { modelIds: [...modelIds].sort(), subjects };
+}
+
+/**
+ * A calibration is valid only for the embedding space it was measured in: thresholds of one pack mean nothing for
+ * another. Fails closed.
+ *
+ * @throws FaceprintError `MODEL_MISMATCH`.
+ */
+export function assertCalibrationFits(calibration: Calibration, modelId: string): void {
+  if (calibration.modelId === modelId) return;
+  throw new FaceprintError(
+    'MODEL_MISMATCH',
+    `Calibration ${calibration.id} was measured for model pack ${calibration.modelId}, not ${modelId}; run \`faceprint calibrate --model-pack <dir> --out <dir>/calibration.json\` for this pack.`,
+    { calibrationModelId: calibration.modelId, modelId },
+  );
 }

@@ -1,4 +1,6 @@
 import { FaceprintError } from '../errors.ts';
+import { detectWithPack } from '../models/detectors.ts';
+import type { ModelPack } from '../models/pack.ts';
 import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
 import { cosineSimilarity, EMBEDDING_SIZE, embedFaces } from './embed.ts';
@@ -13,7 +15,7 @@ import {
 } from './geometry.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeImage, type RgbImage } from './image.ts';
 import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from './landmarks.ts';
-import { type ModelId, OnnxBackend, type OnnxBackendOptions } from './models.ts';
+import { OnnxBackend, type OnnxBackendOptions } from './models.ts';
 import { estimatePose } from './pose.ts';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
 
@@ -23,11 +25,19 @@ import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } fro
  */
 export const PIPELINE_VERSION = 'fp4';
 
-/** The embedding model every template records. */
+/** The embedding model every template of the shipped (default) model pack records. */
 export const EMBEDDING_MODEL: ModelRef = {
   id: 'mobilefacenet-512',
   version: `faceplugin-0.0.1/${PIPELINE_VERSION}`,
 };
+
+/**
+ * The embedding space of a model pack as templates, snapshots and calibrations record it: the pack id names the
+ * space (templates of different ids are never compared), `version/pipeline` is its provenance.
+ */
+export function packModelRef(pack: Pick<ModelPack, 'id' | 'version'>): ModelRef {
+  return { id: pack.id, version: `${pack.version}/${PIPELINE_VERSION}` };
+}
 
 export type EnhanceMode = 'auto' | 'always' | 'never';
 
@@ -138,14 +148,6 @@ const ROLL_REFINE_RADIANS = 0.07;
 /** Mean eye-centre disagreement with BlazeFace's keypoints, in inter-ocular distances, above which landmarks are redone. */
 const LANDMARK_AGREEMENT = 0.2;
 
-const MODELS_USED: ModelId[] = [
-  'ulfd-rfb320',
-  'blazeface-back',
-  'pfld-68',
-  'mobilefacenet-512',
-  'hopenet-pose',
-];
-
 /**
  * The face pipeline: decode → detect → landmarks → align → quality → enhance → embed. Create one per process;
  * it holds the ONNX sessions.
@@ -157,9 +159,19 @@ export class FacePipeline {
     this.backend = backend instanceof OnnxBackend ? backend : new OnnxBackend(backend);
   }
 
-  /** Loads every model now rather than on the first request. */
+  /** The embedding space this pipeline's templates live in (its model pack's identity). */
+  get model(): ModelRef {
+    return packModelRef(this.backend.pack);
+  }
+
+  /** Length of this pipeline's embeddings. */
+  get embeddingSize(): number {
+    return this.backend.pack.embeddingSize;
+  }
+
+  /** Loads every model of the pack now rather than on the first request. */
   warmUp(): Promise<void> {
-    return this.backend.warmUp(MODELS_USED);
+    return this.backend.warmUp(this.backend.models);
   }
 
   /**
@@ -186,7 +198,11 @@ export class FacePipeline {
     timings: Record<Stage, number> = zeroTimings(),
   ): Promise<FaceWithCrops[]> {
     const lap = stageClock(timings);
-    const detections = await detectFaces(this.backend, image, options.detect);
+    const { pack } = this.backend;
+    const detections =
+      pack.detector.family === 'ulfd+blazeface'
+        ? await detectFaces(this.backend, image, options.detect)
+        : await detectWithPack(this.backend, image, options.detect.maxFaces);
     lap('detect');
 
     const prepared: {
@@ -196,14 +212,18 @@ export class FacePipeline {
       pose: HeadPose;
     }[] = [];
     for (const detection of detections) {
-      const landmarks68 = await this.landmarksFor(image, detection);
-      const landmarks = fivePointsFrom68(landmarks68);
+      // A five-keypoint detector of a pack without a landmark model aligns on its own keypoints.
+      const landmarks =
+        detection.keypoints && !pack.landmarks
+          ? detection.keypoints
+          : fivePointsFrom68(await this.landmarksFor(image, detection));
       lap('landmarks');
       const aligned = alignFace(image, landmarks);
       lap('align');
-      const pose = options.pose
-        ? await estimatePose(this.backend, image, detection.box)
-        : { yaw: 0, pitch: 0, roll: 0 };
+      const pose =
+        options.pose && pack.pose
+          ? await estimatePose(this.backend, image, detection.box)
+          : { yaw: 0, pitch: 0, roll: 0 };
       lap('quality');
       prepared.push({ detection, landmarks, aligned, pose });
     }
