@@ -23,8 +23,7 @@ export const SHIPPED_CALIBRATION_PATH = resolve(
  * @throws FaceprintError INVALID_ARGUMENT when the file is missing or malformed.
  */
 export function loadCalibration(path?: string): Calibration {
-  const file =
-    path ?? process.env.FACEPRINT_CALIBRATION ?? packCalibrationPath() ?? SHIPPED_CALIBRATION_PATH;
+  const file = path ?? process.env.FACEPRINT_CALIBRATION ?? packCalibrationPath() ?? SHIPPED_CALIBRATION_PATH;
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
