@@ -30,6 +30,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     pipeline,
     store: dataDir.faceStore,
     snapshots: dataDir.snapshots,
+    photos: dataDir.photos,
     config: defaultGalleryConfig(loadCalibration(options.calibration)),
   });
   await gallery.open();

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDataDir } from '../../functions/adapters/local/data-dir.ts';
 import { FaceprintError } from '../../functions/core/errors.ts';
 import { defaultGalleryConfig, loadCalibration } from '../../functions/core/gallery/config.ts';
+import { reembedGallery } from '../../functions/core/gallery/reembed.ts';
 import { GalleryService } from '../../functions/core/gallery/service.ts';
 import { decodeScrfd } from '../../functions/core/models/detectors.ts';
 import { loadModelPack } from '../../functions/core/models/pack.ts';
@@ -156,5 +157,83 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
     expect(refused.code).toBe('INDEX_INCOMPATIBLE');
     expect(refused.message).toContain('model pack test-linear-64');
     expectOneSentence(refused.message);
+  });
+
+  it('reembed survives being killed halfway and finishes without duplicates, keeping the old templates until then', async () => {
+    const packDir = writeTestPack(tempDir('pack32'), { dim: 32, threshold: 0.97 });
+    const shipped = new FacePipeline();
+    const next = new FacePipeline({ packDir });
+    disposers.push(
+      () => shipped.dispose(),
+      () => next.dispose(),
+    );
+    const root = tempDir('reembed');
+    const dataDir = openDataDir(root);
+    const config = { ...defaultGalleryConfig(loadCalibration()), variants: [] };
+    const old = new GalleryService({
+      pipeline: shipped,
+      store: dataDir.faceStore,
+      snapshots: dataDir.snapshots,
+      photos: dataDir.photos,
+      config,
+    });
+    await old.open();
+    const people = ['irene', 'joy', 'wendy'];
+    for (const name of people) {
+      await old.createSubject({ id: name, name }, { bytes: read(seedPhoto(name, 1)), source: `${name}.jpg` });
+    }
+    expect(await dataDir.photos.list()).toHaveLength(3);
+    const deps = {
+      pipeline: next,
+      store: dataDir.faceStore,
+      photos: dataDir.photos,
+      snapshots: dataDir.snapshots,
+      config,
+    };
+    // A crash after the first subject (the progress callback throws, as a kill would stop the loop there).
+    const killed = await reembedGallery({
+      ...deps,
+      onProgress: (done) => {
+        if (done === 1) throw new Error('killed');
+      },
+    }).catch((e) => e);
+    expect((killed as Error).message).toBe('killed');
+    const half = await dataDir.faceStore.listTemplates();
+    expect(half.filter((t) => t.model.id === 'test-linear-32')).toHaveLength(1);
+    expect(half.filter((t) => t.model.id === 'mobilefacenet-512')).toHaveLength(3);
+    // The old pack still serves every subject meanwhile; the new one refuses the half-converted gallery.
+    await old.open();
+    const probe = await old.identify(read(seedPhoto('joy', 1)), { source: 'test' });
+    expect(probe.faces[0]?.decision.subjectId).toBe('joy');
+    const early = new GalleryService({
+      pipeline: next,
+      store: dataDir.faceStore,
+      snapshots: dataDir.snapshots,
+      config: defaultGalleryConfig(loadCalibration(join(packDir, 'calibration.json'))),
+    });
+    await early.open();
+    expect(
+      ((await early.identify(read(seedPhoto('joy', 1)), { source: 't' }).catch((e) => e)) as FaceprintError)
+        .code,
+    ).toBe('INDEX_INCOMPATIBLE');
+
+    const progress: number[] = [];
+    const finished = await reembedGallery({ ...deps, onProgress: (done) => progress.push(done) });
+    expect(progress).toEqual([1, 2, 3]);
+    expect(finished).toMatchObject({
+      subjects: 3,
+      skipped: 1,
+      reembedded: 2,
+      complete: true,
+      removed: 3,
+      templates: 3,
+    });
+    const after = await dataDir.faceStore.listTemplates();
+    expect(after).toHaveLength(3);
+    expect(new Set(after.map((t) => t.subjectId))).toEqual(new Set(people));
+    expect(after.every((t) => t.model.id === 'test-linear-32')).toBe(true);
+    await early.open();
+    const found = await early.identify(read(seedPhoto('wendy', 1)), { source: 't' });
+    expect(found.faces[0]?.decision).toMatchObject({ kind: 'match', subjectId: 'wendy' });
   });
 });

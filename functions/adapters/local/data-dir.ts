@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { FilePhotoStore } from './file-photo-store.ts';
 import { FileSnapshotStore } from './file-snapshot-store.ts';
 import {
   openSqliteDatabase,
@@ -34,6 +35,8 @@ export interface DataDir {
   faceStore: SqliteFaceStore;
   ledger: SqliteIngestLedger;
   snapshots: FileSnapshotStore;
+  /** The enrolment photos (`photos/`), which `gallery reembed` re-embeds with another model pack. */
+  photos: FilePhotoStore;
   /** Closes the database connection (the stores share it). */
   close(): void;
 }
@@ -94,6 +97,7 @@ export function openDataDir(path: string = defaultDataDir(), options: OpenDataDi
       faceStore,
       ledger,
       snapshots: new FileSnapshotStore(paths.indexSnapshot),
+      photos: new FilePhotoStore(join(paths.root, 'photos')),
       close: () => {
         if (db.open) db.close();
       },

@@ -295,6 +295,14 @@ export class SqliteFaceStore implements FaceStore {
     };
   }
 
+  /** Deletes some templates of one subject in one transaction (the re-embedding drops the old pack's). */
+  async deleteTemplates(subjectId: string, templateIds: string[]): Promise<number> {
+    const remove = this.db.prepare<[string, string]>('DELETE FROM templates WHERE subject_id = ? AND id = ?');
+    return this.db.transaction(() =>
+      templateIds.reduce((n, id) => n + remove.run(subjectId, id).changes, 0),
+    )();
+  }
+
   async deleteSubject(id: string): Promise<boolean> {
     // One statement: the cascade to templates happens inside its implicit transaction.
     return this.#stmts.deleteSubject.run(id).changes > 0;

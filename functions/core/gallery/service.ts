@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   Candidate,
   Decision,
@@ -21,6 +21,7 @@ import { decide, verifyDecision } from '../search/decision.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from '../search/snapshot.ts';
 import { type FusionConfig, VectorIndex } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
+import type { EnrolmentPhotoStore } from './photo-store.ts';
 import type { FaceStore, IndexSnapshotStore, Page } from './ports.ts';
 import { makeVariant } from './variants.ts';
 
@@ -117,6 +118,8 @@ export interface GalleryDeps {
    * loads the newest one and catches up with templates created since (`store.templatesCreatedAfter`).
    */
   snapshotOwner?: 'self' | 'indexer';
+  /** Where accepted enrolment photos are kept, so `gallery reembed` can re-embed them with another pack. */
+  photos?: EnrolmentPhotoStore | undefined;
 }
 
 /** A store that can list templates created after a time (the AWS identify path's catch-up). */
@@ -137,6 +140,7 @@ export class GalleryService {
   private readonly pipeline: FacePipeline;
   private readonly store: FaceStore;
   private readonly snapshots: IndexSnapshotStore;
+  private readonly photos: EnrolmentPhotoStore | undefined;
   readonly config: GalleryConfig;
   private readonly now: () => Date;
   private index: VectorIndex;
@@ -154,6 +158,7 @@ export class GalleryService {
     this.pipeline = deps.pipeline;
     this.store = deps.store;
     this.snapshots = deps.snapshots;
+    this.photos = deps.photos;
     this.config = deps.config;
     this.now = deps.now ?? (() => new Date());
     this.snapshotOwner = deps.snapshotOwner ?? 'self';
@@ -318,6 +323,7 @@ export class GalleryService {
     const templates = photo ? await this.templatesFromPhoto(subject.id, photo) : [];
     return this.serialise(async () => {
       await this.store.createSubject(subject, templates);
+      if (photo) await this.keepPhoto(subject.id, photo);
       this.addToIndex(templates);
       await this.persistIndex();
       return view(subject, templates);
@@ -330,10 +336,17 @@ export class GalleryService {
     const templates = await this.templatesFromPhoto(subject.id, photo);
     return this.serialise(async () => {
       await this.store.addTemplates(subject.id, templates);
+      await this.keepPhoto(subject.id, photo);
       this.addToIndex(templates);
       await this.persistIndex();
       return view(subject, await this.store.listTemplates(subject.id));
     });
+  }
+
+  private async keepPhoto(subjectId: string, photo: PhotoInput): Promise<void> {
+    if (!this.photos) return;
+    const id = createHash('sha256').update(photo.bytes).digest('hex');
+    await this.photos.put({ subjectId, id, source: photo.source }, photo.bytes);
   }
 
   private addToIndex(templates: FaceTemplate[]): void {
@@ -371,6 +384,7 @@ export class GalleryService {
       // Index first: if the store delete fails, the next open() rebuilds the index from the store.
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
+      await this.photos?.deleteSubject(id);
       await this.persistIndex();
     });
   }
