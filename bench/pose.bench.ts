@@ -20,7 +20,7 @@ const face = largestFace(
   LFW,
 );
 await pipeline.dispose();
-const landmarks = face.crops!.landmarks68;
+const landmarks = face.crops!.landmarks68!;
 
 const rows: string[] = [];
 const measure = (label: string, fn: () => void) => {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { FacePipeline } from '../functions/core/pipeline/pipeline.ts';
 import { calibrateCommand } from './cli/calibrate-command.ts';
 import { EXIT, intOption, numberOption, reportError, UsageError } from './cli/common.ts';
+import { takeModelPackOption } from './cli/model-pack-option.ts';
 import { compareCommand, detectCommand, embedCommand } from './cli/pipeline-commands.ts';
 
 const HELP = `faceprint: face identification for dark, blurry surveillance images
@@ -136,7 +137,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(takeModelPackOption(process.argv.slice(2)));
 } catch (error) {
   // parseArgs reports unknown options as TypeErrors with an ERR_PARSE_ARGS_* code: a usage error.
   const code = (error as NodeJS.ErrnoException).code;

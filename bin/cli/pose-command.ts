@@ -54,7 +54,11 @@ export async function poseCommand(argv: string[]): Promise<number> {
       path,
     );
     const crops = face.crops!;
-    const source = preparePoseSource(image, crops.landmarks68);
+    const landmarks68 = crops.landmarks68;
+    if (!landmarks68) {
+      throw new UsageError('The model pack in use gives no 68-point landmarks; pose views need them.');
+    }
+    const source = preparePoseSource(image, landmarks68);
     const out = resolve(values.out);
     await mkdir(out, { recursive: true });
     const files: { file: string; yaw: number | null; pitch: number | null; ms: number }[] = [];

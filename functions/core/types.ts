@@ -55,7 +55,7 @@ export interface FaceQuality {
   roll: number;
 }
 
-export type DetectorName = 'ulfd' | 'blazeface';
+export type DetectorName = 'ulfd' | 'blazeface' | 'scrfd' | 'retinaface';
 
 export interface DetectedFace {
   box: Box;

@@ -104,7 +104,7 @@ async function analyse(
   const faces = await pipeline.analyzeImage(image, options);
   const face = selectFace(faces, select, image.width, image.height);
   const none = { embedding: null, modelYaw: 0, modelPitch: 0, fitYaw: 0, fitPitch: 0, templates: {} };
-  if (!face?.crops || face.embedding.length === 0) return none;
+  if (!face?.crops?.landmarks68 || face.embedding.length === 0) return none;
   const source = preparePoseSource(image, face.crops.landmarks68);
   const crops = gallery
     ? [

@@ -42,6 +42,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     config,
     followUp: followUp.followUp,
     ...(options.now ? { now: options.now } : {}),
+    photos: dataDir.photos,
   });
   followUp.bind(gallery, pipeline);
   await gallery.open();

@@ -149,7 +149,8 @@ describe.runIf(hasData(LFW))('views of a frontal LFW photo', () => {
       'the photo',
     );
     const crops = face.crops!;
-    const source = preparePoseSource(image, crops.landmarks68);
+    expect(crops.landmarks68).toBeDefined();
+    const source = preparePoseSource(image, crops.landmarks68!);
     expect(Math.abs(source.pose.yaw)).toBeLessThan(15);
     const same = renderView(source, source.pose.yaw, source.pose.pitch);
     expect(meanAbsoluteError(same, crops.aligned)).toBeLessThan(4);

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { FilePhotoStore } from './file-photo-store.ts';
 import { FileSnapshotStore } from './file-snapshot-store.ts';
 import { LocalSubjectEraser } from './local-erasure.ts';
 import {
@@ -37,6 +38,8 @@ export interface DataDir {
   /** Takes a deleted subject's traces out of the audit log and `results/` (issue 13: erasure). */
   eraser: LocalSubjectEraser;
   snapshots: FileSnapshotStore;
+  /** The enrolment photos (`photos/`), which `gallery reembed` re-embeds with another model pack. */
+  photos: FilePhotoStore;
   /** Closes the database connection (the stores share it). */
   close(): void;
 }
@@ -98,6 +101,7 @@ export function openDataDir(path: string = defaultDataDir(), options: OpenDataDi
       ledger,
       eraser: new LocalSubjectEraser(db, paths),
       snapshots: new FileSnapshotStore(paths.indexSnapshot),
+      photos: new FilePhotoStore(join(paths.root, 'photos')),
       close: () => {
         if (db.open) db.close();
       },

@@ -348,6 +348,14 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
     };
   }
 
+  /** Deletes some templates of one subject in one transaction (the re-embedding drops the old pack's). */
+  async deleteTemplates(subjectId: string, templateIds: string[]): Promise<number> {
+    const remove = this.db.prepare<[string, string]>('DELETE FROM templates WHERE subject_id = ? AND id = ?');
+    return this.db.transaction(() =>
+      templateIds.reduce((n, id) => n + remove.run(subjectId, id).changes, 0),
+    )();
+  }
+
   async deleteSubject(id: string): Promise<boolean> {
     // One statement: the cascade to templates and the change-feed trigger happen inside its transaction.
     const deleted = this.#stmts.deleteSubject.run(id).changes > 0;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaceprintError, isFaceprintError } from '../errors.ts';
-import { EMBEDDING_MODEL, type FacePipeline, PIPELINE_VERSION } from '../pipeline/pipeline.ts';
+import { type FacePipeline, PIPELINE_VERSION } from '../pipeline/pipeline.ts';
 import { type Calibration, thresholdForFar, thresholdForFpir } from '../search/calibration.ts';
 import { VectorIndex } from '../search/vector-index.ts';
 import { enrolmentTemplates, type GalleryConfig, largestFace } from './service.ts';
@@ -65,7 +65,7 @@ export async function calibrateOnFolder(
   const total = identities.reduce((n, i) => n + i.images.length, 0);
   let done = 0;
   const tick = () => options.onProgress?.(++done, total);
-  const index = new VectorIndex({ modelId: EMBEDDING_MODEL.id, dim: 512 });
+  const index = new VectorIndex({ modelId: pipeline.model.id, dim: pipeline.embeddingSize });
   const enrolConfig = { ...config, minEnrolQuality: 0 };
   for (const { identity, images } of enrolled) {
     try {
@@ -131,7 +131,7 @@ export async function calibrateOnFolder(
   return {
     id: `cal-${PIPELINE_VERSION}-${configHash}-${createdAt.slice(0, 10)}`,
     createdAt,
-    modelId: EMBEDDING_MODEL.id,
+    modelId: pipeline.model.id,
     pipelineVersion: PIPELINE_VERSION,
     dataset: {
       description: options.description ?? root,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FaceprintError } from '../errors.ts';
+import { packCalibrationPath } from '../models/pack.ts';
 import { parsePoseVariants } from '../pose/views.ts';
 import { type Calibration, parseCalibration } from '../search/calibration.ts';
 import type { GalleryConfig } from './service.ts';
@@ -17,9 +18,10 @@ export const SHIPPED_CALIBRATION_PATH = resolve(
 );
 
 /**
- * Reads a calibration file: `path`, else `FACEPRINT_CALIBRATION`, else the shipped one. Fails closed: a file
- * that is missing, unreadable, not JSON or not a valid calibration stops the caller with one sentence (there
- * is no fallback to other thresholds).
+ * Reads a calibration file: `path`, else `FACEPRINT_CALIBRATION`, else the selected model pack's own
+ * `calibration.json` (calibration is per pack), else the shipped one. Fails closed: a file that is missing,
+ * unreadable, not JSON or not a valid calibration stops the caller with one sentence (there is no fallback to
+ * other thresholds).
  *
  * @throws FaceprintError INVALID_ARGUMENT when the file is missing, unreadable or malformed.
  */
@@ -31,7 +33,7 @@ export function loadCalibration(path?: string): Calibration {
       'FACEPRINT_CALIBRATION is set but empty; unset it to use the shipped calibration or name a file.',
     );
   }
-  const file = path ?? fromEnv ?? SHIPPED_CALIBRATION_PATH;
+  const file = path ?? fromEnv ?? packCalibrationPath() ?? SHIPPED_CALIBRATION_PATH;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

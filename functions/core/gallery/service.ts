@@ -34,9 +34,10 @@ import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
 import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
-import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
+import type { EnrolmentPhotoStore } from './photo-store.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
 import { faceThumbnail } from './thumbnail.ts';
 import { makeVariant } from './variants.ts';
@@ -150,6 +151,8 @@ export interface GalleryDeps {
   eraser?: SubjectEraser | undefined;
   /** Unknown persons, the review queue and reviewers' negatives (see `follow-up.ts`); none when omitted. */
   followUp?: IdentifyFollowUp | undefined;
+  /** Where accepted enrolment photos are kept, so `gallery reembed` can re-embed them with another pack. */
+  photos?: EnrolmentPhotoStore | undefined;
 }
 
 /**
@@ -160,24 +163,32 @@ export interface GalleryDeps {
 export class GalleryService {
   private readonly pipeline: FacePipeline;
   private readonly store: FaceStore;
+  private readonly photos: EnrolmentPhotoStore | undefined;
   readonly config: GalleryConfig;
   private readonly now: () => Date;
   private readonly index: GalleryIndex;
   private writes: Promise<unknown> = Promise.resolve();
   private readonly eraser: SubjectEraser | undefined;
   private readonly followUp: IdentifyFollowUp | undefined;
+  /** The pipeline's embedding space: its model pack's id and embedding length. */
+  private readonly space: { modelId: string; dim: number };
+  /** Set when the store holds subjects whose only templates are of another pack: searching is refused. */
+  private foreign: ForeignTemplates | undefined;
 
   constructor(deps: GalleryDeps) {
     this.eraser = deps.eraser;
     this.followUp = deps.followUp;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
+    this.photos = deps.photos;
     this.config = deps.config;
     this.now = deps.now ?? (() => new Date());
+    this.space = { modelId: this.pipeline.model.id, dim: this.pipeline.embeddingSize };
+    assertCalibrationFits(this.config.calibration, this.space.modelId);
     this.index = new GalleryIndex({
       snapshots: deps.snapshots,
       feed: deps.feed,
-      model: { id: EMBEDDING_MODEL.id, dim: EMBEDDING_DIM },
+      model: { id: this.space.modelId, dim: this.space.dim },
       writesSnapshots: (deps.snapshotOwner ?? 'self') === 'self',
       refreshIntervalMs: deps.indexRefreshIntervalMs,
       onStale: deps.onIndexStale,
@@ -185,11 +196,17 @@ export class GalleryService {
     });
   }
 
+  /** The embedding space (model pack id) and dimension this gallery searches. */
+  get model(): ModelRef {
+    return this.pipeline.model;
+  }
+
   /**
    * Loads the index: the newest snapshot, checked for this model (else rebuilt from the store), plus whatever the
    * store's change feed says happened since it was written.
    */
   async open(): Promise<{ templates: number; subjects: number; rebuilt: boolean }> {
+    this.foreign = foreignTemplates(await this.store.listTemplates(), this.space.modelId);
     const { templates, subjects, rebuilt } = await this.index.open();
     return { templates, subjects, rebuilt };
   }
@@ -202,6 +219,22 @@ export class GalleryService {
   async ensureFresh(): Promise<boolean> {
     const refresh = await this.index.ensureFresh();
     return refresh !== undefined && (refresh.rebuilt || refresh.applied > 0);
+  }
+
+  /**
+   * Refuses to search while some subject's only templates are of another model pack (the gallery was enrolled
+   * with another pack and `faceprint gallery reembed` has not finished): such a subject could never match.
+   *
+   * @throws FaceprintError `INDEX_INCOMPATIBLE`.
+   */
+  assertSearchable(): void {
+    const foreign = this.foreign;
+    if (!foreign) return;
+    throw new FaceprintError(
+      'INDEX_INCOMPATIBLE',
+      `The gallery holds ${foreign.subjects} subject(s) enrolled only with model pack ${foreign.modelIds.join(', ')}, which pack ${this.space.modelId} cannot search; run \`faceprint gallery reembed\` with this pack (or select the pack they were enrolled with).`,
+      { modelIds: foreign.modelIds, subjects: foreign.subjects, modelId: this.space.modelId },
+    );
   }
 
   /** Number of templates and subjects in the index. */
@@ -241,6 +274,7 @@ export class GalleryService {
     const templates = photo ? await this.templatesFromPhoto(subject.id, photo) : [];
     return this.serialise(async () => {
       await this.store.createSubject(subject, templates);
+      if (photo) await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
       return view(subject, templates);
     });
@@ -261,9 +295,16 @@ export class GalleryService {
     const templates = await this.templatesFromPhoto(subject.id, photo);
     return this.serialise(async () => {
       await this.store.addTemplates(subject.id, templates);
+      await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
       return view(subject, await this.store.listTemplates(subject.id));
     });
+  }
+
+  private async keepPhoto(subjectId: string, photo: PhotoInput): Promise<void> {
+    if (!this.photos) return;
+    const id = createHash('sha256').update(photo.bytes).digest('hex');
+    await this.photos.put({ subjectId, id, source: photo.source }, photo.bytes);
   }
 
   private async requireSubject(id: string): Promise<Subject> {
@@ -311,6 +352,7 @@ export class GalleryService {
       this.index.removeSubject(id);
       await this.store.deleteSubject(id);
       await this.afterWrite();
+      await this.photos?.deleteSubject(id);
       await this.followUp?.eraseSubject(id);
       const traces = (await this.eraser?.eraseTraces(id)) ?? {
         auditRowsRedacted: 0,
@@ -360,6 +402,7 @@ export class GalleryService {
       camera?: string | undefined;
     },
   ): Promise<IdentifyResult> {
+    this.assertSearchable();
     const agreementOn = this.config.agreement === 'mirror';
     const followUp = this.followUp;
     const result = await this.pipeline.analyze(bytes, {
@@ -431,7 +474,7 @@ export class GalleryService {
           box: face.box,
           quality: face.quality,
           decision: face.decision,
-          model: EMBEDDING_MODEL,
+          model: this.pipeline.model,
           calibration: calibration.id,
           qualityBand: face.decision.qualityBand,
           ...(context.camera ? { camera: context.camera } : {}),
@@ -467,7 +510,7 @@ export class GalleryService {
       faces,
       calibration: calibration.id,
       ...(context.camera ? { camera: context.camera } : {}),
-      model: EMBEDDING_MODEL,
+      model: this.pipeline.model,
     };
   }
 
@@ -491,7 +534,9 @@ export class GalleryService {
     } else {
       const subject = await this.requireSubject(against.subjectId);
       subjectId = subject.id;
-      const templates = await this.store.listTemplates(subject.id);
+      const templates = (await this.store.listTemplates(subject.id)).filter(
+        (t) => t.model.id === this.space.modelId,
+      );
       if (templates.length === 0) {
         throw new FaceprintError(
           'NO_FACE',
@@ -520,7 +565,7 @@ export class GalleryService {
           confidence: decision.confidence,
           candidates: [],
         },
-        model: EMBEDDING_MODEL,
+        model: this.pipeline.model,
         calibration: this.config.calibration.id,
       },
     ]);
@@ -569,7 +614,7 @@ export async function enrolmentTemplates(
     source: photo.source,
     box: face.box,
     quality: face.quality,
-    model: EMBEDDING_MODEL,
+    model: pipeline.model,
     createdAt,
   };
   const crop = face.crops?.aligned;
@@ -616,4 +661,47 @@ function view(subject: Subject, templates: FaceTemplate[]): SubjectView {
       createdAt: t.createdAt,
     })),
   };
+}
+
+/** Subjects whose templates are all of other model packs than the gallery's. */
+interface ForeignTemplates {
+  modelIds: string[];
+  subjects: number;
+}
+
+/** The subjects that have templates, but none of `modelId` (undefined when every subject has some). */
+export function foreignTemplates(templates: FaceTemplate[], modelId: string): ForeignTemplates | undefined {
+  const ours = new Set<string>();
+  const theirs = new Map<string, Set<string>>();
+  for (const t of templates) {
+    if (t.model.id === modelId) ours.add(t.subjectId);
+    else {
+      const ids = theirs.get(t.subjectId) ?? new Set<string>();
+      ids.add(t.model.id);
+      theirs.set(t.subjectId, ids);
+    }
+  }
+  const modelIds = new Set<string>();
+  let subjects = 0;
+  for (const [subjectId, ids] of theirs) {
+    if (ours.has(subjectId)) continue;
+    subjects += 1;
+    for (const id of ids) modelIds.add(id);
+  }
+  return subjects === 0 ? undefined : { modelIds: [...modelIds].sort(), subjects };
+}
+
+/**
+ * A calibration is valid only for the embedding space it was measured in: thresholds of one pack mean nothing for
+ * another. Fails closed.
+ *
+ * @throws FaceprintError `MODEL_MISMATCH`.
+ */
+export function assertCalibrationFits(calibration: Calibration, modelId: string): void {
+  if (calibration.modelId === modelId) return;
+  throw new FaceprintError(
+    'MODEL_MISMATCH',
+    `Calibration ${calibration.id} was measured for model pack ${calibration.modelId}, not ${modelId}; run \`faceprint calibrate --model-pack <dir> --out <dir>/calibration.json\` for this pack.`,
+    { calibrationModelId: calibration.modelId, modelId },
+  );
 }

@@ -1,5 +1,6 @@
+import { embedWithPack } from '../models/embedder.ts';
 import type { RgbImage } from './image.ts';
-import { type OnnxBackend, output } from './models.ts';
+import type { OnnxBackend } from './models.ts';
 
 export const EMBEDDING_SIZE = 112;
 
@@ -12,25 +13,9 @@ export function l2Normalise(v: Float32Array): Float32Array {
   return v;
 }
 
-/** The aligned 112×112 crop as the embedder wants it: BGR (measured better than RGB), (x − 127) / 128, CHW. */
-function toTensor(crop: RgbImage, mirror: boolean): Float32Array {
-  const plane = EMBEDDING_SIZE * EMBEDDING_SIZE;
-  const input = new Float32Array(plane * 3);
-  for (let y = 0; y < EMBEDDING_SIZE; y++) {
-    for (let x = 0; x < EMBEDDING_SIZE; x++) {
-      const sx = mirror ? EMBEDDING_SIZE - 1 - x : x;
-      const s = (y * EMBEDDING_SIZE + sx) * 3;
-      const o = y * EMBEDDING_SIZE + x;
-      input[o] = (crop.data[s + 2]! - 127) / 128;
-      input[o + plane] = (crop.data[s + 1]! - 127) / 128;
-      input[o + 2 * plane] = (crop.data[s]! - 127) / 128;
-    }
-  }
-  return input;
-}
-
 /**
- * Embeds aligned 112×112 crops into L2-normalised vectors. The shipped model has a fixed batch size of 1,
+ * Embeds aligned 112×112 crops into L2-normalised vectors with the model pack's embedder (the shipped one: BGR,
+ * (x − 127) / 128, 512-d; see `functions/core/models/embedder.ts`). The shipped model has a fixed batch size of 1,
  * so the batch runs back to back on one session (ONNX Runtime parallelises inside each run).
  * With `flip`, each crop's vector is averaged with its mirror image's before normalising.
  */
@@ -46,22 +31,7 @@ export async function embedFaces(
         `embedFaces: crops must be ${EMBEDDING_SIZE}×${EMBEDDING_SIZE}, got ${crop.width}×${crop.height}`,
       );
     }
-    const shape = [1, 3, EMBEDDING_SIZE, EMBEDDING_SIZE];
-    const first = output(
-      await backend.run('mobilefacenet-512', toTensor(crop, false), shape),
-      'mobilefacenet-512',
-      'output',
-    );
-    const vector = Float32Array.from(first);
-    if (flip) {
-      const mirrored = output(
-        await backend.run('mobilefacenet-512', toTensor(crop, true), shape),
-        'mobilefacenet-512',
-        'output',
-      );
-      for (let i = 0; i < vector.length; i++) vector[i]! += mirrored[i]!;
-    }
-    vectors.push(l2Normalise(vector));
+    vectors.push(await embedWithPack(backend, crop, flip));
   }
   return vectors;
 }

@@ -42,8 +42,8 @@ export async function predictLandmarks68(
     const b = crop.data[i * 3 + 2]!;
     input[i] = (0.299 * r + 0.587 * g + 0.114 * b) / 256;
   }
-  const result = await backend.run('pfld-68', input, [1, 1, SIZE, SIZE]);
-  const raw = output(result, 'pfld-68', 'output');
+  const model = backend.pack.landmarks?.model ?? 'pfld-68';
+  const raw = output(await backend.run(model, input, [1, 1, SIZE, SIZE]), model, 'output');
   const toSource = invertAffine(toCrop);
   const points: Point[] = [];
   for (let i = 0; i < 68; i++)

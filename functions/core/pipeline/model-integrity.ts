@@ -5,20 +5,20 @@
  *
  * @module
  */
+
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FaceprintError } from '../errors.ts';
+import { shippedPackDir } from '../models/pack.ts';
 
 /**
  * Where the models live: `FACEPRINT_MODELS_DIR` (e.g. `/opt/models` in the Lambda image), else the
  * repository's `layers/models`.
  */
 export function defaultModelsDir(): string {
-  const fromEnv = process.env.FACEPRINT_MODELS_DIR;
-  if (fromEnv) return resolve(fromEnv);
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'layers', 'models');
+  return shippedPackDir();
 }
 
 /** What the check needs from `manifest.json`: each model's file and its expected digest. */

@@ -1,37 +1,39 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { FaceprintError } from '../errors.ts';
-import { defaultModelsDir, verifyModelsDir } from './model-integrity.ts';
+import {
+  loadModelPack,
+  type ModelManifestEntry,
+  type ModelPack,
+  type PackManifest,
+  packLabel,
+  packModels,
+  selectedPackDir,
+  shippedPackDir,
+  verifyModelFile,
+} from '../models/pack.ts';
 
-/** One model's entry in `layers/models/manifest.json`. */
-export interface ModelManifestEntry {
-  file: string;
-  source: { package: string; path: string };
-  sha256: string;
-  task: string;
-  input: {
-    name: string;
-    shape: number[];
-    layout: string;
-    channelOrder: string;
-    mean: number[];
-    std: number[];
-  };
-  outputs: Record<string, { shape: number[]; meaning: string }>;
-}
+export type { ModelManifestEntry } from '../models/pack.ts';
+export type ModelManifest = PackManifest;
 
-export interface ModelManifest {
-  schemaVersion: number;
-  models: Record<string, ModelManifestEntry>;
-}
-
-export type ModelId = 'ulfd-rfb320' | 'pfld-68' | 'mobilefacenet-512' | 'hopenet-pose' | 'blazeface-back';
+/** The shipped models' ids; a model pack may name others (any string). */
+export type ModelId =
+  | 'ulfd-rfb320'
+  | 'pfld-68'
+  | 'mobilefacenet-512'
+  | 'hopenet-pose'
+  | 'blazeface-back'
+  | (string & {});
 
 export { defaultModelsDir } from './model-integrity.ts';
 
 export interface OnnxBackendOptions {
+  /** The shipped pack's folder (default {@link defaultModelsDir}); used when no `packDir` is chosen. */
   modelsDir?: string;
+  /** A model pack folder; default `FACEPRINT_MODEL_PACK`, else `modelsDir`, else the shipped pack. */
+  packDir?: string;
   /**
    * Intra-op threads per session; 0 lets ONNX Runtime use every core. Default 1: these models are small, so extra
    * threads mostly spin (measured: whole pipeline 27 ms with 1 thread, 31 ms with all cores, and several times
@@ -40,7 +42,8 @@ export interface OnnxBackendOptions {
   threads?: number;
   /**
    * ONNX Runtime execution providers in order of preference, e.g. `['cuda', 'cpu']` on a GPU Batch instance
-   * (needs onnxruntime-node's CUDA binaries). Default: `FACEPRINT_EXECUTION_PROVIDERS` (comma-separated) or CPU.
+   * (needs onnxruntime-node's CUDA binaries). Default: `FACEPRINT_EXECUTION_PROVIDERS` (comma-separated), else
+   * the pack's `executionProviders`, else CPU.
    */
   executionProviders?: string[];
 }
@@ -53,26 +56,38 @@ export class OnnxBackend {
   readonly modelsDir: string;
   readonly threads: number;
   readonly manifest: ModelManifest;
+  /** The model pack the sessions come from. */
+  readonly pack: ModelPack;
   readonly executionProviders: string[];
   private readonly sessions = new Map<ModelId, Promise<ort.InferenceSession>>();
 
   constructor(options: OnnxBackendOptions = {}) {
-    this.modelsDir = options.modelsDir ?? defaultModelsDir();
+    const explicit = options.packDir ?? (process.env.FACEPRINT_MODEL_PACK ? undefined : options.modelsDir);
+    this.pack = loadModelPack(selectedPackDir(explicit));
+    this.modelsDir = this.pack.dir;
     this.threads = options.threads ?? 1;
-    this.executionProviders =
-      options.executionProviders ??
-      (process.env.FACEPRINT_EXECUTION_PROVIDERS?.split(',')
-        .map((p) => p.trim())
-        .filter(Boolean) || ['cpu']);
-    // Fails closed: a missing, unreadable or altered model stops the process here, before any session exists.
-    this.manifest = verifyModelsDir(this.modelsDir) as ModelManifest;
+    const fromEnv = process.env.FACEPRINT_EXECUTION_PROVIDERS?.split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    this.executionProviders = options.executionProviders ??
+      (fromEnv?.length ? fromEnv : undefined) ??
+      this.pack.executionProviders ?? ['cpu'];
+    this.manifest = this.pack.manifest;
+  }
+
+  /** Every model the pack's roles use. */
+  get models(): ModelId[] {
+    return packModels(this.pack);
   }
 
   /** The manifest entry of a model. */
   entry(id: ModelId): ModelManifestEntry {
     const entry = this.manifest.models[id];
     if (!entry)
-      throw new FaceprintError('MODEL_UNAVAILABLE', `Model ${id} is not listed in the model manifest.`);
+      throw new FaceprintError(
+        'MODEL_UNAVAILABLE',
+        `Model ${id} is not listed in the manifest of model pack ${packLabel(this.pack)}.`,
+      );
     return entry;
   }
 
@@ -90,13 +105,9 @@ export class OnnxBackend {
 
   private async createSession(id: ModelId): Promise<ort.InferenceSession> {
     const entry = this.entry(id);
-    const path = join(this.modelsDir, entry.file);
-    if (!existsSync(path)) {
-      throw new FaceprintError(
-        'MODEL_UNAVAILABLE',
-        `Model file ${path} (${id}) is missing; run \`npm run models\`.`,
-      );
-    }
+    // The file must be the one the pack was measured with: a sha256 mismatch refuses to load.
+    const path = verifyModelFile(this.pack, id);
+    assertProvidersAvailable(this.executionProviders, packLabel(this.pack));
     const session = await ort.InferenceSession.create(path, {
       intraOpNumThreads: this.threads,
       interOpNumThreads: 1,
@@ -159,4 +170,52 @@ export function output(outputs: Record<string, ort.Tensor>, model: ModelId, name
     throw new FaceprintError('MODEL_MISMATCH', `Model ${model} produced no output named "${name}".`);
   }
   return tensor.data as Float32Array;
+}
+
+/** Shared libraries onnxruntime-node needs for an execution provider besides the CPU. */
+const PROVIDER_LIBRARIES: Record<string, string> = {
+  cuda: 'libonnxruntime_providers_cuda.so',
+  tensorrt: 'libonnxruntime_providers_tensorrt.so',
+};
+
+/** The folder holding onnxruntime-node's native binding and provider libraries. */
+function onnxRuntimeBinDir(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const root = dirname(require.resolve('onnxruntime-node/package.json'));
+    return join(root, 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses, with one sentence, an execution provider whose libraries this onnxruntime-node does not carry (the npm
+ * build has CPU only on Linux; the GPU container image adds CUDA), instead of ONNX Runtime's native error.
+ *
+ * @throws FaceprintError `MODEL_UNAVAILABLE`.
+ */
+export function assertProvidersAvailable(
+  providers: readonly string[],
+  pack: string,
+  binDir = onnxRuntimeBinDir(),
+): void {
+  for (const provider of providers) {
+    const name = provider.toLowerCase();
+    if (name === 'cpu') continue;
+    const library = PROVIDER_LIBRARIES[name];
+    if (!library) {
+      throw new FaceprintError(
+        'MODEL_UNAVAILABLE',
+        `Execution provider "${provider}" (asked for by model pack ${pack} or FACEPRINT_EXECUTION_PROVIDERS) is not one Faceprint knows; use cpu, cuda or tensorrt.`,
+      );
+    }
+    if (!binDir || !existsSync(join(binDir, library))) {
+      throw new FaceprintError(
+        'MODEL_UNAVAILABLE',
+        `Execution provider "${provider}" was asked for (model pack ${pack} or FACEPRINT_EXECUTION_PROVIDERS) but this onnxruntime-node has no ${library}; run the GPU image (docs/deploy.md) or ask for cpu.`,
+        { provider },
+      );
+    }
+  }
 }

@@ -1,4 +1,6 @@
 import { FaceprintError } from '../errors.ts';
+import { detectWithPack } from '../models/detectors.ts';
+import type { ModelPack } from '../models/pack.ts';
 import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
 import { cosineSimilarity, EMBEDDING_SIZE, embedFaces } from './embed.ts';
@@ -13,7 +15,7 @@ import {
 } from './geometry.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeImage, type RgbImage } from './image.ts';
 import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from './landmarks.ts';
-import { type ModelId, OnnxBackend, type OnnxBackendOptions } from './models.ts';
+import { OnnxBackend, type OnnxBackendOptions } from './models.ts';
 import { estimatePose } from './pose.ts';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
 import { type CropRestoration, restoreBeforeEnhance } from './restore.ts';
@@ -25,7 +27,7 @@ import { WorkBudget } from './work-budget.ts';
  */
 export const PIPELINE_VERSION = 'fp4';
 
-/** The embedding model every template records. */
+/** The embedding model every template of the shipped (default) model pack records. */
 export const EMBEDDING_MODEL: ModelRef = {
   id: 'mobilefacenet-512',
   version: `faceplugin-0.0.1/${PIPELINE_VERSION}`,
@@ -33,6 +35,14 @@ export const EMBEDDING_MODEL: ModelRef = {
 
 /** Dimension of {@link EMBEDDING_MODEL}'s embeddings. */
 export const EMBEDDING_DIM = 512;
+
+/**
+ * The embedding space of a model pack as templates, snapshots and calibrations record it: the pack id names the
+ * space (templates of different ids are never compared), `version/pipeline` is its provenance.
+ */
+export function packModelRef(pack: Pick<ModelPack, 'id' | 'version'>): ModelRef {
+  return { id: pack.id, version: `${pack.version}/${PIPELINE_VERSION}` };
+}
 
 export type EnhanceMode = 'auto' | 'always' | 'never';
 
@@ -102,7 +112,7 @@ export interface FaceWithCrops extends AnalyzedFace {
    * Present with `keepCrops`: the aligned crop, the crop actually embedded (enhanced or not), and the 68
    * landmarks in source-image pixels (pose synthesis, `core/pose`, fits a 3D face to them).
    */
-  crops?: { aligned: RgbImage; embedded: RgbImage; landmarks68: Landmarks68 } | undefined;
+  crops?: { aligned: RgbImage; embedded: RgbImage; landmarks68: Landmarks68 | undefined } | undefined;
 }
 
 export type Stage = 'decode' | 'detect' | 'landmarks' | 'align' | 'quality' | 'enhance' | 'embed';
@@ -156,14 +166,6 @@ const ROLL_REFINE_RADIANS = 0.07;
 /** Mean eye-centre disagreement with BlazeFace's keypoints, in inter-ocular distances, above which landmarks are redone. */
 const LANDMARK_AGREEMENT = 0.2;
 
-const MODELS_USED: ModelId[] = [
-  'ulfd-rfb320',
-  'blazeface-back',
-  'pfld-68',
-  'mobilefacenet-512',
-  'hopenet-pose',
-];
-
 /**
  * The face pipeline: decode → detect → landmarks → align → quality → enhance → embed. Create one per process;
  * it holds the ONNX sessions.
@@ -175,9 +177,19 @@ export class FacePipeline {
     this.backend = backend instanceof OnnxBackend ? backend : new OnnxBackend(backend);
   }
 
-  /** Loads every model now rather than on the first request. */
+  /** The embedding space this pipeline's templates live in (its model pack's identity). */
+  get model(): ModelRef {
+    return packModelRef(this.backend.pack);
+  }
+
+  /** Length of this pipeline's embeddings. */
+  get embeddingSize(): number {
+    return this.backend.pack.embeddingSize;
+  }
+
+  /** Loads every model of the pack now rather than on the first request. */
   warmUp(): Promise<void> {
-    return this.backend.warmUp(MODELS_USED);
+    return this.backend.warmUp(this.backend.models);
   }
 
   /**
@@ -211,26 +223,34 @@ export class FacePipeline {
     budget: WorkBudget = WorkBudget.NONE,
   ): Promise<FaceWithCrops[]> {
     const lap = stageClock(timings);
-    const detections = await detectFaces(this.backend, image, options.detect, budget);
+    const { pack } = this.backend;
+    const detections =
+      pack.detector.family === 'ulfd+blazeface'
+        ? await detectFaces(this.backend, image, options.detect, budget)
+        : await detectWithPack(this.backend, image, options.detect.maxFaces);
     lap('detect');
 
     const prepared: {
       detection: RawDetection;
       landmarks: FiveLandmarks;
-      landmarks68: Landmarks68;
+      /** Absent for a pack that aligns on its detector's five keypoints (no landmark model). */
+      landmarks68: Landmarks68 | undefined;
       aligned: RgbImage;
       pose: HeadPose;
     }[] = [];
     for (const detection of detections) {
       budget.check();
-      const landmarks68 = await this.landmarksFor(image, detection);
-      const landmarks = fivePointsFrom68(landmarks68);
+      // A five-keypoint detector of a pack without a landmark model aligns on its own keypoints.
+      const landmarks68 =
+        detection.keypoints && !pack.landmarks ? undefined : await this.landmarksFor(image, detection);
+      const landmarks = landmarks68 ? fivePointsFrom68(landmarks68) : (detection.keypoints as FiveLandmarks);
       lap('landmarks');
       const aligned = alignFace(image, landmarks);
       lap('align');
-      const pose = options.pose
-        ? await estimatePose(this.backend, image, detection.box)
-        : { yaw: 0, pitch: 0, roll: 0 };
+      const pose =
+        options.pose && pack.pose
+          ? await estimatePose(this.backend, image, detection.box)
+          : { yaw: 0, pitch: 0, roll: 0 };
       lap('quality');
       prepared.push({ detection, landmarks, landmarks68, aligned, pose });
     }

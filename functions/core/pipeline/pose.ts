@@ -35,10 +35,11 @@ export async function estimatePose(backend: OnnxBackend, image: RgbImage, box: B
   for (let i = 0; i < plane; i++) {
     for (let c = 0; c < 3; c++) input[c * plane + i] = (crop.data[i * 3 + c]! / 255 - MEAN[c]!) / STD[c]!;
   }
-  const result = await backend.run('hopenet-pose', input, [1, 3, SIZE, SIZE]);
+  const model = backend.pack.pose?.model ?? 'hopenet-pose';
+  const result = await backend.run(model, input, [1, 3, SIZE, SIZE]);
   return {
-    yaw: expectedAngle(output(result, 'hopenet-pose', 'output')),
-    pitch: expectedAngle(output(result, 'hopenet-pose', '617')),
-    roll: expectedAngle(output(result, 'hopenet-pose', '618')),
+    yaw: expectedAngle(output(result, model, 'output')),
+    pitch: expectedAngle(output(result, model, '617')),
+    roll: expectedAngle(output(result, model, '618')),
   };
 }
