@@ -8,8 +8,8 @@ import type { UploadFolder } from '../adapters/local/upload-folder.ts';
 import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
 import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
 import { isFaceprintError } from '../core/errors.ts';
-import { failedIngestEvent } from '../core/ingest/ingest.ts';
 import type { IngestLedger } from '../core/ingest/ports.ts';
+import { processUpload, type UploadOutcome } from '../core/ingest/workflow.ts';
 import { auditSink, galleryMatcher } from '../core/video/gallery-matcher.ts';
 import { processVideo } from '../core/video/video-job.ts';
 import type { VideoResult } from '../core/video/video-types.ts';
@@ -64,42 +64,28 @@ export async function processVideoUpload(
 }
 
 /**
- * A video dropped into the uploads folder, through the same claim → process → record → settle steps as an image
- * (`core/ingest/workflow.ts`), with the video job as the processing step: `results/<name>.json` (the tracks and
- * their decisions) beside `<name>.annotated.mp4`, or the reason in `failed/`.
+ * A video dropped into the uploads folder, through the core's upload workflow (`processUpload`: the same claim,
+ * refusals, ledger and settling as an image) with the video job as its processing step: `results/<name>.json`
+ * (the tracks and their decisions) beside `<name>.annotated.mp4`, or the reason in `failed/`.
  */
-export async function ingestVideoUpload(
+export function ingestVideoUpload(
   name: string,
   deps: { local: LocalGallery; folder: UploadFolder; ledger: IngestLedger; maxAttempts: number },
-): Promise<{ status: 'processed' | 'refused' | 'duplicate' | 'busy' | 'ignored' }> {
-  const { folder, ledger } = deps;
-  const found = await folder.version(name);
-  folder.forget(name);
-  if ('gone' in found) return { status: 'ignored' };
-  const refuse = async (version: string | undefined, error: { code: string; message: string }) => {
-    const recorded = await folder.refuse(name, version, failedIngestEvent(name, version ?? '', error));
-    if (version !== undefined) await ledger.fail(name, version, `${error.code}: ${error.message}`);
-    await recorded.settle();
-    return { status: 'refused' as const };
-  };
-  if ('unreadable' in found) return refuse(undefined, { code: 'UNREADABLE', message: found.unreadable });
-  const { version } = found;
-  const claim = await ledger.claim(name, version);
-  if (!claim.acquired) {
-    if (claim.state === 'claimed') return { status: 'busy' };
-    await folder.duplicate(name, version, claim.state);
-    return { status: 'duplicate' };
-  }
-  const attempts = claim.attempts ?? 1;
-  if (attempts > deps.maxAttempts) {
-    const message = `Processing failed or was interrupted ${attempts - 1} times; the upload is set aside.`;
-    return refuse(version, { code: 'PROCESSING_ABANDONED', message });
-  }
-  const scratch = folder.scratchPath(name, '.annotated.mp4');
-  const outcome = await processVideoUpload(deps.local, folder.processingPath(name), name, scratch);
-  if (!outcome.ok) return refuse(version, outcome.error);
-  const recorded = await folder.recordVideo(name, version, outcome.result, scratch);
-  await ledger.complete(name, version, recorded.resultRef);
-  await recorded.settle();
-  return { status: 'processed' };
+): Promise<UploadOutcome> {
+  const { folder } = deps;
+  return processUpload(name, {
+    source: folder,
+    sink: folder,
+    ledger: deps.ledger,
+    maxAttempts: deps.maxAttempts,
+    process: async (_name, version) => {
+      // The decoder reads the file itself: the bytes kept while fingerprinting are not needed.
+      folder.forget(name);
+      const scratch = folder.scratchPath(name, '.annotated.mp4');
+      const outcome = await processVideoUpload(deps.local, folder.processingPath(name), name, scratch);
+      if (!outcome.ok) return { ok: false, error: outcome.error };
+      const recorded = await folder.recordVideo(name, version, outcome.result, scratch);
+      return { ok: true, recorded, detail: `${outcome.result.tracks.length} track(s)` };
+    },
+  });
 }

@@ -106,11 +106,13 @@ describe.skipIf(!HAVE_DATA)('web console in Chromium', () => {
 
   it('enrols the seed sample by dropping one photo per person on the Subjects page', async () => {
     await open('#/subjects');
-    // No review or unknowns API on this server: their tabs stay hidden.
+    // The local server serves the review and unknowns API: their tabs are shown.
     await expect
       .poll(() => page.getByRole('navigation', { name: 'Console' }).textContent())
       .toContain('Activity');
-    expect(await page.getByRole('navigation', { name: 'Console' }).textContent()).not.toContain('Review');
+    const tabs = await page.getByRole('navigation', { name: 'Console' }).textContent();
+    expect(tabs).toContain('Review queue');
+    expect(tabs).toContain('Unknown persons');
     for (const person of SEED_PEOPLE) {
       await enrolThroughUi(person, person, [jpeg(seedPhoto(person, 1))]);
       await expect(

@@ -142,8 +142,13 @@ describe.runIf(hasData(SEED))('unknown persons and the review queue (local mode)
     await local.gallery.deleteSubject('joy');
     expect(await local.followUp.reviews.store.listNegatives('joy')).toEqual([]);
     const page = await local.followUp.reviews.list(undefined, 50);
-    const joys = page.items.filter((r) => r.decision.subjectId === 'joy');
-    expect(joys.length).toBeGreaterThan(0);
-    for (const r of joys) await expectCode(local.followUp.reviews.crop(r.id), 'REVIEW_NOT_FOUND');
+    // Her reviews stay as decisions, without her name, the probe's source or a face.
+    expect(page.items.filter((r) => r.decision.subjectId === 'joy')).toEqual([]);
+    const erased = page.items.filter((r) => r.decision.subjectId === '[erased]');
+    expect(erased.length).toBeGreaterThan(0);
+    for (const r of erased) {
+      expect(r.source).toBe('[erased]');
+      await expectCode(local.followUp.reviews.crop(r.id), 'REVIEW_NOT_FOUND');
+    }
   });
 });

@@ -1,12 +1,12 @@
 /**
- * The routes API Gateway declares (`API_ROUTES` in lib/runtime-config.ts, no catch-all proxy) and the routes the
+ * The routes API Gateway declares (`API_ROUTES` and `CONSOLE_ROUTES` in lib/runtime-config.ts, no catch-all proxy) and the routes the
  * HTTP app serves must be the same list: a route added to one and not the other is unreachable in AWS or
  * answered by API Gateway's 403 instead of the app.
  */
 import { describe, expect, it } from 'vitest';
 import type { GalleryService } from '../../functions/core/gallery/service.ts';
 import { createApp } from '../../functions/handlers/http/app.ts';
-import { API_ROUTES } from '../../lib/runtime-config.ts';
+import { API_ROUTES, CONSOLE_ROUTES } from '../../lib/runtime-config.ts';
 
 describe('API routes', () => {
   it('are the same in the infrastructure and in the HTTP app', () => {
@@ -15,7 +15,7 @@ describe('API routes', () => {
     const served = app.routes
       .filter((r) => r.method !== 'ALL')
       .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
-    const declared = API_ROUTES.map((r) => `${r.method} ${r.path}`);
+    const declared = [...API_ROUTES, ...CONSOLE_ROUTES].map((r) => `${r.method} ${r.path}`);
     expect([...new Set(served)].sort()).toEqual([...new Set(declared)].sort());
   });
 });

@@ -79,16 +79,17 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (key, fingerprint)
   );
   `,
-  // 2: the change feed's deletions. Every process derives its index from the templates' seq and this log, so a
-  // subject deleted by one process leaves every other index too. Kept for a day (see REMOVALS_KEPT_SECONDS).
+  // 2: the change feed's deletion counter. Every process derives its index from the templates' seq and this
+  // counter: a deletion by one process makes every other rebuild its index. A counter, not a log of ids, so
+  // that nothing names an erased subject.
   `
-  CREATE TABLE subject_removals (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    subject_id TEXT NOT NULL,
-    at INTEGER NOT NULL
+  CREATE TABLE feed_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    deletions INTEGER NOT NULL
   );
+  INSERT INTO feed_state (id, deletions) VALUES (1, 0);
   CREATE TRIGGER subject_removed AFTER DELETE ON subjects BEGIN
-    INSERT INTO subject_removals (subject_id, at) VALUES (old.id, CAST(strftime('%s', 'now') AS INTEGER));
+    UPDATE feed_state SET deletions = deletions + 1 WHERE id = 1;
   END;
   `,
   // 3: the enrolment thumbnail (a small JPEG of the aligned face) on each photo's original template; it
@@ -97,12 +98,6 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE templates ADD COLUMN thumbnail BLOB;
   `,
 ];
-
-/**
- * How long a deletion stays in the change feed: a process whose cursor is older rebuilds its index from the
- * store. Short, because the log names the deleted subject's id and erasure should leave nothing behind.
- */
-export const REMOVALS_KEPT_SECONDS = 24 * 3600;
 
 /**
  * Sets the connection pragmas (WAL, busy timeout, foreign keys) and brings the schema up to
@@ -221,18 +216,7 @@ function prepareStatements(db: SqliteDatabase) {
       'SELECT * FROM subjects WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?',
     ),
     deleteSubject: db.prepare<[string]>('DELETE FROM subjects WHERE id = ?'),
-    pruneRemovals: db.prepare<[number]>('DELETE FROM subject_removals WHERE at < ?'),
-    lastRemovalSeq: db
-      .prepare<[], number>(
-        "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'subject_removals'",
-      )
-      .pluck(),
-    hasRemoval: db.prepare<[number], number>('SELECT 1 FROM subject_removals WHERE seq = ?').pluck(),
-    removalsBetween: db
-      .prepare<[number, number], string>(
-        'SELECT subject_id FROM subject_removals WHERE seq > ? AND seq <= ? ORDER BY seq',
-      )
-      .pluck(),
+    deletions: db.prepare<[], number>('SELECT deletions FROM feed_state WHERE id = 1').pluck(),
     templatesBetween: db.prepare<[number, number], TemplateRow>(
       `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE seq > ? AND seq <= ? ORDER BY seq`,
     ),
@@ -358,15 +342,13 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
 
   async deleteSubject(id: string): Promise<boolean> {
     // One statement: the cascade to templates and the change-feed trigger happen inside its transaction.
-    const deleted = this.#stmts.deleteSubject.run(id).changes > 0;
-    this.#stmts.pruneRemovals.run(Math.floor(Date.now() / 1000) - REMOVALS_KEPT_SECONDS);
-    return deleted;
+    return this.#stmts.deleteSubject.run(id).changes > 0;
   }
 
   /**
-   * The change feed (`TemplateFeed`): templates inserted and subjects deleted after `cursor`, read in one
-   * snapshot of the database. The cursor is `<template seq>.<removal seq>`; a cursor from before the oldest
-   * deletion still kept (or from another database) gets everything, `full`.
+   * The change feed (`TemplateFeed`): templates inserted after `cursor`, read in one snapshot of the database.
+   * The cursor is `<template seq>.<deletions>`; after any deletion (or with a cursor from another database)
+   * the answer is everything, `full`, so the reader rebuilds without the deleted subjects.
    */
   async changesSince(cursor: string | undefined): Promise<TemplateChanges> {
     return this.#changesSince(cursor);
@@ -454,17 +436,10 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
   readonly #changesSince = (cursor: string | undefined): TemplateChanges =>
     this.db.transaction((): TemplateChanges => {
       const topTemplate = this.#stmts.maxTemplateSeq.get() ?? 0;
-      const topRemoval = this.#stmts.lastRemovalSeq.get() ?? 0;
-      const next = `${topTemplate}.${topRemoval}`;
-      const [templateSeq, removalSeq] = parseFeedCursor(cursor);
-      const answerable =
-        templateSeq !== undefined &&
-        removalSeq !== undefined &&
-        templateSeq <= topTemplate &&
-        removalSeq <= topRemoval &&
-        // Pruned deletions leave a gap after the cursor: the reader must rebuild.
-        (removalSeq === topRemoval || this.#stmts.hasRemoval.get(removalSeq + 1) !== undefined);
-      if (!answerable) {
+      const deletions = this.#stmts.deletions.get() ?? 0;
+      const next = `${topTemplate}.${deletions}`;
+      const [templateSeq, seenDeletions] = parseFeedCursor(cursor);
+      if (templateSeq === undefined || templateSeq > topTemplate || seenDeletions !== deletions) {
         return {
           cursor: next,
           full: true,
@@ -476,7 +451,7 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
         cursor: next,
         full: false,
         added: this.#stmts.templatesBetween.all(templateSeq, topTemplate).map(toTemplate),
-        removedSubjects: this.#stmts.removalsBetween.all(removalSeq, topRemoval),
+        removedSubjects: [],
       };
     })();
 
@@ -629,7 +604,7 @@ function decodeCursor<A extends 'string' | 'number', B extends 'string' | 'numbe
   ];
 }
 
-/** `<template seq>.<removal seq>`, or undefineds for anything else. */
+/** `<template seq>.<deletions>`, or undefineds for anything else. */
 function parseFeedCursor(cursor: string | undefined): [number | undefined, number | undefined] {
   const match = cursor === undefined ? null : /^(\d+)\.(\d+)$/.exec(cursor);
   if (!match) return [undefined, undefined];

@@ -186,13 +186,34 @@ export class SqliteReviewStore implements ReviewStore {
     this.db
       .transaction(() => {
         this.db.prepare('DELETE FROM negatives WHERE subject_id = ?').run(subjectId);
-        this.db
-          .prepare('UPDATE reviews SET embedding = NULL, crop = NULL WHERE subject_id = ?')
-          .run(subjectId);
+        // The review stays as a decision, as audit rows do on erasure: no face, and nothing that names the
+        // subject or the photo it was matched in.
+        const rows = this.db
+          .prepare<[string], { id: string; review: string }>(
+            'SELECT id, review FROM reviews WHERE subject_id = ?',
+          )
+          .all(subjectId);
+        const update = this.db.prepare<[string, string]>(
+          'UPDATE reviews SET subject_id = NULL, embedding = NULL, crop = NULL, review = ? WHERE id = ?',
+        );
+        for (const row of rows)
+          update.run(JSON.stringify(redactReview(JSON.parse(row.review) as Review)), row.id);
       })
       .immediate();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
+}
+
+const ERASED = '[erased]';
+
+/** A review without what names its subject or its probe (the decision's kind and scores stay). */
+function redactReview(review: Review): Review {
+  return {
+    ...review,
+    source: ERASED,
+    box: { x: 0, y: 0, width: 0, height: 0 },
+    decision: { ...review.decision, subjectId: ERASED, subjectName: ERASED },
+  };
 }
 
 interface NegativeRow {

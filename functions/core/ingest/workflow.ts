@@ -90,8 +90,10 @@ async function claimAndRead<Ref>(
     ledger: IngestLedger;
     maxAttempts?: number | undefined;
     duplicate?: ((version: string, state: 'done' | 'failed') => Promise<void>) | undefined;
-    refuse: (version: string | undefined, code: WorkflowRefusal, message: string) => Promise<UploadOutcome>;
+    refuse: (version: string | undefined, code: string, message: string) => Promise<UploadOutcome>;
     invalid?: { code: WorkflowRefusal; message: string } | undefined;
+    /** False for uploads processed from where they are (a video read by its decoder): claimed, not read. */
+    readBytes?: boolean | undefined;
   },
 ): Promise<Claimed> {
   const key = deps.source.keyOf(ref);
@@ -111,6 +113,7 @@ async function claimAndRead<Ref>(
     const message = `Processing failed or was interrupted ${attempts - 1} times; the upload is set aside.`;
     return { outcome: await deps.refuse(version, 'PROCESSING_ABANDONED', message) };
   }
+  if (deps.readBytes === false) return { version, bytes: new Uint8Array(0), metadata: {} };
   const read = await deps.source.read(ref, version);
   if ('gone' in read) {
     return {
@@ -138,21 +141,7 @@ export async function ingestUpload<Ref>(ref: Ref, deps: IngestUploadDeps<Ref>): 
   const { source, ledger, sink } = deps;
   const key = source.keyOf(ref);
   const now = deps.now ?? (() => new Date());
-  const claimed = await claimAndRead(ref, {
-    source,
-    ledger,
-    maxAttempts: deps.maxAttempts,
-    duplicate: sink.duplicate ? (version, state) => sink.duplicate!(ref, version, state) : undefined,
-    refuse: async (version, code, message) => {
-      const event = failedIngestEvent(key, version ?? '', { code, message }, now());
-      const recorded = await sink.refuse(ref, version, event);
-      // Without a version (unreadable) there is no claim to settle: the upload is only set aside.
-      await settleLedger(recorded, async () => {
-        if (version !== undefined) await ledger.fail(key, version, `${code}: ${message}`);
-      });
-      return { status: 'refused', code, message, event };
-    },
-  });
+  const claimed = await claimAndRead(ref, sharedSteps(ref, deps));
   if ('outcome' in claimed) return claimed.outcome;
   const { version, bytes } = claimed;
   const gallery = await deps.gallery();
@@ -166,6 +155,61 @@ export async function ingestUpload<Ref>(ref: Ref, deps: IngestUploadDeps<Ref>): 
   const error = event.error ?? { code: 'FAILED', message: 'The image could not be processed.' };
   await settleLedger(recorded, () => ledger.fail(key, version, `${error.code}: ${error.message}`));
   return { status: 'refused', code: error.code, message: error.message, event };
+}
+
+/** The claim-and-read steps of an upload recorded through a sink, with its refusals settled through it. */
+function sharedSteps<Ref>(
+  ref: Ref,
+  deps: Pick<IngestUploadDeps<Ref>, 'source' | 'ledger' | 'sink' | 'maxAttempts' | 'now'>,
+) {
+  const { source, ledger, sink } = deps;
+  const key = source.keyOf(ref);
+  const now = deps.now ?? (() => new Date());
+  return {
+    source,
+    ledger,
+    maxAttempts: deps.maxAttempts,
+    duplicate: sink.duplicate
+      ? (version: string, state: 'done' | 'failed') => sink.duplicate!(ref, version, state)
+      : undefined,
+    refuse: async (version: string | undefined, code: string, message: string): Promise<UploadOutcome> => {
+      const event = failedIngestEvent(key, version ?? '', { code, message }, now());
+      const recorded = await sink.refuse(ref, version, event);
+      // Without a version (unreadable) there is no claim to settle: the upload is only set aside.
+      await settleLedger(recorded, async () => {
+        if (version !== undefined) await ledger.fail(key, version, `${code}: ${message}`);
+      });
+      return { status: 'refused', code, message, event };
+    },
+  };
+}
+
+/** What a custom processing step of {@link processUpload} answers: a record to settle, or the upload's fault. */
+export type ProcessedUpload =
+  | { ok: true; recorded: RecordedDetection; detail: string }
+  | { ok: false; error: { code: string; message: string } };
+
+/**
+ * The same workflow as {@link ingestUpload} with another processing step in place of "read, identify, record":
+ * an upload processed from where it is (a video, decoded from its file by FFmpeg). Claim, refusals, the
+ * ledger and settling are the workflow's; `process` records its own result through the sink's adapter.
+ */
+export async function processUpload<Ref>(
+  ref: Ref,
+  deps: Omit<IngestUploadDeps<Ref>, 'gallery'> & {
+    process: (ref: Ref, version: string) => Promise<ProcessedUpload>;
+  },
+): Promise<UploadOutcome> {
+  const steps = sharedSteps(ref, deps);
+  const claimed = await claimAndRead(ref, { ...steps, readBytes: false });
+  if ('outcome' in claimed) return claimed.outcome;
+  const result = await deps.process(ref, claimed.version);
+  if (!result.ok) return steps.refuse(claimed.version, result.error.code, result.error.message);
+  const key = deps.source.keyOf(ref);
+  await settleLedger(result.recorded, () =>
+    deps.ledger.complete(key, claimed.version, result.recorded.resultRef),
+  );
+  return { status: 'processed', detail: result.detail };
 }
 
 /**

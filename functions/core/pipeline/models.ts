@@ -14,6 +14,7 @@ import {
   shippedPackDir,
   verifyModelFile,
 } from '../models/pack.ts';
+import { verifyModelsDir } from './model-integrity.ts';
 
 export type { ModelManifestEntry } from '../models/pack.ts';
 export type ModelManifest = PackManifest;
@@ -65,6 +66,8 @@ export class OnnxBackend {
     const explicit = options.packDir ?? (process.env.FACEPRINT_MODEL_PACK ? undefined : options.modelsDir);
     this.pack = loadModelPack(selectedPackDir(explicit));
     this.modelsDir = this.pack.dir;
+    // Fails closed: a missing, unreadable or altered model stops the process here, before any session exists.
+    verifyModelsDir(this.modelsDir);
     this.threads = options.threads ?? 1;
     const fromEnv = process.env.FACEPRINT_EXECUTION_PROVIDERS?.split(',')
       .map((p) => p.trim())

@@ -71,7 +71,7 @@ export interface ReviewStore {
   listNegatives(subjectId?: string): Promise<Negative[]>;
   /**
    * Erasure of a subject: deletes its negatives and the faces (crops, embeddings) of its reviews; the review
-   * rows stay as decisions without a face.
+   * rows stay as decisions without a face, their subject, source and box redacted.
    */
   eraseSubject(subjectId: string): Promise<void>;
 }

@@ -35,7 +35,7 @@ const SECURITY_HEADERS = {
 
 /** Paths of the console's static files: public, like `/health`. */
 export function isConsolePath(path: string): boolean {
-  return path === '/' || path === '/index.html' || /^\/console\/[\w.-]+$/.test(path);
+  return path === '/' || /^\/console\/[\w.-]+$/.test(path);
 }
 
 interface Asset {
@@ -67,8 +67,8 @@ export function registerConsoleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       headers: { 'content-type': CONTENT_TYPES['.html']!, 'cache-control': 'no-cache', ...SECURITY_HEADERS },
     });
   };
+  // Only `/`: API Gateway declares exactly the console routes of lib/runtime-config.ts (CONSOLE_ROUTES).
   app.get('/', shell);
-  app.get('/index.html', shell);
   app.get('/console/:file', (c) => {
     const name = c.req.param('file');
     const asset = name === 'index.html' ? undefined : assets.get(name);
