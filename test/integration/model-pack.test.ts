@@ -45,9 +45,13 @@ describe('model pack manifest', () => {
 
   it('refuses to load a model whose sha256 does not match, in one sentence', async () => {
     const dir = writeTestPack(tempDir('badsha'), { wrongSha: true });
-    const backend = new OnnxBackend({ packDir: dir });
-    disposers.push(() => backend.dispose());
-    const error = (await backend.session('linear-64').catch((e) => e)) as FaceprintError;
+    // Refused when the backend is built, before any session exists (the process fails closed at start).
+    let error: FaceprintError = new FaceprintError('INVALID_ARGUMENT', 'not thrown');
+    try {
+      new OnnxBackend({ packDir: dir });
+    } catch (caught) {
+      error = caught as FaceprintError;
+    }
     expect(error).toBeInstanceOf(FaceprintError);
     expect(error.code).toBe('MODEL_MISMATCH');
     expect(error.message).toMatch(/sha256 .* but pack test-linear-64@1 declares 000000000000… for linear-64/);

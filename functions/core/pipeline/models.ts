@@ -14,7 +14,6 @@ import {
   shippedPackDir,
   verifyModelFile,
 } from '../models/pack.ts';
-import { verifyModelsDir } from './model-integrity.ts';
 
 export type { ModelManifestEntry } from '../models/pack.ts';
 export type ModelManifest = PackManifest;
@@ -61,13 +60,15 @@ export class OnnxBackend {
   readonly pack: ModelPack;
   readonly executionProviders: string[];
   private readonly sessions = new Map<ModelId, Promise<ort.InferenceSession>>();
+  /** Model files whose sha256 was checked at construction, by id. */
+  private readonly verified = new Map<ModelId, string>();
 
   constructor(options: OnnxBackendOptions = {}) {
     const explicit = options.packDir ?? (process.env.FACEPRINT_MODEL_PACK ? undefined : options.modelsDir);
     this.pack = loadModelPack(selectedPackDir(explicit));
     this.modelsDir = this.pack.dir;
     // Fails closed: a missing, unreadable or altered model stops the process here, before any session exists.
-    verifyModelsDir(this.modelsDir);
+    for (const id of packModels(this.pack)) this.verified.set(id, verifyModelFile(this.pack, id));
     this.threads = options.threads ?? 1;
     const fromEnv = process.env.FACEPRINT_EXECUTION_PROVIDERS?.split(',')
       .map((p) => p.trim())
@@ -109,7 +110,7 @@ export class OnnxBackend {
   private async createSession(id: ModelId): Promise<ort.InferenceSession> {
     const entry = this.entry(id);
     // The file must be the one the pack was measured with: a sha256 mismatch refuses to load.
-    const path = verifyModelFile(this.pack, id);
+    const path = this.verified.get(id) ?? verifyModelFile(this.pack, id);
     assertProvidersAvailable(this.executionProviders, packLabel(this.pack));
     const session = await ort.InferenceSession.create(path, {
       intraOpNumThreads: this.threads,
