@@ -313,6 +313,11 @@ export class GalleryService {
     return subject;
   }
 
+  /** Whether a subject with this id exists. */
+  async hasSubject(id: string): Promise<boolean> {
+    return (await this.store.getSubject(id)) !== undefined;
+  }
+
   /** A subject with summaries of its templates (never the embeddings). */
   async getSubject(id: string): Promise<SubjectView> {
     const subject = await this.requireSubject(id);

@@ -15,10 +15,10 @@ import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
 import { S3SnapshotStore } from '../../adapters/aws/s3-snapshot-store.ts';
 import { type ObjectRef, S3UploadSource } from '../../adapters/aws/s3-upload-source.ts';
-import { isSubjectId, SubjectNameSchema } from '../../core/domain.ts';
-import { isFaceprintError } from '../../core/errors.ts';
+import { isSubjectId } from '../../core/domain.ts';
 import { defaultGalleryConfig } from '../../core/gallery/config.ts';
 import { GalleryService, type PhotoInput } from '../../core/gallery/service.ts';
+import { enrolPhotoOfSubject } from '../../core/ingest/enrol-photo.ts';
 import type { UploadSource } from '../../core/ingest/ports.ts';
 import { enrolUpload, ingestUpload, type UploadOutcome } from '../../core/ingest/workflow.ts';
 import { DEFAULT_DECODE_LIMITS } from '../../core/pipeline/image.ts';
@@ -247,35 +247,13 @@ export class AwsRuntime {
           source: ref.key,
           takeLargest: metadata['take-largest']?.trim().toLowerCase() === 'true',
         };
-        const { created, templates } = await timed('Enrol', () => this.enrolPhoto(id, metadata, photo));
+        const { created, templates } = await timed('Enrol', () =>
+          enrolPhotoOfSubject(this.gallery, id, photo, metadata.name),
+        );
         logger.info(created ? 'subject created' : 'face added', { ...ids, templates });
         return { resultRef: `SUBJECT#${id}`, detail: created ? 'subject created' : 'face added' };
       },
     });
-  }
-
-  private async enrolPhoto(
-    subjectId: string,
-    metadata: Record<string, string>,
-    photo: PhotoInput,
-  ): Promise<{ created: boolean; templates: number }> {
-    const gallery = this.gallery;
-    if (!(await this.store.getSubject(subjectId))) {
-      const given = metadata.name;
-      const name = SubjectNameSchema.safeParse(given).success ? (given as string) : subjectId;
-      try {
-        const subject = await gallery.createSubject(
-          { id: subjectId, name, metadata: { enrolledFrom: photo.source } },
-          photo,
-        );
-        return { created: true, templates: subject.templates.length };
-      } catch (error) {
-        // Two photos of a new subject at once: the other one created it; add this one.
-        if (!isFaceprintError(error, 'SUBJECT_EXISTS')) throw error;
-      }
-    }
-    const subject = await gallery.addFace(subjectId, photo);
-    return { created: false, templates: subject.templates.length };
   }
 }
 
