@@ -78,7 +78,8 @@ describe('enrolment thumbnails in the SQLite store', () => {
     const file = path.join(dir, 'old.db');
     const old = new SqliteFaceStore(file);
     old.db.exec('ALTER TABLE templates DROP COLUMN thumbnail');
-    old.db.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+    // Version 2: the schema before migration 3 added the thumbnail column (the later ones run again too).
+    old.db.pragma('user_version = 2');
     old.close();
     const reopened = new SqliteFaceStore(file);
     const columns = reopened.db.prepare('PRAGMA table_info(templates)').all() as { name: string }[];

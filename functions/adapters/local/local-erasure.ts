@@ -39,8 +39,7 @@ export class LocalSubjectEraser implements SubjectEraser {
     private readonly db: Database,
     private readonly paths: Paths,
   ) {
-    // Per connection: from now on every delete and update of this connection overwrites what it frees.
-    db.pragma('secure_delete = ON');
+    // `secure_delete` is on for every connection (prepareSqliteDatabase): what a delete frees is overwritten.
   }
 
   async eraseTraces(subjectId: string): Promise<Omit<ErasureReport, 'subjectId' | 'templates'>> {

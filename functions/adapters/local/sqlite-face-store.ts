@@ -24,7 +24,7 @@ export interface SqliteOpenOptions {
 }
 
 /** The schema version this code writes; a database with a higher `user_version` is refused. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 // One entry per schema version, applied in order. Every local table (the ingest ledger's too) lives here
 // because `user_version` is a single number per database file.
@@ -97,6 +97,61 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE templates ADD COLUMN thumbnail BLOB;
   `,
+  // 4: unknown persons with their sightings, and the review queue with reviewers' negatives
+  // (sqlite-unknown-store.ts, sqlite-review-store.ts). IF NOT EXISTS: databases of the first builds created
+  // these tables outside the migrations.
+  `
+  CREATE TABLE IF NOT EXISTS unknowns (
+    id TEXT PRIMARY KEY NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    sighting_count INTEGER NOT NULL DEFAULT 0,
+    promoted_to TEXT
+  );
+  CREATE INDEX IF NOT EXISTS unknowns_by_recent ON unknowns (last_seen_at, id);
+  CREATE INDEX IF NOT EXISTS unknowns_by_count ON unknowns (sighting_count, id);
+  CREATE TABLE IF NOT EXISTS sightings (
+    id TEXT PRIMARY KEY NOT NULL,
+    unknown_id TEXT REFERENCES unknowns (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    camera TEXT,
+    operation TEXT NOT NULL,
+    face_index INTEGER NOT NULL,
+    box TEXT NOT NULL,
+    quality TEXT NOT NULL,
+    quality_score REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    model_id TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    audit_id TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    crop BLOB NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS sightings_by_unknown ON sightings (unknown_id, at);
+  CREATE INDEX IF NOT EXISTS sightings_by_expiry ON sightings (expires_at);
+
+  CREATE TABLE IF NOT EXISTS reviews (
+    id TEXT PRIMARY KEY NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected')),
+    created_at TEXT NOT NULL,
+    subject_id TEXT,
+    review TEXT NOT NULL,
+    embedding BLOB,
+    crop BLOB
+  );
+  CREATE INDEX IF NOT EXISTS reviews_by_status ON reviews (status, created_at, id);
+  CREATE INDEX IF NOT EXISTS reviews_by_created ON reviews (created_at, id);
+  CREATE INDEX IF NOT EXISTS reviews_by_subject ON reviews (subject_id);
+  CREATE TABLE IF NOT EXISTS negatives (
+    id TEXT PRIMARY KEY NOT NULL,
+    subject_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    review_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS negatives_by_subject ON negatives (subject_id);
+  `,
 ];
 
 /**
@@ -108,6 +163,8 @@ export function prepareSqliteDatabase(db: SqliteDatabase, options: SqliteOpenOpt
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   db.pragma('foreign_keys = ON');
+  // Deleted and rewritten rows are overwritten, not merely unlinked: erasure of a face or a name is real.
+  db.pragma('secure_delete = ON');
 
   const readVersion = () => db.pragma('user_version', { simple: true }) as number;
   if (readVersion() > SCHEMA_VERSION) throw newerSchema(db, readVersion());

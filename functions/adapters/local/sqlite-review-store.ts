@@ -9,29 +9,6 @@ import type { Negative, Review, ReviewStatus, ReviewStore, ReviewVerdict } from 
 import { adoptSqliteDatabase, type SqliteDatabase } from './sqlite-face-store.ts';
 import { blobOf, decodePageCursor, encodePageCursor, floatsOf } from './sqlite-rows.ts';
 
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS reviews (
-    id TEXT PRIMARY KEY NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected')),
-    created_at TEXT NOT NULL,
-    subject_id TEXT,
-    review TEXT NOT NULL,
-    embedding BLOB,
-    crop BLOB
-  );
-  CREATE INDEX IF NOT EXISTS reviews_by_status ON reviews (status, created_at, id);
-  CREATE INDEX IF NOT EXISTS reviews_by_created ON reviews (created_at, id);
-  CREATE INDEX IF NOT EXISTS reviews_by_subject ON reviews (subject_id);
-  CREATE TABLE IF NOT EXISTS negatives (
-    id TEXT PRIMARY KEY NOT NULL,
-    subject_id TEXT NOT NULL,
-    embedding BLOB NOT NULL,
-    review_id TEXT NOT NULL,
-    created_at TEXT NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS negatives_by_subject ON negatives (subject_id);
-`;
-
 interface ReviewRow {
   id: string;
   status: ReviewStatus;
@@ -47,8 +24,6 @@ export class SqliteReviewStore implements ReviewStore {
     const { db, owned } = adoptSqliteDatabase(database);
     this.db = db;
     this.#owned = owned;
-    this.db.exec(SCHEMA);
-    this.db.pragma('secure_delete = ON');
   }
 
   close(): void {

@@ -17,38 +17,6 @@ import type {
 import { adoptSqliteDatabase, type SqliteDatabase } from './sqlite-face-store.ts';
 import { blobOf, decodePageCursor, encodePageCursor, floatsOf } from './sqlite-rows.ts';
 
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS unknowns (
-    id TEXT PRIMARY KEY NOT NULL,
-    created_at TEXT NOT NULL,
-    last_seen_at TEXT NOT NULL,
-    sighting_count INTEGER NOT NULL DEFAULT 0,
-    promoted_to TEXT
-  );
-  CREATE INDEX IF NOT EXISTS unknowns_by_recent ON unknowns (last_seen_at, id);
-  CREATE INDEX IF NOT EXISTS unknowns_by_count ON unknowns (sighting_count, id);
-  CREATE TABLE IF NOT EXISTS sightings (
-    id TEXT PRIMARY KEY NOT NULL,
-    unknown_id TEXT REFERENCES unknowns (id) ON DELETE CASCADE,
-    at TEXT NOT NULL,
-    source TEXT NOT NULL,
-    camera TEXT,
-    operation TEXT NOT NULL,
-    face_index INTEGER NOT NULL,
-    box TEXT NOT NULL,
-    quality TEXT NOT NULL,
-    quality_score REAL NOT NULL,
-    embedding BLOB NOT NULL,
-    model_id TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    audit_id TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    crop BLOB NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS sightings_by_unknown ON sightings (unknown_id, at);
-  CREATE INDEX IF NOT EXISTS sightings_by_expiry ON sightings (expires_at);
-`;
-
 interface UnknownRow {
   id: string;
   created_at: string;
@@ -87,9 +55,6 @@ export class SqliteUnknownStore implements UnknownStore {
     const { db, owned } = adoptSqliteDatabase(database);
     this.db = db;
     this.#owned = owned;
-    this.db.exec(SCHEMA);
-    // Deleted rows are overwritten, not merely unlinked: erasure of a face is real.
-    this.db.pragma('secure_delete = ON');
   }
 
   close(): void {
