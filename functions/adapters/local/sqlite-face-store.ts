@@ -8,6 +8,7 @@ import type { DecisionAuditEntry, FaceTemplate, Subject, TemplateVariant } from 
 import { FaceprintError } from '../../core/errors.ts';
 import type { FaceStore, Page, TemplateChanges, TemplateFeed } from '../../core/gallery/ports.ts';
 import type { Box, FaceQuality } from '../../core/types.ts';
+import { encodeCursor, readCursor } from './sqlite-rows.ts';
 
 /** A better-sqlite3 connection. */
 export type SqliteDatabase = Database.Database;
@@ -274,9 +275,6 @@ function prepareStatements(db: SqliteDatabase) {
     ),
     deleteSubject: db.prepare<[string]>('DELETE FROM subjects WHERE id = ?'),
     deletions: db.prepare<[], number>('SELECT deletions FROM feed_state WHERE id = 1').pluck(),
-    templatesBetween: db.prepare<[number, number], TemplateRow>(
-      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE seq > ? AND seq <= ? ORDER BY seq`,
-    ),
     allTemplates: db.prepare<[], TemplateRow>(`SELECT ${TEMPLATE_COLUMNS} FROM templates ORDER BY seq`),
     subjectTemplates: db.prepare<[string], TemplateRow>(
       `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE subject_id = ? ORDER BY seq`,
@@ -507,7 +505,8 @@ export class SqliteFaceStore implements FaceStore, TemplateFeed {
       return {
         cursor: next,
         full: false,
-        added: this.#stmts.templatesBetween.all(templateSeq, topTemplate).map(toTemplate),
+        // One read transaction: these rows are exactly those up to `topTemplate`, whatever commits meanwhile.
+        added: this.#stmts.templatesAfter.all(templateSeq, Number.MAX_SAFE_INTEGER).map(toTemplate),
         removedSubjects: [],
       };
     })();
@@ -624,41 +623,17 @@ function fromJson<T>(text: string): T {
   }) as T;
 }
 
-type CursorTuple = [kind: string, ...values: (string | number)[]];
-
-function encodeCursor(values: CursorTuple): string {
-  return Buffer.from(JSON.stringify(values)).toString('base64url');
-}
-
 function decodeCursor<A extends 'string' | 'number', B extends 'string' | 'number'>(
   cursor: string,
   kind: string,
   first: A,
   second: B,
 ): [A extends 'string' ? string : number, B extends 'string' ? string : number] {
-  const invalid = () => new FaceprintError('INVALID_ARGUMENT', 'The cursor is not valid.', { cursor });
-  // Buffer's base64url decoder skips junk silently, so check the alphabet first.
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid();
+  const [a, b] = readCursor(cursor, kind, 2);
+  if (typeof a !== first || typeof b !== second || (second === 'number' && !Number.isSafeInteger(b))) {
+    throw new FaceprintError('INVALID_ARGUMENT', 'The cursor is not valid.', { cursor });
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 3 ||
-    parsed[0] !== kind ||
-    typeof parsed[1] !== first ||
-    typeof parsed[2] !== second ||
-    (second === 'number' && !Number.isSafeInteger(parsed[2]))
-  ) {
-    throw invalid();
-  }
-  return [parsed[1], parsed[2]] as [
-    A extends 'string' ? string : number,
-    B extends 'string' ? string : number,
-  ];
+  return [a, b] as [A extends 'string' ? string : number, B extends 'string' ? string : number];
 }
 
 /** `<template seq>.<deletions>`, or undefineds for anything else. */

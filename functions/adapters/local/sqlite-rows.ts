@@ -13,14 +13,21 @@ export function floatsOf(blob: Buffer): Float32Array {
   return out;
 }
 
-/** An opaque cursor: a kind tag and the (key, id) of the last row of a page. */
-export function encodePageCursor(kind: string, key: string | number, id: string): string {
-  return Buffer.from(JSON.stringify([kind, key, id])).toString('base64url');
+/** The values of an opaque page cursor, after its kind tag. */
+export type CursorTuple = [kind: string, ...values: (string | number)[]];
+
+/** An opaque page cursor: a kind tag and the values that locate the last row of a page. */
+export function encodeCursor(values: CursorTuple): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-/** The (key, id) of a cursor made by {@link encodePageCursor} for `kind`; INVALID_ARGUMENT otherwise. */
-export function decodePageCursor(cursor: string, kind: string): [string | number, string] {
+/**
+ * The values of a cursor made by {@link encodeCursor} for `kind` with `arity` values after the tag, unchecked
+ * in type; INVALID_ARGUMENT for anything else.
+ */
+export function readCursor(cursor: string, kind: string, arity: number): unknown[] {
   const invalid = () => new FaceprintError('INVALID_ARGUMENT', 'The cursor is not valid.', { cursor });
+  // Buffer's base64url decoder skips junk silently, so check the alphabet first.
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   let parsed: unknown;
   try {
@@ -28,14 +35,20 @@ export function decodePageCursor(cursor: string, kind: string): [string | number
   } catch {
     throw invalid();
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 3 ||
-    parsed[0] !== kind ||
-    (typeof parsed[1] !== 'string' && typeof parsed[1] !== 'number') ||
-    typeof parsed[2] !== 'string'
-  ) {
-    throw invalid();
+  if (!Array.isArray(parsed) || parsed.length !== arity + 1 || parsed[0] !== kind) throw invalid();
+  return parsed.slice(1);
+}
+
+/** An opaque cursor: a kind tag and the (key, id) of the last row of a page. */
+export function encodePageCursor(kind: string, key: string | number, id: string): string {
+  return encodeCursor([kind, key, id]);
+}
+
+/** The (key, id) of a cursor made by {@link encodePageCursor} for `kind`; INVALID_ARGUMENT otherwise. */
+export function decodePageCursor(cursor: string, kind: string): [string | number, string] {
+  const [key, id] = readCursor(cursor, kind, 2);
+  if ((typeof key !== 'string' && typeof key !== 'number') || typeof id !== 'string') {
+    throw new FaceprintError('INVALID_ARGUMENT', 'The cursor is not valid.', { cursor });
   }
-  return [parsed[1], parsed[2]];
+  return [key, id];
 }
