@@ -22,7 +22,6 @@ import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
   compare,
-  EMBEDDING_DIM,
   EMBEDDING_MODEL,
   type FacePipeline,
   largestFace,

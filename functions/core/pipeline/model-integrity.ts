@@ -8,8 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { FaceprintError } from '../errors.ts';
 import { shippedPackDir } from '../models/pack.ts';
 

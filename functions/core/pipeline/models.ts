@@ -11,7 +11,6 @@ import {
   packLabel,
   packModels,
   selectedPackDir,
-  shippedPackDir,
   verifyModelFile,
 } from '../models/pack.ts';
 

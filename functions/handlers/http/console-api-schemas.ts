@@ -3,7 +3,6 @@
  * thumbnails and the settings in use (`GET /settings`). Beside `schemas.ts`, whose shared parts they reuse.
  */
 import { z } from '@hono/zod-openapi';
-import { DECISION_KINDS } from '../../core/domain.ts';
 import {
   BoxSchema,
   DecisionSchema,

@@ -6,7 +6,6 @@ import { z } from '@hono/zod-openapi';
 import {
   CAMERA_NAME_PATTERN,
   DECISION_KINDS,
-  type DecisionKind,
   SubjectIdSchema as SubjectIdRule,
   SubjectMetadataInputSchema,
   SubjectNameSchema,
