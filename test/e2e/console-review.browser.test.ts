@@ -1,24 +1,17 @@
-/**
- * The console's Review queue and Unknown persons pages in Chromium, against the real local server with its review
- * and unknowns API. Decisions that go to review (every match, by default) are made by identifying seed photos
- * after enrolling only img_1 per person.
- */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, startServer } from '../../functions/local/server.ts';
-import { type Browser, launchBrowser, screenshot } from '../support/browser.ts';
+import type { RunningServer } from '../../functions/local/server.ts';
+import { type Browser, launchBrowser, screenshot, startConsoleServer } from '../support/browser.ts';
 import { hasData, SEED, SEED_PEOPLE, seedPhoto } from '../support/data.ts';
 
 const HAVE_DATA = hasData(SEED);
-const ROOT = resolve(import.meta.dirname, '..', '..');
+const _ROOT = resolve(import.meta.dirname, '..', '..');
 const serverErrors: unknown[] = [];
 const logger = { info: () => undefined, error: (...args: unknown[]) => serverErrors.push(args) };
 
-let dataDir: string;
+let console_: Awaited<ReturnType<typeof startConsoleServer>> | undefined;
 let server: RunningServer;
 let browser: Browser;
 let page: Page;
@@ -51,11 +44,8 @@ async function makeReviews(): Promise<void> {
 
 describe.skipIf(!HAVE_DATA)('console review queue and unknown persons in Chromium', () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--quiet'], {
-      stdio: 'inherit',
-    });
-    dataDir = mkdtempSync(join(tmpdir(), 'faceprint-console-review-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, apiKeys: [], logger, env: {} });
+    console_ = await startConsoleServer('faceprint-console-review-', logger);
+    server = console_.server;
     await makeReviews();
     browser = await launchBrowser();
     page = browser.page;
@@ -63,8 +53,7 @@ describe.skipIf(!HAVE_DATA)('console review queue and unknown persons in Chromiu
 
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await console_?.stop();
   });
 
   it('shows the Review queue and Unknown persons tabs because the server has those routes', async () => {

@@ -1,27 +1,25 @@
-/**
- * The web console in a real browser (Debian's Chromium via playwright-core) against the real local server on
- * 127.0.0.1 with a temporary data directory, the real models and the shipped calibration: the seed sample is
- * enrolled by dropping photos on the page, test_1.jpg is identified as joy, bad input is refused with a clear
- * sentence and leaves no half-made subject, a subject is deleted with its face data, and with an API key
- * configured nothing loads until the key is given. Screenshots of every page go to test-artifacts/.
- */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../functions/local/server.ts';
-import { type Browser, dropFiles, launchBrowser, screenshot } from '../support/browser.ts';
+import {
+  type Browser,
+  dropFiles,
+  launchBrowser,
+  screenshot,
+  startConsoleServer,
+} from '../support/browser.ts';
 import { hasData, SEED, SEED_PEOPLE, seedPhoto } from '../support/data.ts';
 
 const HAVE_DATA = hasData(SEED);
-const ROOT = resolve(import.meta.dirname, '..', '..');
+const _ROOT = resolve(import.meta.dirname, '..', '..');
 const serverErrors: unknown[] = [];
 const logger = { info: () => undefined, error: (...args: unknown[]) => serverErrors.push(args) };
 
 let dataDir: string;
+let console_: Awaited<ReturnType<typeof startConsoleServer>> | undefined;
 let server: RunningServer;
 let browser: Browser;
 let page: Page;
@@ -69,19 +67,15 @@ async function enrolThroughUi(
 
 describe.skipIf(!HAVE_DATA)('web console in Chromium', () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--quiet'], {
-      stdio: 'inherit',
-    });
-    dataDir = mkdtempSync(join(tmpdir(), 'faceprint-console-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, apiKeys: [], logger, env: {} });
+    console_ = await startConsoleServer('faceprint-console-', logger);
+    ({ server, dataDir } = console_);
     browser = await launchBrowser();
     page = browser.page;
   });
 
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await console_?.stop();
   });
 
   it('serves the console at / with content types and caching headers, and its bundle immutable', async () => {

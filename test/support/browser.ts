@@ -3,10 +3,12 @@
  * per launch, headless, nothing reaching beyond loopback. `dropFiles` performs a real HTML5 drop (a DragEvent
  * carrying a DataTransfer of File objects) on an element, as a user dragging photos from a file manager does.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type RunningServer, startServer } from '../../functions/local/server.ts';
 
 export const CHROMIUM = process.env.FACEPRINT_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS = resolve(import.meta.dirname, '..', '..', 'test-artifacts');
@@ -91,3 +93,27 @@ const DROP_SCRIPT = `({ selector, payload }) => {
     target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
   }
 }`;
+
+/**
+ * Builds the console bundle and starts the real local server on a fresh data folder with no API key: what every
+ * console test runs against. `stop` closes the server and removes the folder.
+ */
+export async function startConsoleServer(
+  prefix: string,
+  logger: { info(...args: unknown[]): void; error(...args: unknown[]): void },
+): Promise<{ server: RunningServer; dataDir: string; stop(): Promise<void> }> {
+  const root = resolve(import.meta.dirname, '..', '..');
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-console.mjs'), '--quiet'], {
+    stdio: 'inherit',
+  });
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, apiKeys: [], logger, env: {} });
+  return {
+    server,
+    dataDir,
+    async stop() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
