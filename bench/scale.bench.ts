@@ -160,7 +160,11 @@ function runEngine(
   }
   let graph: AnnGraph;
   if (engine === 'hnswlib-f32') graph = new HnswlibGraph(DIM, rows);
-  else graph = new UsearchGraph(DIM, rows, { quantization: engine === 'usearch-i8' ? 'i8' : 'f16' });
+  else
+    graph = new UsearchGraph(DIM, rows, {
+      quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
+      addThreads: 0,
+    });
   const index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
   for (const b of gallery.batches(rows)) {
     index.add(
@@ -181,11 +185,17 @@ function runEngine(
   if (graph instanceof UsearchGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
-    const fresh = new UsearchGraph(DIM, rows, { quantization: engine === 'usearch-i8' ? 'i8' : 'f16' });
+    const fresh = new UsearchGraph(DIM, rows, {
+      quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
+      addThreads: 0,
+    });
     let t = performance.now();
     fresh.load(file, graph.size);
     loadMs = performance.now() - t;
-    const viewed = new UsearchGraph(DIM, rows, { quantization: engine === 'usearch-i8' ? 'i8' : 'f16' });
+    const viewed = new UsearchGraph(DIM, rows, {
+      quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
+      addThreads: 0,
+    });
     t = performance.now();
     viewed.view(file, graph.size);
     note = `${graph.engine}; memory-mapped open ${round(performance.now() - t, 1)} ms`;

@@ -43,6 +43,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     followUp: followUp.followUp,
     ...(options.now ? { now: options.now } : {}),
     photos: dataDir.photos,
+    approximate: dataDir.approximate,
   });
   followUp.bind(gallery, pipeline);
   await gallery.open();

@@ -11,7 +11,7 @@ import { HnswlibGraph } from '../../functions/adapters/local/hnswlib-graph.ts';
 import { UsearchGraph, usearchGraphFactory } from '../../functions/adapters/local/usearch-graph.ts';
 import { ApproximateIndex } from '../../functions/core/search/ann-index.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../functions/core/search/snapshot.ts';
-import { TieredIndex } from '../../functions/core/search/tiered-index.ts';
+import { DEFAULT_CROSSOVER, parseCrossover, TieredIndex } from '../../functions/core/search/tiered-index.ts';
 import { type IndexEntry, VectorIndex } from '../../functions/core/search/vector-index.ts';
 import { expectFaceprintError } from '../support/errors.ts';
 import { randomUnit, rng } from '../support/random.ts';
@@ -173,5 +173,16 @@ describe('TieredIndex', () => {
     expect(loadAnn(dir)).toBeUndefined();
     await dropAnn(dir);
     expect(loadAnn(dir)).toBeUndefined();
+  });
+});
+
+describe('FACEPRINT_ANN_CROSSOVER', () => {
+  it('defaults, turns off, and fails closed on nonsense', () => {
+    expect(parseCrossover(undefined)).toBe(DEFAULT_CROSSOVER);
+    expect(parseCrossover(' off ')).toBe('off');
+    expect(parseCrossover('200_000')).toBe(200_000);
+    for (const bad of ['0', '-5', '12.5', 'lots', '999']) {
+      expectFaceprintError(() => parseCrossover(bad), 'INVALID_ARGUMENT');
+    }
   });
 });

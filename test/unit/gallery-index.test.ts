@@ -1,9 +1,14 @@
 /**
  * The gallery index (`core/search/gallery-index.ts`) over an in-memory snapshot store and change feed: how a
  * reader (an AWS function) follows the indexer's snapshots at a bounded interval, and how a writer (local mode)
- * derives its index from the feed whatever it loaded.
+ * derives its index from the feed whatever it loaded; past a crossover, the HNSW graph (real usearch, files in a
+ * temporary folder) built, saved, reloaded and dropped on erasure.
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fileApproximateIndexing } from '../../functions/adapters/local/ann-file-store.ts';
 import type { FaceTemplate } from '../../functions/core/domain.ts';
 import type {
   IndexSnapshotStore,
@@ -215,5 +220,50 @@ describe('GalleryIndex as a reader (AWS functions)', () => {
     now.t = 10_000;
     await expect(warm.ensureFresh()).resolves.toBeUndefined();
     expect(warm.stats().templates).toBe(1);
+  });
+});
+
+describe('GalleryIndex past the crossover (local mode at scale)', () => {
+  it('builds the graph in the background, saves and reloads it, and drops it on erasure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-tiered-'));
+    try {
+      const approximate = fileApproximateIndexing(dir, 40);
+      const snapshots = new MemorySnapshots();
+      const feed = new MemoryFeed();
+      for (let i = 0; i < 60; i++) feed.log.push({ add: template(`t${i}`, `s${i}`, i + 1) });
+      const options = { snapshots, feed, model: MODEL, writesSnapshots: true, approximate };
+      const a = new GalleryIndex(options);
+      await a.open();
+      await a.settled();
+      // Past 40 templates the graph answers, and it was saved beside the snapshot.
+      expect(a.stats().kernel).toMatch(/^usearch/);
+      expect(existsSync(join(dir, 'ann.usearch'))).toBe(true);
+      expect(a.search(vector(8), { k: 1 })[0]?.subjectId).toBe('s7');
+      // An insert after the build is searchable at once (the graph takes it too).
+      feed.log.push({ add: template('late', 'newcomer', 500) });
+      await a.refresh();
+      expect(a.search(vector(500), { k: 1 })[0]?.subjectId).toBe('newcomer');
+      // Another process reloads the saved graph (no rebuild) and reconciles the insert the file lacks.
+      const b = new GalleryIndex(options);
+      await b.open();
+      expect(b.stats().kernel).toMatch(/^usearch/);
+      expect(b.search(vector(500), { k: 1 })[0]?.subjectId).toBe('newcomer');
+      // Erasure: the subject is gone from every answer and the saved graph file is removed.
+      feed.log.push({ remove: 's7' });
+      await b.refresh();
+      await b.save();
+      await b.settled();
+      expect(b.search(vector(8), { k: 5 }).map((c) => c.subjectId)).not.toContain('s7');
+      expect(existsSync(join(dir, 'ann.usearch'))).toBe(false);
+      // The next start has no graph file: it answers exactly while it builds a clean graph, then saves it.
+      const c = new GalleryIndex(options);
+      await c.open();
+      await c.settled();
+      expect(c.stats().kernel).toMatch(/^usearch/);
+      expect(existsSync(join(dir, 'ann.usearch'))).toBe(true);
+      expect(c.search(vector(8), { k: 5 }).map((x) => x.subjectId)).not.toContain('s7');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,8 +10,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type AnnManifest, ApproximateIndex } from '../../core/search/ann-index.ts';
+import type { ApproximateIndexing } from '../../core/search/tiered-index.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { UsearchGraph, type UsearchSettings } from './usearch-graph.ts';
+import { UsearchGraph, type UsearchSettings, usearchGraphFactory } from './usearch-graph.ts';
 
 const GRAPH = 'ann.usearch';
 const MANIFEST = 'ann.json';
@@ -63,4 +64,21 @@ export function loadAnn(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Local mode's approximate indexing: usearch graphs (int8, the benchmarked settings) saved as files in `dir`
+ * beside the snapshot, answering from `crossover` templates on.
+ */
+export function fileApproximateIndexing(dir: string, crossover: number): ApproximateIndexing {
+  return {
+    crossover,
+    graphs: usearchGraphFactory(),
+    load: (modelId) => {
+      const index = loadAnn(dir);
+      return index?.modelId === modelId ? index : undefined;
+    },
+    save: (index) => saveAnn(dir, index),
+    drop: () => dropAnn(dir),
+  };
 }

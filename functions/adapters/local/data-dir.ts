@@ -1,5 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type ApproximateIndexing, parseCrossover } from '../../core/search/tiered-index.ts';
+import { fileApproximateIndexing } from './ann-file-store.ts';
 import { FilePhotoStore } from './file-photo-store.ts';
 import { FileSnapshotStore } from './file-snapshot-store.ts';
 import { LocalSubjectEraser } from './local-erasure.ts';
@@ -38,6 +40,8 @@ export interface DataDir {
   /** Takes a deleted subject's traces out of the audit log and `results/` (issue 13: erasure). */
   eraser: LocalSubjectEraser;
   snapshots: FileSnapshotStore;
+  /** The HNSW graph beside the snapshot past `FACEPRINT_ANN_CROSSOVER`; undefined when set to `off`. */
+  approximate: ApproximateIndexing | undefined;
   /** The enrolment photos (`photos/`), which `gallery reembed` re-embeds with another model pack. */
   photos: FilePhotoStore;
   /** Closes the database connection (the stores share it). */
@@ -47,6 +51,8 @@ export interface DataDir {
 /** Options of {@link openDataDir}. */
 export interface OpenDataDirOptions extends SqliteOpenOptions {
   staleAfterMs?: SqliteIngestLedgerOptions['staleAfterMs'];
+  /** Overrides `FACEPRINT_ANN_CROSSOVER` (templates from which the HNSW graph answers, or `off`). */
+  annCrossover?: string | undefined;
 }
 
 /** `FACEPRINT_DATA_DIR`, or `./.faceprint`, resolved against `cwd`. */
@@ -77,6 +83,8 @@ export function dataDirPaths(root: string): DataDirPaths {
  */
 export function openDataDir(path: string = defaultDataDir(), options: OpenDataDirOptions = {}): DataDir {
   const paths = dataDirPaths(path);
+  // Read before anything is created: a nonsense setting fails closed.
+  const crossover = parseCrossover(options.annCrossover ?? process.env.FACEPRINT_ANN_CROSSOVER);
   // Owner-only: the directory holds face embeddings, which are biometric data. (Applies to new directories.)
   for (const dir of [
     paths.root,
@@ -101,6 +109,7 @@ export function openDataDir(path: string = defaultDataDir(), options: OpenDataDi
       ledger,
       eraser: new LocalSubjectEraser(db, paths),
       snapshots: new FileSnapshotStore(paths.indexSnapshot),
+      approximate: crossover === 'off' ? undefined : fileApproximateIndexing(paths.indexDir, crossover),
       photos: new FilePhotoStore(join(paths.root, 'photos')),
       close: () => {
         if (db.open) db.close();

@@ -15,6 +15,11 @@ export interface UsearchSettings {
   expansionAdd?: number | undefined;
   /** ef at search time (default 64); raised to the requested count when that is larger. */
   expansionSearch?: number | undefined;
+  /**
+   * Threads a batch insert may use (default 1: a background build in the server leaves the other cores to
+   * identify; 0 = every core, for an offline build).
+   */
+  addThreads?: number | undefined;
 }
 
 const SCALAR: Record<'f32' | 'f16' | 'i8', ScalarKind> = {
@@ -27,6 +32,7 @@ const SCALAR: Record<'f32' | 'f16' | 'i8', ScalarKind> = {
 export class UsearchGraph implements AnnGraph {
   readonly engine: string;
   readonly #index: Index;
+  readonly #addThreads: number;
   #size = 0;
 
   constructor(dim: number, capacity: number, settings: UsearchSettings = {}) {
@@ -43,6 +49,7 @@ export class UsearchGraph implements AnnGraph {
       expansion_search: expansionSearch,
       multi: false,
     });
+    this.#addThreads = settings.addThreads ?? 1;
     void capacity; // usearch grows on its own
   }
 
@@ -52,7 +59,7 @@ export class UsearchGraph implements AnnGraph {
 
   add(keys: readonly number[], vectors: Float32Array): void {
     if (keys.length === 0) return;
-    this.#index.add(BigUint64Array.from(keys, BigInt), vectors, 1);
+    this.#index.add(BigUint64Array.from(keys, BigInt), vectors, this.#addThreads);
     this.#size += keys.length;
   }
 

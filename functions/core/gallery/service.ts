@@ -32,6 +32,7 @@ import type { Calibration } from '../search/calibration.ts';
 import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
 import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
+import type { ApproximateIndexing } from '../search/tiered-index.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
@@ -152,6 +153,8 @@ export interface GalleryDeps {
   followUp?: IdentifyFollowUp | undefined;
   /** Where accepted enrolment photos are kept, so `gallery reembed` can re-embed them with another pack. */
   photos?: EnrolmentPhotoStore | undefined;
+  /** An approximate graph past a crossover (local mode at scale, `search/tiered-index.ts`); exact when omitted. */
+  approximate?: ApproximateIndexing | undefined;
 }
 
 /**
@@ -192,6 +195,7 @@ export class GalleryService {
       refreshIntervalMs: deps.indexRefreshIntervalMs,
       onStale: deps.onIndexStale,
       now: () => this.now().getTime(),
+      approximate: deps.approximate,
     });
   }
 

@@ -9,11 +9,22 @@
  * each other's templates; a snapshot only saves the work of replaying the whole feed and records the cursor it
  * reflects. In AWS the indexer is the one writer of snapshots: readers reload when a newer one is published and
  * catch up with templates created since.
+ *
+ * Past a crossover (`approximate`, local mode) the exact index is wrapped in a {@link TieredIndex}: an HNSW graph
+ * built in the background answers while the exact index stays the snapshot's content. The graph is saved beside
+ * the snapshot when it is built and after enough inserts; an erasure drops the saved graph at once (no file keeps a
+ * deleted vector) and the graph is not saved again by this process, so the next start rebuilds it clean.
  */
 import type { Candidate, FaceTemplate } from '../domain.ts';
 import type { IndexSnapshotStore, TemplateChanges, TemplateFeed } from '../gallery/ports.ts';
+import type { ApproximateIndex } from './ann-index.ts';
 import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from './snapshot.ts';
+import { type ApproximateIndexing, TieredIndex } from './tiered-index.ts';
 import { type IndexEntry, type SearchOptions, VectorIndex } from './vector-index.ts';
+
+/** Graph inserts after which a built graph is saved again: this many, or this share of the graph if larger. */
+const GRAPH_RESAVE_INSERTS = 1_000;
+const GRAPH_RESAVE_SHARE = 0.05;
 
 /** The embedding space an index serves: templates of another model are never indexed. */
 export interface IndexModel {
@@ -35,6 +46,8 @@ export interface GalleryIndexOptions {
   /** A failed refresh of an index already loaded: it keeps serving, and this hears why. */
   onStale?: ((error: unknown) => void) | undefined;
   now?: (() => number) | undefined;
+  /** An approximate graph past a crossover (local mode at scale); exact search only when omitted. */
+  approximate?: ApproximateIndexing | undefined;
 }
 
 /** What loading or refreshing did. */
@@ -73,6 +86,13 @@ export function decodeUsableSnapshot(
 /** The gallery's index, kept in step with the store's change feed. Not for concurrent writers of one instance. */
 export class GalleryIndex {
   #index: VectorIndex;
+  /** The exact index wrapped with its graph, when {@link GalleryIndexOptions.approximate} is set. */
+  #tiered: TieredIndex | undefined;
+  /** The graph last saved or loaded, inserts since, and whether an erasure touched it since it was built. */
+  #savedGraph: ApproximateIndex | undefined;
+  #graphInserts = 0;
+  #graphErased = false;
+  #pendingDrop: Promise<void> = Promise.resolve();
   #cursor: string | undefined;
   #snapshotVersion: string | undefined;
   #loaded = false;
@@ -86,6 +106,57 @@ export class GalleryIndex {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#index = this.#empty();
+  }
+
+  /** Makes `index` the one searched, keeping the graph built so far (reconciled) or the saved one. */
+  #install(index: VectorIndex): void {
+    this.#index = index;
+    const approximate = this.#options.approximate;
+    if (!approximate) return;
+    const previous = this.#tiered?.approximate;
+    const graph = previous ?? approximate.load(this.#options.model.id);
+    // A wholesale change (local mode: a deletion somewhere) may remove vectors from the kept graph.
+    if (previous) this.#erased();
+    if (!previous) this.#savedGraph = graph;
+    this.#tiered = new TieredIndex(
+      index,
+      { graphs: approximate.graphs, crossover: approximate.crossover },
+      graph,
+    );
+    this.#watchBuild();
+  }
+
+  /** Saves the graph once a background build finishes (a writer). */
+  #watchBuild(): void {
+    const tiered = this.#tiered;
+    if (!tiered || !this.#options.writesSnapshots) return;
+    tiered
+      .ensureBuilt()
+      .then(() => {
+        if (tiered === this.#tiered && tiered.approximate && tiered.approximate !== this.#savedGraph) {
+          return this.#serial(() => this.#saveGraph());
+        }
+        return undefined;
+      })
+      .catch((error: unknown) => this.#options.onStale?.(error));
+  }
+
+  #erased(): void {
+    if (!this.#options.approximate) return;
+    this.#graphErased = true;
+    this.#pendingDrop = this.#pendingDrop.then(() => this.#options.approximate?.drop());
+  }
+
+  async #saveGraph(): Promise<void> {
+    await this.#pendingDrop;
+    const approximate = this.#options.approximate;
+    const graph = this.#tiered?.approximate;
+    if (!approximate || !graph || this.#graphErased) return;
+    const due = Math.max(GRAPH_RESAVE_INSERTS, graph.size * GRAPH_RESAVE_SHARE);
+    if (graph === this.#savedGraph && this.#graphInserts < due) return;
+    await approximate.save(graph);
+    this.#savedGraph = graph;
+    this.#graphInserts = 0;
   }
 
   /** Whether {@link open} (or a first refresh) has loaded the index. */
@@ -106,7 +177,7 @@ export class GalleryIndex {
     return this.#serial(async () => {
       const version = await this.#options.snapshots.version?.();
       const loaded = decodeUsableSnapshot(await this.#options.snapshots.load(), this.#options.model);
-      this.#index = loaded?.index ?? this.#empty();
+      this.#install(loaded?.index ?? this.#empty());
       // A snapshot without a cursor (published by the AWS indexer) is caught up from its time.
       this.#cursor = loaded ? (loaded.cursor ?? loaded.createdAt) : undefined;
       this.#snapshotVersion = version;
@@ -149,7 +220,7 @@ export class GalleryIndex {
         if (version !== this.#snapshotVersion) {
           const loaded = decodeUsableSnapshot(await this.#options.snapshots.load(), this.#options.model);
           if (loaded) {
-            this.#index = loaded.index;
+            this.#install(loaded.index);
             this.#cursor = loaded.cursor ?? loaded.createdAt;
             reloaded = true;
           }
@@ -177,12 +248,25 @@ export class GalleryIndex {
 
   /** Top-k subjects for a query vector (see {@link VectorIndex.search}). */
   search(query: Float32Array, options: SearchOptions): Candidate[] {
-    return this.#index.search(query, options);
+    return this.#tiered ? this.#tiered.search(query, options) : this.#index.search(query, options);
   }
 
   /** Removes a subject from this process's index at once (the feed confirms it on the next refresh). */
   removeSubject(subjectId: string): void {
-    this.#index.removeSubject(subjectId);
+    this.#remove(subjectId);
+  }
+
+  /** Resolves when a background graph build (if any) has finished; for tests and the benchmark. */
+  async settled(): Promise<void> {
+    await this.#tiered?.ensureBuilt();
+    await this.#serial(async () => undefined);
+  }
+
+  #remove(subjectId: string): number {
+    if (!this.#tiered) return this.#index.removeSubject(subjectId);
+    const removed = this.#tiered.removeSubject(subjectId);
+    if (removed > 0) this.#erased();
+    return removed;
   }
 
   has(templateId: string): boolean {
@@ -190,7 +274,8 @@ export class GalleryIndex {
   }
 
   stats(): { templates: number; subjects: number; kernel: string } {
-    return { templates: this.#index.size, subjects: this.#index.subjectCount, kernel: this.#index.kernel };
+    const kernel = this.#tiered?.kernel ?? this.#index.kernel;
+    return { templates: this.#index.size, subjects: this.#index.subjectCount, kernel };
   }
 
   /** The index itself, for encoding or inspection; replaced wholesale by a rebuild. */
@@ -208,15 +293,19 @@ export class GalleryIndex {
     if (changes.full) {
       const index = this.#empty();
       index.add(entriesOf(changes.added, model));
-      this.#index = index;
+      this.#install(index);
       applied = index.size;
     } else {
       for (const subjectId of changes.removedSubjects) {
-        applied += this.#index.removeSubject(subjectId) > 0 ? 1 : 0;
+        applied += this.#remove(subjectId) > 0 ? 1 : 0;
       }
       // A template already indexed (a snapshot that overlapped the feed, a catch-up margin) is not added twice.
       const fresh = entriesOf(changes.added, model).filter((e) => !this.#index.has(e.templateId));
-      this.#index.add(fresh);
+      if (this.#tiered) {
+        this.#tiered.add(fresh);
+        this.#graphInserts += fresh.length;
+        this.#watchBuild();
+      } else this.#index.add(fresh);
       applied += fresh.length;
     }
     this.#cursor = changes.cursor;
@@ -235,6 +324,7 @@ export class GalleryIndex {
     });
     await this.#options.snapshots.save(bytes);
     this.#snapshotVersion = await this.#options.snapshots.version?.();
+    await this.#saveGraph();
   }
 
   /**

@@ -12,11 +12,46 @@
  */
 
 import { type Candidate, TEMPLATE_VARIANTS } from '../domain.ts';
+import { FaceprintError } from '../errors.ts';
 import { type AnnGraph, type AnnGraphFactory, type AnnManifest, ApproximateIndex } from './ann-index.ts';
 import type { IndexEntry, SearchOptions, VectorIndex } from './vector-index.ts';
 
 /** Below this many templates exact search wins (measured, docs/deploy.md). */
 export const DEFAULT_CROSSOVER = 50_000;
+
+/**
+ * Port: an approximate graph for a gallery index, with where it is saved (local mode: files beside the snapshot,
+ * `adapters/local/ann-file-store.ts`). The gallery index wraps its exact index in a {@link TieredIndex} with it.
+ */
+export interface ApproximateIndexing {
+  graphs: AnnGraphFactory;
+  /** Templates from which the graph answers (default {@link DEFAULT_CROSSOVER}). */
+  crossover?: number | undefined;
+  /** The saved graph of `modelId`, if any and whole (reconciled with the exact index when loaded). */
+  load(modelId: string): ApproximateIndex | undefined;
+  /** Saves a built graph. */
+  save(index: ApproximateIndex): Promise<void>;
+  /** Removes the saved graph (after an erasure: no file keeps a deleted vector until the next clean save). */
+  drop(): Promise<void>;
+}
+
+/**
+ * Reads the crossover setting (`FACEPRINT_ANN_CROSSOVER`): unset → the default, `off` → exact search only, else a
+ * whole number of templates ≥ 1,000 (below that a graph never pays for itself). Anything else fails closed.
+ */
+export function parseCrossover(raw: string | undefined): number | 'off' {
+  const value = raw?.trim();
+  if (value === undefined || value === '') return DEFAULT_CROSSOVER;
+  if (value.toLowerCase() === 'off') return 'off';
+  const n = Number(value.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n < 1_000) {
+    throw new FaceprintError(
+      'INVALID_ARGUMENT',
+      `FACEPRINT_ANN_CROSSOVER must be "off" or a whole number of templates of at least 1000, not "${value}".`,
+    );
+  }
+  return n;
+}
 
 /** Options of {@link TieredIndex}. */
 export interface TieredIndexOptions {
