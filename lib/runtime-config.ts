@@ -96,8 +96,16 @@ export const BATCH_MANIFEST_PARAMETER = 'manifest';
 export const TABLE_KEYS = {
   /** Subjects: `pk` = subject id, `sk` = record kind (e.g. `SUBJECT`). */
   subjects: { partitionKey: 'pk', sortKey: 'sk' },
-  /** Templates: `pk` = subject id, `sk` = template id. Streamed (new and old images) to the indexer. */
-  templates: { partitionKey: 'pk', sortKey: 'sk' },
+  /**
+   * Templates: `pk` = subject id, `sk` = template id. Streamed (new and old images) to the indexer. The
+   * `byCreation` index (`feedBucket` = `<day>#<shard>`, `createdAt`) lets a reader catch up with the templates
+   * created after its snapshot by key, without scanning the table.
+   */
+  templates: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    byCreation: { indexName: 'byCreation', partitionKey: 'feedBucket', sortKey: 'createdAt' },
+  },
   /** Detections and the decision audit log: `pk` / `sk` chosen by the adapter; `expiresAt` (epoch s) is the TTL. */
   detections: { partitionKey: 'pk', sortKey: 'sk', timeToLive: 'expiresAt' },
   /** Powertools idempotency table: its defaults, `id` and `expiration`. */

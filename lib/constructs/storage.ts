@@ -156,6 +156,13 @@ export class FaceprintStorage extends Construct {
       sortKey: { name: TABLE_KEYS.templates.sortKey, type: str },
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
     });
+    // Catch-up by key (the adapter's feed): templates of a day and shard, ordered by creation time.
+    this.templatesTable.addGlobalSecondaryIndex({
+      indexName: TABLE_KEYS.templates.byCreation.indexName,
+      partitionKey: { name: TABLE_KEYS.templates.byCreation.partitionKey, type: str },
+      sortKey: { name: TABLE_KEYS.templates.byCreation.sortKey, type: str },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
     this.detectionsTable = new dynamodb.Table(this, 'Detections', {
       ...tableDefaults,
       partitionKey: { name: TABLE_KEYS.detections.partitionKey, type: str },

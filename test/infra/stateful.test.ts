@@ -207,13 +207,24 @@ describe('DynamoDB tables', () => {
     }
   });
 
-  it('the templates table streams new and old images', () => {
+  it('the templates table streams new and old images and has the catch-up index by creation time', () => {
+    const { byCreation } = TABLE_KEYS.templates;
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
         { AttributeName: TABLE_KEYS.templates.partitionKey, KeyType: 'HASH' },
         { AttributeName: TABLE_KEYS.templates.sortKey, KeyType: 'RANGE' },
       ],
       StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: byCreation.indexName,
+          KeySchema: [
+            { AttributeName: byCreation.partitionKey, KeyType: 'HASH' },
+            { AttributeName: byCreation.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
     });
   });
 

@@ -39,7 +39,8 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-function dynamoClient(endpoint: string): DynamoDBClient {
+/** A DynamoDB client for the emulator at `endpoint` (fake credentials, the test region). */
+export function dynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: REGION, credentials: FAKE_CREDENTIALS });
 }
 
@@ -118,7 +119,10 @@ export interface TableNames {
   idempotency: string;
 }
 
-/** Creates the four tables with the key schema of `TABLE_KEYS`; the templates table streams new and old images. */
+/**
+ * Creates the four tables with the key schema of `TABLE_KEYS`; the templates table streams new and old images and
+ * has the `byCreation` catch-up index.
+ */
 export async function createTables(endpoint: string, prefix = `fp-${randomBytes(4).toString('hex')}`) {
   const names: TableNames = {
     subjects: `${prefix}-subjects`,
@@ -140,7 +144,25 @@ export async function createTables(endpoint: string, prefix = `fp-${randomBytes(
         ...(sortKey ? [{ AttributeName: sortKey, KeyType: 'RANGE' as const }] : []),
       ],
       ...(name === names.templates
-        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }
+        ? {
+            StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+            AttributeDefinitions: [
+              { AttributeName: partitionKey, AttributeType: 'S' },
+              ...(sortKey ? [{ AttributeName: sortKey, AttributeType: 'S' as const }] : []),
+              { AttributeName: TABLE_KEYS.templates.byCreation.partitionKey, AttributeType: 'S' },
+              { AttributeName: TABLE_KEYS.templates.byCreation.sortKey, AttributeType: 'S' },
+            ],
+            GlobalSecondaryIndexes: [
+              {
+                IndexName: TABLE_KEYS.templates.byCreation.indexName,
+                KeySchema: [
+                  { AttributeName: TABLE_KEYS.templates.byCreation.partitionKey, KeyType: 'HASH' },
+                  { AttributeName: TABLE_KEYS.templates.byCreation.sortKey, KeyType: 'RANGE' },
+                ],
+                Projection: { ProjectionType: 'ALL' },
+              },
+            ],
+          }
         : {}),
     });
   try {

@@ -14,6 +14,7 @@ import {
   ScanCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { TABLE_KEYS } from '../../../lib/runtime-config.ts';
 import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
 import type { FaceStore, Page, TemplateChanges, TemplateFeed } from '../../core/gallery/ports.ts';
@@ -28,6 +29,22 @@ export interface DynamoTables {
 const SUBJECT_SK = 'SUBJECT';
 /** Clock skew allowed between the writers of templates and the reader catching up with them. */
 const CATCH_UP_MARGIN_MS = 60_000;
+/**
+ * Partitions per day of the `byCreation` index: a bulk enrolment (a Batch back-fill) writes thousands of templates
+ * a second, more than one index partition takes; eight spread it. A catch-up reads days × shards key ranges.
+ */
+const FEED_SHARDS = 8;
+/** A cursor older than this many days is caught up by a scan (a rebuild reads everything anyway). */
+const FEED_MAX_DAYS = 31;
+const DAY_MS = 86_400_000;
+const BY_CREATION = TABLE_KEYS.templates.byCreation;
+
+/** The `byCreation` partition of a template: its creation day (UTC) and a shard from its id. */
+export function feedBucket(templateId: string, createdAt: string): string {
+  let hash = 2166136261;
+  for (let i = 0; i < templateId.length; i++) hash = Math.imul(hash ^ templateId.charCodeAt(i), 16777619);
+  return `${createdAt.slice(0, 10)}#${(hash >>> 0) % FEED_SHARDS}`;
+}
 /** How long audit rows live before DynamoDB's TTL removes them (default: 400 days). */
 const DEFAULT_AUDIT_RETENTION_DAYS = 400;
 
@@ -59,6 +76,7 @@ function templateItem(t: FaceTemplate): Record<string, unknown> {
     variant: t.variant,
     model: t.model,
     createdAt: t.createdAt,
+    [BY_CREATION.partitionKey]: feedBucket(t.id, t.createdAt),
     // The enrolment thumbnail (a few KB of JPEG) lives on its template item: erased with it, far below 400 KB.
     ...(t.thumbnail ? { thumbnail: t.thumbnail.slice() } : {}),
   };
@@ -247,9 +265,44 @@ export class DynamoFaceStore implements FaceStore, TemplateFeed {
     return this.scanTemplates();
   }
 
-  /** Templates created after `isoTime` (the identify path's catch-up on top of the newest snapshot). */
-  templatesCreatedAfter(isoTime: string): Promise<FaceTemplate[]> {
-    return this.scanTemplates(isoTime);
+  /**
+   * Templates created after `isoTime` (the identify path's catch-up on top of the newest snapshot): key-range
+   * queries of the `byCreation` index, one per day and shard from that day to tomorrow (writers' clocks may run
+   * ahead), so the cost is what is new, not the table. A cursor older than {@link FEED_MAX_DAYS} days scans.
+   */
+  async templatesCreatedAfter(isoTime: string, now: number = Date.now()): Promise<FaceTemplate[]> {
+    const from = Date.parse(isoTime);
+    const firstDay = Date.parse(`${isoTime.slice(0, 10)}T00:00:00.000Z`);
+    if (Number.isNaN(from) || Number.isNaN(firstDay) || now - from > FEED_MAX_DAYS * DAY_MS) {
+      return this.scanTemplates(isoTime);
+    }
+    const buckets: string[] = [];
+    for (let day = firstDay; day <= now + DAY_MS; day += DAY_MS) {
+      const date = new Date(day).toISOString().slice(0, 10);
+      for (let shard = 0; shard < FEED_SHARDS; shard++) buckets.push(`${date}#${shard}`);
+    }
+    const pages = await Promise.all(buckets.map((bucket) => this.queryCreatedAfter(bucket, isoTime)));
+    return pages.flat().sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  private async queryCreatedAfter(bucket: string, after: string): Promise<FaceTemplate[]> {
+    const out: FaceTemplate[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.templates,
+          IndexName: BY_CREATION.indexName,
+          KeyConditionExpression: '#b = :b AND #c > :after',
+          ExpressionAttributeNames: { '#b': BY_CREATION.partitionKey, '#c': BY_CREATION.sortKey },
+          ExpressionAttributeValues: { ':b': bucket, ':after': after },
+          ExclusiveStartKey: start,
+        }),
+      );
+      out.push(...(page.Items ?? []).map(templateFrom));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 
   /**

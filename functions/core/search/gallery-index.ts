@@ -227,8 +227,8 @@ export class GalleryIndex {
           this.#snapshotVersion = version;
         }
       }
-      // A reader catches up with the feed when it loads a snapshot (in DynamoDB the feed is a scan: not on every
-      // check); a writer's feed is cheap and the only truth, so it is applied every time.
+      // A reader catches up with the feed when it loads a snapshot (in DynamoDB a catch-up is days × shards key
+      // queries: not on every check); a writer's feed is cheap and the only truth, so it is applied every time.
       if (!this.#options.writesSnapshots && !reloaded) {
         this.#checkedAt = started;
         const { size, subjectCount } = this.#index;
