@@ -31,7 +31,8 @@ import {
 import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../core/pipeline/pipeline.ts';
 import { decodeUsableSnapshot, entriesOf } from '../core/search/gallery-index.ts';
 import { encodeSnapshot } from '../core/search/snapshot.ts';
-import { VectorIndex } from '../core/search/vector-index.ts';
+import type { RemoteVectorIndex } from '../core/search/remote-index.ts';
+import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';
 import { AwsRuntime } from './aws/composition.ts';
 import { readConfig } from './aws/config.ts';
 import { count, invocation, logger, timed } from './aws/observability.ts';
@@ -57,19 +58,61 @@ export interface IndexerResult {
   published: boolean;
 }
 
-/** Applies a batch of stream records to the published index and publishes the result. */
-export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]): Promise<IndexerResult> {
+/** The batch's changes up to the first record that cannot be read (whose sequence number is returned). */
+function decodeChanges(records: readonly unknown[]): {
+  changes: TemplateChange[];
+  failedSequence: string | undefined;
+} {
   const changes: TemplateChange[] = [];
-  let failedSequence: string | undefined;
   for (const raw of records) {
     try {
       changes.push(changeOf(raw));
     } catch (error) {
-      failedSequence = sequenceOf(raw);
+      const failedSequence = sequenceOf(raw);
       logger.error('stream record unreadable', { sequenceNumber: failedSequence, error });
-      break;
+      return { changes, failedSequence };
     }
   }
+  return { changes, failedSequence: undefined };
+}
+
+/**
+ * `index: 's3vectors'`: applies a batch of stream records to the remote index instead of a snapshot. Changes are
+ * folded in stream order (a template put then removed in one batch is only removed), then the removals and the
+ * puts are sent; a put replaces a template of the same id, so a replayed batch changes nothing.
+ */
+export async function indexRecordsRemote(
+  index: RemoteVectorIndex,
+  records: readonly unknown[],
+): Promise<IndexerResult> {
+  const { changes, failedSequence } = decodeChanges(records);
+  const puts = new Map<string, IndexEntry>();
+  const removals = new Set<string>();
+  for (const change of changes) {
+    if (change.kind === 'remove') {
+      puts.delete(change.templateId);
+      removals.add(change.templateId);
+    } else if (change.modelId === INDEX_MODEL.id && change.entry.vector.length === INDEX_MODEL.dim) {
+      removals.delete(change.entry.templateId);
+      puts.set(change.entry.templateId, change.entry);
+    }
+  }
+  await timed('DeleteVectors', () => index.removeTemplates([...removals]));
+  await timed('PutVectors', () => index.upsert([...puts.values()]));
+  count('TemplatesIndexed', puts.size + removals.size);
+  logger.info('stream batch indexed (remote)', {
+    records: records.length,
+    put: puts.size,
+    removed: removals.size,
+  });
+  const published = puts.size + removals.size > 0;
+  return { failedSequence, applied: changes.length, rebuilt: false, published };
+}
+
+/** Applies a batch of stream records to the published index and publishes the result. */
+export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]): Promise<IndexerResult> {
+  const { changes, failedSequence: unreadable } = decodeChanges(records);
+  let failedSequence = unreadable;
 
   const loaded = await loadIndex(rt);
   if (!loaded) {
@@ -144,7 +187,10 @@ export async function handler(event: unknown, context: Context): Promise<DynamoD
   return invocation(context, { requestId: context.awsRequestId }, async () => {
     if (Records.length === 0) return { batchItemFailures: [] };
     try {
-      const { failedSequence } = await indexRecords(rt, Records);
+      const remote = rt.vectorIndex;
+      const { failedSequence } = remote
+        ? await indexRecordsRemote(remote, Records)
+        : await indexRecords(rt, Records);
       return { batchItemFailures: failedSequence ? [{ itemIdentifier: failedSequence }] : [] };
     } catch (error) {
       // Loading or publishing failed: nothing of this batch is durable, so it is retried from its start.

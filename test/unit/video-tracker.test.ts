@@ -123,7 +123,7 @@ describe('FaceTracker', () => {
 describe('TrackEvidence', () => {
   const target = unit(10);
   const matcher: IdentityMatcher = {
-    search: (e: Float32Array): Candidate[] => {
+    search: async (e: Float32Array): Promise<Candidate[]> => {
       let s = 0;
       for (let i = 0; i < e.length; i++) s += e[i]! * target[i]!;
       return [{ subjectId: 'alice', similarity: s, templateId: 't1' }];

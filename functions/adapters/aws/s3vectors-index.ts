@@ -17,30 +17,12 @@ import {
 import { type Candidate, TEMPLATE_VARIANTS } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
 import { fuseTemplates, type ScoredTemplate } from '../../core/search/ann-index.ts';
-import type { FusionConfig, IndexEntry } from '../../core/search/vector-index.ts';
+import type { RemoteEntry, RemoteSearchOptions, RemoteVectorIndex } from '../../core/search/remote-index.ts';
 
 /** Service limits (published). */
 export const S3VECTORS_LIMITS = { batch: 500, topK: 100, dim: 4096 } as const;
 
-/** A template to index, optionally on watch lists (filterable). */
-export interface RemoteEntry extends IndexEntry {
-  lists?: readonly string[] | undefined;
-}
-
-/** Options of {@link S3VectorsIndex.search}. */
-export interface RemoteSearchOptions {
-  k: number;
-  fusion?: FusionConfig | undefined;
-  /** Only subjects on this watch list. */
-  list?: string | undefined;
-}
-
-/** The vector-index port for a remote engine: the same contract as the local indexes, asynchronous. */
-export interface RemoteVectorIndex {
-  upsert(entries: readonly RemoteEntry[]): Promise<void>;
-  removeTemplates(templateIds: readonly string[]): Promise<void>;
-  search(query: Float32Array, options: RemoteSearchOptions): Promise<Candidate[]>;
-}
+export type { RemoteEntry, RemoteSearchOptions, RemoteVectorIndex };
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -62,6 +44,7 @@ function unit(vector: Float32Array, what: string): number[] {
 
 /** {@link RemoteVectorIndex} on one S3 Vectors index, addressed by ARN. */
 export class S3VectorsIndex implements RemoteVectorIndex {
+  readonly engine = 's3vectors';
   readonly #client: S3VectorsClient;
   readonly #indexArn: string;
   readonly #oversample: number;

@@ -32,6 +32,7 @@ import type { Calibration } from '../search/calibration.ts';
 import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
 import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
+import type { RemoteVectorIndex } from '../search/remote-index.ts';
 import type { ApproximateIndexing } from '../search/tiered-index.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
@@ -155,6 +156,11 @@ export interface GalleryDeps {
   photos?: EnrolmentPhotoStore | undefined;
   /** An approximate graph past a crossover (local mode at scale, `search/tiered-index.ts`); exact when omitted. */
   approximate?: ApproximateIndexing | undefined;
+  /**
+   * A remote vector index (AWS `index: 's3vectors'`): searched instead of a loaded snapshot, erased from on
+   * delete; its one writer is the AWS indexer, so a new template is searchable once the indexer has put it.
+   */
+  remoteIndex?: RemoteVectorIndex | undefined;
 }
 
 /**
@@ -169,6 +175,7 @@ export class GalleryService {
   readonly config: GalleryConfig;
   private readonly now: () => Date;
   private readonly index: GalleryIndex;
+  private readonly remote: RemoteVectorIndex | undefined;
   private writes: Promise<unknown> = Promise.resolve();
   private readonly eraser: SubjectEraser | undefined;
   private readonly followUp: IdentifyFollowUp | undefined;
@@ -179,6 +186,7 @@ export class GalleryService {
 
   constructor(deps: GalleryDeps) {
     this.eraser = deps.eraser;
+    this.remote = deps.remoteIndex;
     this.followUp = deps.followUp;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
@@ -210,6 +218,7 @@ export class GalleryService {
    */
   async open(): Promise<{ templates: number; subjects: number; rebuilt: boolean }> {
     this.foreign = foreignTemplates(await this.store.listTemplates(), this.space.modelId);
+    if (this.remote) return { templates: Number.NaN, subjects: Number.NaN, rebuilt: false };
     const { templates, subjects, rebuilt } = await this.index.open();
     return { templates, subjects, rebuilt };
   }
@@ -220,6 +229,7 @@ export class GalleryService {
    * whether anything changed.
    */
   async ensureFresh(): Promise<boolean> {
+    if (this.remote) return false;
     const refresh = await this.index.ensureFresh();
     return refresh !== undefined && (refresh.rebuilt || refresh.applied > 0);
   }
@@ -240,9 +250,18 @@ export class GalleryService {
     );
   }
 
-  /** Number of templates and subjects in the index. */
-  stats(): { templates: number; subjects: number; kernel: string } {
+  /** Number of templates and subjects in the index (null for a remote index, which does not count them). */
+  stats(): { templates: number | null; subjects: number | null; kernel: string } {
+    if (this.remote) return { templates: null, subjects: null, kernel: this.remote.engine };
     return this.index.stats();
+  }
+
+  /** Top-k subjects for an embedding: from the remote index when there is one, else the local index. */
+  private async searchIndex(embedding: Float32Array, k: number): Promise<Candidate[]> {
+    const fusion = this.config.fusion;
+    return this.remote
+      ? this.remote.search(embedding, { k, fusion })
+      : this.index.search(embedding, { k, fusion });
   }
 
   private serialise<T>(work: () => Promise<T>): Promise<T> {
@@ -253,6 +272,7 @@ export class GalleryService {
 
   /** After a write of this process: the index takes it (and anything else new) from the feed, then is saved. */
   private async afterWrite(): Promise<void> {
+    if (this.remote) return; // the indexer puts new templates from the stream
     await this.index.refresh();
     await this.index.save();
   }
@@ -357,7 +377,9 @@ export class GalleryService {
       const templates = await this.store.countTemplates(id);
       // Out of this index first (no identify may find it once the delete is asked for); the feed then
       // carries the deletion to every other process's index.
-      this.index.removeSubject(id);
+      if (this.remote) {
+        await this.remote.removeTemplates((await this.store.listTemplates(id)).map((t) => t.id));
+      } else this.index.removeSubject(id);
       await this.store.deleteSubject(id);
       await this.afterWrite();
       await this.photos?.deleteSubject(id);
@@ -374,8 +396,8 @@ export class GalleryService {
   }
 
   /** Candidates for an embedding computed elsewhere (a video track's aggregated embedding). */
-  searchEmbedding(embedding: Float32Array, k = this.config.topK): Candidate[] {
-    return this.index.search(embedding, { k, fusion: this.config.fusion });
+  searchEmbedding(embedding: Float32Array, k = this.config.topK): Promise<Candidate[]> {
+    return this.searchIndex(embedding, k);
   }
 
   /** A subject's display name, or undefined. */
@@ -429,8 +451,8 @@ export class GalleryService {
           ),
         )
       : [];
-    const searched = result.faces.map((face) =>
-      this.index.search(face.embedding, { k: context.topK ?? this.config.topK, fusion: this.config.fusion }),
+    const searched = await Promise.all(
+      result.faces.map((face) => this.searchIndex(face.embedding, context.topK ?? this.config.topK)),
     );
     // Every candidate's name in one round trip (one BatchGetItem in DynamoDB), not one look-up per candidate.
     const names = await this.store.subjectNames(searched.flat().map((c) => c.subjectId));
@@ -447,7 +469,7 @@ export class GalleryService {
       let agreement: ViewAgreement | undefined;
       const second = mirrored[i];
       if (second) {
-        const [best] = this.index.search(second, { k: 1, fusion: this.config.fusion });
+        const [best] = await this.searchIndex(second, 1);
         const agreed =
           best !== undefined && best.subjectId === decision.subjectId && best.similarity >= policy.threshold;
         agreement = { view: 'mirror', subjectId: best?.subjectId, similarity: best?.similarity ?? 0, agreed };

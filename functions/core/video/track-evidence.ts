@@ -21,7 +21,7 @@ export const AGGREGATIONS: readonly Aggregation[] = ['quality-mean', 'best-singl
 /** The gallery as a track decision needs it: candidates for an embedding, and the thresholds. */
 export interface IdentityMatcher {
   /** Top-k subjects for an embedding, best first, with their fused similarity. */
-  search(embedding: Float32Array, k: number): Candidate[];
+  search(embedding: Float32Array, k: number): Promise<Candidate[]>;
   /** Display name of a subject, when it has one. */
   nameOf(subjectId: string): Promise<string | undefined>;
   policy: DecisionPolicy;
@@ -106,7 +106,7 @@ export class TrackEvidence {
    */
   async decide(matcher: IdentityMatcher, topK: number): Promise<TrackDecision | undefined> {
     if (this.faces.length === 0) return undefined;
-    const perFace = this.faces.map((f) => matcher.search(f.embedding, topK));
+    const perFace = await Promise.all(this.faces.map((f) => matcher.search(f.embedding, topK)));
     let candidates: Candidate[];
     if (this.aggregation === 'max-score') {
       const bySubject = new Map<string, Candidate>();
@@ -117,7 +117,7 @@ export class TrackEvidence {
         }
       candidates = [...bySubject.values()];
     } else {
-      candidates = matcher.search(this.appearance()!, topK);
+      candidates = await matcher.search(this.appearance()!, topK);
     }
     const decision = decide(candidates, matcher.policy);
     const target = decision.subjectId ?? decision.candidates[0]?.subjectId;

@@ -10,6 +10,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { tracer } from './observability.ts';
 
 export interface AwsClients {
@@ -39,4 +40,9 @@ export function createClients(env: NodeJS.ProcessEnv = process.env): AwsClients 
     dynamo: tracer.captureAWSv3Client(dynamo),
     events: tracer.captureAWSv3Client(events),
   };
+}
+
+/** The S3 Vectors client (created only where the deployment has `index: 's3vectors'`); traced like the others. */
+export function createVectorsClient(): S3VectorsClient {
+  return tracer.captureAWSv3Client(new S3VectorsClient({ requestHandler }));
 }

@@ -14,6 +14,7 @@ import { DynamoDetectionSink } from '../../adapters/aws/detection-sink.ts';
 import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
 import { S3SnapshotStore } from '../../adapters/aws/s3-snapshot-store.ts';
+import { S3VectorsIndex } from '../../adapters/aws/s3vectors-index.ts';
 import { type ObjectRef, S3UploadSource } from '../../adapters/aws/s3-upload-source.ts';
 import { isSubjectId } from '../../core/domain.ts';
 import { defaultGalleryConfig } from '../../core/gallery/config.ts';
@@ -23,7 +24,8 @@ import type { UploadSource } from '../../core/ingest/ports.ts';
 import { enrolUpload, ingestUpload, type UploadOutcome } from '../../core/ingest/workflow.ts';
 import { DEFAULT_DECODE_LIMITS } from '../../core/pipeline/image.ts';
 import { FacePipeline } from '../../core/pipeline/pipeline.ts';
-import { type AwsClients, createClients } from './clients.ts';
+import type { RemoteVectorIndex } from '../../core/search/remote-index.ts';
+import { type AwsClients, createClients, createVectorsClient } from './clients.ts';
 import { type AwsConfig, notBound } from './config.ts';
 import { logger, recordDecisions, timed } from './observability.ts';
 
@@ -58,6 +60,8 @@ export interface RuntimeOptions {
   clients?: AwsClients | undefined;
   /** Age after which a ledger claim counts as abandoned (default: the ledger's 15 minutes). */
   staleAfterMs?: number | undefined;
+  /** The remote vector index to use instead of S3 Vectors' client (tests: a contract fake). */
+  vectorIndex?: RemoteVectorIndex | undefined;
   /** Snapshot check interval (default {@link SNAPSHOT_CHECK_INTERVAL_MS}). */
   snapshotCheckIntervalMs?: number | undefined;
   now?: (() => number) | undefined;
@@ -77,6 +81,7 @@ export class AwsRuntime {
   private uploadsValue: S3UploadSource | undefined;
   private detectionsValue: DynamoDetectionSink | undefined;
   private galleryValue: GalleryService | undefined;
+  private vectorIndexValue: RemoteVectorIndex | undefined;
   private docValue: DynamoDBDocumentClient | undefined;
   private readonly now: () => number;
 
@@ -108,6 +113,19 @@ export class AwsRuntime {
       detections: c.detectionsTable ?? notBound(ENV.detectionsTable),
     });
     return this.storeValue;
+  }
+
+  /**
+   * The S3 Vectors index when the deployment has one (`FACEPRINT_VECTOR_INDEX`): identify searches it, the API
+   * erases from it, the indexer writes it. Undefined on the snapshot path.
+   */
+  get vectorIndex(): RemoteVectorIndex | undefined {
+    if (this.vectorIndexValue) return this.vectorIndexValue;
+    const arn = this.config.vectorIndex;
+    this.vectorIndexValue =
+      this.options.vectorIndex ??
+      (arn ? new S3VectorsIndex({ client: createVectorsClient(), indexArn: arn }) : undefined);
+    return this.vectorIndexValue;
   }
 
   get snapshots(): S3SnapshotStore {
@@ -150,6 +168,7 @@ export class AwsRuntime {
       feed: this.store,
       config: defaultGalleryConfig(this.config.calibration),
       snapshotOwner: 'indexer',
+      remoteIndex: this.vectorIndex,
       indexRefreshIntervalMs: this.options.snapshotCheckIntervalMs ?? SNAPSHOT_CHECK_INTERVAL_MS,
       onIndexStale: (error) =>
         logger.warn('index freshness check failed; serving the loaded index', { error }),

@@ -93,6 +93,14 @@ const Common = z.object({
   [ENV.metricsNamespace]: z.string().min(1).default(METRICS_NAMESPACE),
   [ENV.modelsDir]: z.string().min(1).optional(),
   [CALIBRATION_ENV]: z.string().min(1).optional(),
+  // index: 's3vectors' on the construct: identify searches this S3 Vectors index instead of the snapshot.
+  [ENV.vectorIndex]: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:s3vectors:[a-z0-9-]+:\d{12}:bucket\/[^/]+\/index\/[^/]+$/,
+      'must be an S3 Vectors index ARN',
+    )
+    .optional(),
 });
 
 const PositiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
@@ -113,6 +121,8 @@ export interface BaseConfig {
   modelsDir: string | undefined;
   /** The decision thresholds, from `FACEPRINT_CALIBRATION` (else the repository's `config/calibration.json`). */
   calibration: Calibration;
+  /** `FACEPRINT_VECTOR_INDEX`: the S3 Vectors index ARN, when the deployment searches one (else the snapshot). */
+  vectorIndex?: string | undefined;
   /** Batch job settings (role `batch` only). */
   batch?: BatchSettings | undefined;
 }
@@ -193,6 +203,7 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
     metricsNamespace: common.data[ENV.metricsNamespace],
     modelsDir: common.data[ENV.modelsDir],
     calibration,
+    vectorIndex: common.data[ENV.vectorIndex],
     ...(batch?.success
       ? {
           batch: {

@@ -35,6 +35,8 @@ export type Stage =
   | 'Publish'
   | 'LoadIndex'
   | 'SaveIndex'
+  | 'PutVectors'
+  | 'DeleteVectors'
   | 'Refresh';
 
 /** Outcome counters. */

@@ -313,7 +313,12 @@ export const DetectResultSchema = z
 export const HealthSchema = z
   .object({
     status: z.literal('ok'),
-    index: z.object({ templates: z.number(), subjects: z.number(), kernel: z.string() }),
+    // null where the index is remote (S3 Vectors), which does not count its vectors.
+    index: z.object({
+      templates: z.number().nullable(),
+      subjects: z.number().nullable(),
+      kernel: z.string(),
+    }),
     model: ModelSchema,
     calibration: z.string(),
   })

@@ -1,0 +1,136 @@
+/**
+ * `npm run bench:cold -- --rows 100000[,1000000] [--dtype float32|int8]`: the API Lambda's cold start with the
+ * real handler, locally — DynamoDB Local and s3rver stand in for DynamoDB and S3, a snapshot of N templates is
+ * published under `index/` as the indexer would, and a fresh Node process imports `functions/handlers/api.ts` and
+ * answers two `POST /identify` requests (the first pays for the ONNX sessions, the snapshot download and decode and
+ * the catch-up query; the second is warm). Prints one JSON object and a Markdown table. Loopback only; the
+ * figures include this machine's load (printed), not S3's real bandwidth.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
+import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
+import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
+import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
+import { VectorIndex } from '../functions/core/search/vector-index.ts';
+import { read, seedPhoto } from '../test/support/data.ts';
+import { createTables, startDynamoLocal, startS3rver } from '../test/support/emulators.ts';
+import { lambdaContext, restEvent } from '../test/support/lambda-events.ts';
+import { randomUnit, rng } from '../test/support/random.ts';
+import { markdownTable } from './pipeline.bench.ts';
+
+const BUCKET = 'faceprint-cold';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+/** In the child: a cold container answering two identify requests. */
+async function child(): Promise<void> {
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const t0 = performance.now();
+  const api = await import('../functions/handlers/api.ts');
+  const t1 = performance.now();
+  const event = () =>
+    restEvent('POST', '/identify', { bytes: read(seedPhoto('irene', 1)), contentType: 'image/jpeg' });
+  const first = await api.handler(event(), lambdaContext('faceprint-api'));
+  const t2 = performance.now();
+  const second = await api.handler(event(), lambdaContext('faceprint-api'));
+  const t3 = performance.now();
+  if (first.statusCode !== 200 || second.statusCode !== 200) throw new Error(`identify: ${first.body}`);
+  const index = (JSON.parse(first.body) as { faces: unknown[] }).faces.length;
+  process.stdout.write(
+    JSON.stringify({ importMs: t1 - t0, firstMs: t2 - t1, secondMs: t3 - t2, faces: index }),
+  );
+}
+
+async function main(): Promise<void> {
+  const rowsList = arg('rows', '100000').split(',').map(Number);
+  const dtype = arg('dtype', 'float32') as 'float32' | 'int8';
+  const [dynamo, s3rver] = await Promise.all([startDynamoLocal(), startS3rver([BUCKET])]);
+  const results: Record<string, unknown>[] = [];
+  try {
+    for (const rows of rowsList) {
+      const tables = await createTables(dynamo.endpoint);
+      const s3 = new S3Client({
+        region: 'us-east-1',
+        endpoint: s3rver.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      const index = new VectorIndex({
+        modelId: EMBEDDING_MODEL.id,
+        dim: EMBEDDING_DIM,
+        initialCapacity: rows,
+      });
+      const next = rng(rows);
+      for (let start = 0; start < rows; start += 10_000) {
+        const batch = [];
+        for (let r = start; r < Math.min(rows, start + 10_000); r++) {
+          batch.push({
+            templateId: `t${r}`,
+            subjectId: `s${Math.floor(r / 5)}`,
+            variant: 'original' as const,
+            vector: randomUnit(EMBEDDING_DIM, next),
+          });
+        }
+        index.add(batch);
+      }
+      const bytes = encodeSnapshot(index, { createdAt: new Date().toISOString(), dtype });
+      await new S3SnapshotStore(s3, BUCKET, 'index/').save(bytes);
+      s3.destroy();
+      const load = (await import('node:os')).loadavg()[0] as number;
+      const out = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', '1'],
+        {
+          env: {
+            ...process.env,
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'S3RVER',
+            AWS_SECRET_ACCESS_KEY: 'S3RVER',
+            AWS_ENDPOINT_URL_S3: s3rver.endpoint,
+            AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+            FACEPRINT_BUCKET: BUCKET,
+            FACEPRINT_SUBJECTS_TABLE: tables.subjects,
+            FACEPRINT_TEMPLATES_TABLE: tables.templates,
+            FACEPRINT_DETECTIONS_TABLE: tables.detections,
+            FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+            FACEPRINT_INDEX_PREFIX: 'index/',
+            FACEPRINT_API_KEYS_REQUIRED: 'false',
+          },
+          maxBuffer: 1 << 20,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      ).toString();
+      const timing = JSON.parse(out) as { importMs: number; firstMs: number; secondMs: number };
+      const round = (x: number) => Math.round(x);
+      results.push({
+        rows,
+        dtype,
+        snapshotMiB: Math.round((bytes.byteLength / 2 ** 20) * 10) / 10,
+        importMs: round(timing.importMs),
+        firstRequestMs: round(timing.firstMs),
+        coldStartMs: round(timing.importMs + timing.firstMs),
+        warmRequestMs: round(timing.secondMs),
+        loadAverage: Math.round(load * 10) / 10,
+      });
+      process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+    }
+  } finally {
+    await Promise.all([s3rver.stop(), dynamo.stop()]);
+  }
+  console.log(JSON.stringify({ bench: 'cold-start', target: 'cold start ≤ 2 s at 100k', results }));
+  const headers = Object.keys(results[0] ?? {});
+  console.log(
+    markdownTable(
+      headers,
+      results.map((r) => headers.map((h) => r[h] as string | number)),
+    ),
+  );
+}
+
+if (arg('child', '')) await child();
+else await main();
