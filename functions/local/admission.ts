@@ -57,6 +57,12 @@ export interface AdmissionOptions {
   memoryCeilingMb?: number | undefined;
   /** Reads the process's resident set size in bytes (default `process.memoryUsage.rss`; tests replace it). */
   rss?: (() => number) | undefined;
+  /**
+   * Longest expected wait in the queue, in ms (default 1,000): a request is refused when the requests ahead of
+   * it, at the recently measured time per request, would keep it waiting longer. A count alone lets waits grow
+   * with the machine's load (ten per slot is 2 s on a quiet machine, 17 s on a contended one).
+   */
+  maxWaitMs?: number | undefined;
 }
 
 /** Routes that run the face pipeline: POST on these paths. */
@@ -74,6 +80,9 @@ export class Admission {
   private readonly retryAfter: string;
   readonly memoryCeilingMb: number;
   private readonly rss: () => number;
+  readonly maxWaitMs: number;
+  /** Moving average of an admitted request's duration (ms); undefined until one has finished. */
+  private serviceMs: number | undefined;
   private running = 0;
   private readonly waiting: { start: () => void; signal: AbortSignal }[] = [];
   /** Counters for the load benchmark and the health of the gate. */
@@ -85,6 +94,17 @@ export class Admission {
     this.retryAfter = String(Math.max(1, Math.round(options.retryAfterSeconds ?? 1)));
     this.memoryCeilingMb = options.memoryCeilingMb ?? DEFAULT_MEMORY_CEILING_MB;
     this.rss = options.rss ?? (() => process.memoryUsage.rss());
+    this.maxWaitMs = options.maxWaitMs ?? 1000;
+  }
+
+  /** The expected wait of a request queued now, from the measured time per request; 0 before any finished. */
+  expectedWaitMs(): number {
+    return this.serviceMs === undefined ? 0 : ((this.waiting.length + 1) * this.serviceMs) / this.concurrency;
+  }
+
+  /** Feeds one admitted request's duration into the moving average. */
+  recordServiceTime(ms: number): void {
+    this.serviceMs = this.serviceMs === undefined ? ms : 0.8 * this.serviceMs + 0.2 * ms;
   }
 
   /** Requests running and waiting now. */
@@ -104,7 +124,7 @@ export class Admission {
         );
       }
       if (this.running >= this.concurrency) {
-        if (this.waiting.length >= this.queueLength) {
+        if (this.waiting.length >= this.queueLength || this.expectedWaitMs() > this.maxWaitMs) {
           this.counts.refused++;
           return this.overloaded();
         }
@@ -117,9 +137,11 @@ export class Admission {
         this.running++;
       }
       this.counts.admitted++;
+      const started = performance.now();
       try {
         return await fetch(request);
       } finally {
+        this.recordServiceTime(performance.now() - started);
         this.release();
       }
     };
@@ -154,7 +176,7 @@ export class Admission {
 
   private overloaded(): Response {
     return this.refuse(
-      `The server is busy (${this.concurrency} analyses running, ${this.queueLength} waiting); try again in ${this.retryAfter} s.`,
+      `The server is busy (${this.concurrency} analyses running, ${this.waiting.length} waiting); try again in ${this.retryAfter} s.`,
     );
   }
 

@@ -82,6 +82,29 @@ describe('admission control', () => {
     expect(gate.counts.abandoned).toBe(1);
   });
 
+  it('bounds the queue by expected wait, from the measured time per request, not only by count', async () => {
+    const gate = new Admission({ concurrency: 1, queueLength: 10, maxWaitMs: 100 });
+    const app = held();
+    const fetch = gate.wrap(app.fetch);
+    const running = fetch(post('/identify'));
+    await tick();
+    // Before anything finished there is no estimate: the count alone bounds the queue.
+    expect(gate.expectedWaitMs()).toBe(0);
+    gate.recordServiceTime(60);
+    const queued = fetch(post('/identify')); // waits ~60 ms: admitted to the queue
+    await tick();
+    expect(gate.load()).toEqual({ running: 1, waiting: 1 });
+    const refused = await fetch(post('/identify')); // would wait ~120 ms > 100 ms
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(gate.counts.refused).toBe(1);
+    app.releases[0]!();
+    await running;
+    await tick();
+    app.releases[1]!();
+    expect((await queued).status).toBe(200);
+  });
+
   it('refuses pipeline requests with 503 + Retry-After before RSS reaches the memory ceiling', async () => {
     let rssMb = 700;
     const gate = new Admission({ concurrency: 2, memoryCeilingMb: 1024, rss: () => rssMb * 2 ** 20 });
