@@ -14,6 +14,8 @@ interrupted (Ctrl-C or SIGTERM).
   --api-key K     require this key in the x-api-key header; repeat for several (default FACEPRINT_API_KEYS)
   --threads N     ONNX Runtime threads per model (default 1; 0 = all cores)
   --no-watch      do not watch the uploads/ folder
+The face analysis runs on FACEPRINT_ANALYSIS_WORKERS worker threads (default one per core); pipeline requests
+are refused with 503 while the process is near FACEPRINT_MEMORY_CEILING_MB (default 1024).
 `;
 
 /** `faceprint serve`: runs the HTTP server until SIGINT or SIGTERM, then shuts it down gracefully. */

@@ -22,6 +22,8 @@ export type FaceprintErrorCode =
   | 'PROCESSING_TIMEOUT'
   /** The analysis was stopped because its caller went away (an HTTP client disconnected). */
   | 'CANCELLED'
+  /** The thread analysing the image stopped (crashed or ran out of memory); the request may be retried. */
+  | 'ANALYSIS_FAILED'
   | 'UNKNOWN_NOT_FOUND'
   | 'UNKNOWN_PROMOTED'
   | 'SIGHTING_NOT_FOUND'
@@ -67,6 +69,8 @@ export const ERROR_BLAME: Readonly<Record<FaceprintErrorCode, ErrorBlame>> = {
   PROCESSING_TIMEOUT: 'operator',
   // The caller went away: its own doing, nothing to retry.
   CANCELLED: 'input',
+  // A worker thread died under the request: the installation's (or the load's) fault; retried.
+  ANALYSIS_FAILED: 'operator',
   UNKNOWN_NOT_FOUND: 'state',
   UNKNOWN_PROMOTED: 'state',
   SIGHTING_NOT_FOUND: 'state',

@@ -134,6 +134,8 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
   let watermark: number | undefined;
   /** Subjects whose rows are rebuilt from the store, with the first record that asked for it. */
   const dirty = new Map<string, string>();
+  /** Subjects left with no templates (deleted): older snapshots still hold them. */
+  let erased = 0;
   for (const change of changes) {
     if (change.kind === 'remove') {
       if (index.has(change.templateId) && !dirty.has(change.subjectId))
@@ -154,6 +156,7 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
       index.removeSubject(subjectId);
       index.add(entries);
       changed += entries.length + 1;
+      if (entries.length === 0) erased += 1;
     } catch (error) {
       logger.error('subject rebuild failed', { subjectId, sequenceNumber: seq, error });
       if (failedSequence === undefined || BigInt(seq) < BigInt(failedSequence)) failedSequence = seq;
@@ -162,6 +165,8 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
   if (changed > 0) {
     await publish(rt, index, Math.min(watermark ?? Date.now(), Date.now()));
     count('TemplatesIndexed', changed);
+    // Erasure (issue 13): the superseded snapshot versions held the deleted subjects' embeddings.
+    if (erased > 0) count('SnapshotVersionsPruned', await rt.snapshots.pruneSuperseded());
   }
   logger.info('stream batch indexed', {
     records: records.length,

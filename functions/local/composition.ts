@@ -1,7 +1,9 @@
 import { type DataDir, defaultDataDir, openDataDir } from '../adapters/local/data-dir.ts';
 import { defaultGalleryConfig, loadCalibration } from '../core/gallery/config.ts';
 import { GalleryService } from '../core/gallery/service.ts';
+import type { FaceAnalyser } from '../core/pipeline/analyser.ts';
 import { FacePipeline } from '../core/pipeline/pipeline.ts';
+import { AnalysisPool } from './analysis-pool.ts';
 import { type FollowUpParts, openLocalFollowUp } from './follow-up-composition.ts';
 
 export interface LocalOptions {
@@ -11,13 +13,23 @@ export interface LocalOptions {
   threads?: number | undefined;
   /** Calibration file (default: FACEPRINT_CALIBRATION or the shipped config/calibration.json). */
   calibration?: string | undefined;
+  /**
+   * Analysis worker threads for the gallery's requests (the server: one per core); 0 or absent analyses
+   * in-process (the CLI, which runs one command at a time).
+   */
+  analysisWorkers?: number | undefined;
+  /** Told when an analysis thread dies and is replaced. */
+  onWorkerLost?: ((why: string) => void) | undefined;
   /** The clock (tests move it to check retention). */
   now?: (() => Date) | undefined;
 }
 
 export interface LocalGallery {
   gallery: GalleryService;
+  /** In-process pipeline (videos, promotion; loads its models on first use). */
   pipeline: FacePipeline;
+  /** What the gallery analyses with: the worker pool when there is one, else {@link LocalGallery.pipeline}. */
+  analyser: FaceAnalyser;
   dataDir: DataDir;
   /** Unknown persons and the review queue over the same database. */
   followUp: FollowUpParts;
@@ -33,8 +45,17 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
   const pipeline = new FacePipeline({ threads: options.threads ?? 1 });
   const config = defaultGalleryConfig(loadCalibration(options.calibration));
   const followUp = openLocalFollowUp(dataDir, config.calibration.id, options.now);
+  const workers = options.analysisWorkers ?? 0;
+  const analyser: FaceAnalyser =
+    workers > 0
+      ? await AnalysisPool.start({
+          size: workers,
+          threadsPerWorker: options.threads || undefined,
+          onWorkerLost: options.onWorkerLost,
+        })
+      : pipeline;
   const gallery = new GalleryService({
-    pipeline,
+    pipeline: analyser,
     store: dataDir.faceStore,
     feed: dataDir.faceStore,
     snapshots: dataDir.snapshots,
@@ -46,13 +67,20 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     approximate: dataDir.approximate,
   });
   followUp.bind(gallery, pipeline);
-  await gallery.open();
+  try {
+    await gallery.open();
+  } catch (error) {
+    if (analyser !== pipeline) await analyser.dispose();
+    throw error;
+  }
   return {
     gallery,
     pipeline,
+    analyser,
     dataDir,
     followUp,
     async close() {
+      if (analyser !== pipeline) await analyser.dispose();
       await pipeline.dispose();
       dataDir.close();
     },

@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
 import { createApp, type HttpLogger } from '../handlers/http/app.ts';
-import { Admission, type AdmissionOptions } from './admission.ts';
+import { Admission, type AdmissionOptions, parseMemoryCeilingMb } from './admission.ts';
 import { checkApiKeys, parseApiKeyList } from './api-keys.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { type LocalGallery, openLocalGallery } from './composition.ts';
@@ -31,8 +32,13 @@ export interface ServerOptions {
   logger?: HttpLogger | undefined;
   /** Runs once the server listens, with the opened gallery (for example to start the upload-folder watcher). */
   onStarted?: ((local: LocalGallery) => void | Promise<void>) | undefined;
-  /** Admission control of pipeline requests (default: one per core, a queue of ten per core). */
+  /** Admission control of pipeline requests (default: one per analysis worker, a queue of ten per worker). */
   admission?: AdmissionOptions | undefined;
+  /**
+   * Worker threads that run the face analysis off the event loop (default FACEPRINT_ANALYSIS_WORKERS, else one
+   * per core; 0 analyses on the event loop).
+   */
+  analysisWorkers?: number | undefined;
   /** The built web console served at `/` (default: `console/dist` of this checkout). */
   consoleDir?: string | undefined;
   /** Where the environment variables are read (default `process.env`). */
@@ -100,15 +106,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Fails closed: a key list that parses to nothing stops the server instead of turning authentication off.
   const apiKeys = checkApiKeys(options.apiKeys ?? parseApiKeyList(env.FACEPRINT_API_KEYS));
   const logger = options.logger ?? jsonLineLogger;
+  const analysisWorkers =
+    options.analysisWorkers ?? wholeFromEnv('FACEPRINT_ANALYSIS_WORKERS', env) ?? availableParallelism();
+  // Fails closed too: a ceiling that makes no sense stops the server.
+  const memoryCeilingMb =
+    options.admission?.memoryCeilingMb ?? parseMemoryCeilingMb(env.FACEPRINT_MEMORY_CEILING_MB);
 
   const local = await openLocalGallery({
     dataDir: options.dataDir,
     threads: options.threads,
     calibration: options.calibration,
+    analysisWorkers,
+    onWorkerLost: (why) => logger.error(why),
   });
   let server: Server | undefined;
   try {
-    await local.pipeline.warmUp();
+    // The pool's threads warmed their own models; the in-process pipeline is only for videos then.
+    if (analysisWorkers === 0) await local.pipeline.warmUp();
     const videos = new LocalVideoJobs(
       join(local.dataDir.paths.root, 'videos'),
       local.gallery,
@@ -126,7 +140,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // The CLI (or another server) may enrol or delete in the same data directory: the index follows the
     // database's change feed before every request (two cheap SELECTs when nothing changed). Pipeline requests
     // are admitted a few at a time behind a bounded queue (503 when it is full).
-    const admission = new Admission(options.admission);
+    const admission = new Admission({
+      concurrency: analysisWorkers || undefined,
+      ...options.admission,
+      memoryCeilingMb,
+    });
     const fetch = admission.wrap(async (request: Request) => {
       await local.gallery.ensureFresh();
       return app.fetch(request);
@@ -136,7 +154,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
     const stats = local.gallery.stats();
     logger.info(
-      `Faceprint listening on ${url} (data ${local.dataDir.paths.root}; ${stats.subjects} subjects, ${stats.templates} templates; API key ${apiKeys.length > 0 ? 'required' : 'not required'})`,
+      `Faceprint listening on ${url} (data ${local.dataDir.paths.root}; ${stats.subjects} subjects, ${stats.templates} templates; API key ${apiKeys.length > 0 ? 'required' : 'not required'}; ${analysisWorkers} analysis workers, memory ceiling ${memoryCeilingMb} MiB)`,
     );
     const running = { url, local, videos, close: closer(server, local) };
     try {
@@ -150,6 +168,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (!server) await local.close();
     throw error;
   }
+}
+
+function wholeFromEnv(name: string, env: NodeJS.ProcessEnv): number | undefined {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new FaceprintError('INVALID_ARGUMENT', `${name} must be a whole number, not "${value}".`);
+  }
+  return n;
 }
 
 function portFromEnv(value: string | undefined): number | undefined {

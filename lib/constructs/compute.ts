@@ -93,9 +93,13 @@ export class FaceprintCompute extends Construct {
       description: 'Faceprint REST API (subjects, identify, verify, detect)',
       sizing: options.functions.api,
     })
-      // Reads index snapshots; deletes a subject's enrolment photos on DELETE /subjects/{id}. It does not
-      // write gallery/: that would make the enrol function enrol the same photo a second time.
-      .useBucket(storage.bucket, { read: [PREFIX.index], delete: [PREFIX.gallery] })
+      // Reads index snapshots. Erasure on DELETE /subjects/{id} deletes (every version of) the subject's
+      // enrolment photos, the uploads decided as the subject and superseded snapshots. It does not write
+      // gallery/: that would make the enrol function enrol the same photo a second time.
+      .useBucket(storage.bucket, {
+        read: [PREFIX.index],
+        delete: [PREFIX.gallery, PREFIX.uploads, PREFIX.index],
+      })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'readWrite')
       .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
@@ -151,7 +155,8 @@ export class FaceprintCompute extends Construct {
       // drop the other's (parallelization factor 1 is per shard only).
       sizing: { ...options.functions.indexer, reservedConcurrentExecutions: 1 },
     })
-      .useBucket(storage.bucket, { read: [PREFIX.index], write: [PREFIX.index] })
+      // Deletes superseded snapshot versions once a deleted subject is out of the published one.
+      .useBucket(storage.bucket, { read: [PREFIX.index], write: [PREFIX.index], delete: [PREFIX.index] })
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')
       .setEnv(ENV.indexPrefix, PREFIX.index)
       .consumeTableStream(storage.templatesTable, this.indexerDlq, {

@@ -300,6 +300,49 @@ export async function startS3rver(buckets: string[]): Promise<Emulator & { serve
   };
 }
 
+/**
+ * s3rver that can be stopped and started again on the same port and directory (same data), for fault
+ * injection: `down()` closes it (clients then get connection refused), `up()` serves the same objects again.
+ * `onEvent` receives its notifications across restarts.
+ */
+export async function startRestartableS3rver(
+  buckets: string[],
+  onEvent: (event: S3Event) => void,
+): Promise<Emulator & { down(): Promise<void>; up(): Promise<void> }> {
+  const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
+  const directory = await mkdtemp(join(tmpdir(), 'faceprint-s3rver-'));
+  const port = await freePort();
+  let server: S3rverInstance | undefined;
+  const up = async () => {
+    if (server) return;
+    const next = new S3rver({
+      address: HOST,
+      port,
+      silent: true,
+      directory,
+      configureBuckets: buckets.map((name) => ({ name })),
+    });
+    next.on('event', onEvent);
+    await next.run();
+    server = next;
+  };
+  const down = async () => {
+    const current = server;
+    server = undefined;
+    await current?.close();
+  };
+  await up();
+  return {
+    endpoint: `http://${HOST}:${port}`,
+    up,
+    down,
+    async stop() {
+      await down();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
 /** One PutEvents entry as the recorder received it. */
 export interface RecordedEvent {
   Source: string;

@@ -18,6 +18,7 @@ import { TABLE_KEYS } from '../../../lib/runtime-config.ts';
 import type { DecisionAuditEntry, FaceTemplate, Subject } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
 import type { FaceStore, Page, TemplateChanges, TemplateFeed } from '../../core/gallery/ports.ts';
+import { writeAuditOnce } from './dynamo-audit-log.ts';
 
 export interface DynamoTables {
   subjects: string;
@@ -404,26 +405,10 @@ export class DynamoFaceStore implements FaceStore, TemplateFeed {
     return Count ?? 0;
   }
 
+  /** Exactly once per entry id (a redelivered upload's decisions are not written twice): see `dynamo-audit-log.ts`. */
   async appendAudit(entries: DecisionAuditEntry[]): Promise<void> {
     const retention = (this.options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS) * 86_400;
-    for (let i = 0; i < entries.length; i += 25) {
-      await this.doc.send(
-        new BatchWriteCommand({
-          RequestItems: {
-            [this.tables.detections]: entries.slice(i, i + 25).map((e) => ({
-              PutRequest: {
-                Item: {
-                  pk: `AUDIT#${e.at.slice(0, 10)}`,
-                  sk: `${e.at}#${e.id}`,
-                  entry: JSON.stringify(e),
-                  expiresAt: Math.floor(Date.parse(e.at) / 1000) + retention,
-                },
-              },
-            })),
-          },
-        }),
-      );
-    }
+    await writeAuditOnce(this.doc, this.tables.detections, entries, retention);
   }
 
   /** Newest first, one UTC day per partition; the cursor walks back day by day (up to the retention period). */

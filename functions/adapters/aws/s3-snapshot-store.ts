@@ -1,5 +1,6 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IndexSnapshotStore } from '../../core/gallery/ports.ts';
+import { pruneSupersededSnapshots } from './s3-versions.ts';
 
 function isMissing(error: unknown): boolean {
   const name = (error as { name?: string }).name;
@@ -52,5 +53,13 @@ export class S3SnapshotStore implements IndexSnapshotStore {
         ContentType: 'application/octet-stream',
       }),
     );
+  }
+
+  /**
+   * Deletes every superseded version of the snapshot (the bucket is versioned): run after publishing a snapshot
+   * without a deleted subject, so no older snapshot keeps its embeddings. Returns how many were deleted.
+   */
+  pruneSuperseded(): Promise<number> {
+    return pruneSupersededSnapshots(this.s3, this.bucket, this.key);
   }
 }

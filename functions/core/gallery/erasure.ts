@@ -31,6 +31,10 @@ export interface ErasureReport {
   ledgerRows: number;
   /** Whether the storage was compacted so that freed pages hold no copy (SQLite: WAL checkpoint completed). */
   storageCompacted: boolean;
+  /** Object versions (and delete markers) deleted from a versioned bucket (AWS). */
+  objectVersionsDeleted?: number | undefined;
+  /** Superseded index-snapshot versions deleted (AWS): they were published with the subject in them. */
+  snapshotVersionsDeleted?: number | undefined;
 }
 
 /** Removes what a deleted subject leaves outside the face store (audit rows, results); see the module comment. */

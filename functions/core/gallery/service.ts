@@ -17,13 +17,13 @@ import {
   type TemplateVariant,
 } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
+import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import { decodeImage } from '../pipeline/image.ts';
 import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
   compare,
   EMBEDDING_MODEL,
-  type FacePipeline,
   largestFace,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
@@ -131,7 +131,8 @@ export interface VerifyResult {
 }
 
 export interface GalleryDeps {
-  pipeline: FacePipeline;
+  /** The face analysis: in-process (a FacePipeline) or a pool of worker threads. */
+  pipeline: FaceAnalyser;
   store: FaceStore;
   snapshots: IndexSnapshotStore;
   config: GalleryConfig;
@@ -169,7 +170,7 @@ export interface GalleryDeps {
  * writes every decision to the audit log. Writes are serialised; reads run concurrently.
  */
 export class GalleryService {
-  private readonly pipeline: FacePipeline;
+  private readonly pipeline: FaceAnalyser;
   private readonly store: FaceStore;
   private readonly photos: EnrolmentPhotoStore | undefined;
   readonly config: GalleryConfig;
@@ -612,7 +613,7 @@ export class GalleryService {
  * configured enrolment quality with its reasons, plus the configured degradation-matched variants.
  */
 export async function enrolmentTemplates(
-  pipeline: FacePipeline,
+  pipeline: FaceAnalyser,
   config: Pick<GalleryConfig, 'analyze' | 'variants' | 'minEnrolQuality'>,
   subjectId: string,
   photo: PhotoInput,

@@ -2,6 +2,7 @@ import { FaceprintError } from '../errors.ts';
 import { detectWithPack } from '../models/detectors.ts';
 import type { ModelPack } from '../models/pack.ts';
 import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
+import type { FaceAnalyser } from './analyser.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
 import { cosineSimilarity, EMBEDDING_SIZE, embedFaces } from './embed.ts';
 import { DEFAULT_ENHANCE_OPTIONS, type EnhanceOptions, enhanceFace } from './enhance.ts';
@@ -170,7 +171,7 @@ const LANDMARK_AGREEMENT = 0.2;
  * The face pipeline: decode → detect → landmarks → align → quality → enhance → embed. Create one per process;
  * it holds the ONNX sessions.
  */
-export class FacePipeline {
+export class FacePipeline implements FaceAnalyser {
   readonly backend: OnnxBackend;
 
   constructor(backend: OnnxBackend | OnnxBackendOptions = {}) {

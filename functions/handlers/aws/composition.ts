@@ -10,6 +10,7 @@
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { DETECTION_EVENT_SOURCE, ENV, PREFIX } from '../../../lib/runtime-config.ts';
+import { AwsSubjectEraser } from '../../adapters/aws/aws-erasure.ts';
 import { DynamoDetectionSink } from '../../adapters/aws/detection-sink.ts';
 import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
@@ -77,6 +78,7 @@ export class AwsRuntime {
   private pipelineValue: FacePipeline | undefined;
   private storeValue: DynamoFaceStore | undefined;
   private snapshotsValue: S3SnapshotStore | undefined;
+  private eraserValue: AwsSubjectEraser | undefined;
   private ledgerValue: DynamoIngestLedger | undefined;
   private uploadsValue: S3UploadSource | undefined;
   private detectionsValue: DynamoDetectionSink | undefined;
@@ -154,6 +156,20 @@ export class AwsRuntime {
     return this.ledgerValue;
   }
 
+  /** Erasure of what a deleted subject leaves in DynamoDB and S3 (every object version, old snapshots). */
+  get eraser(): AwsSubjectEraser {
+    this.eraserValue ??= new AwsSubjectEraser({
+      doc: this.doc,
+      s3: this.clients.s3,
+      bucket: this.config.bucket,
+      detectionsTable: this.config.detectionsTable ?? notBound(ENV.detectionsTable),
+      idempotencyTable: this.config.idempotencyTable,
+      galleryPrefix: PREFIX.gallery,
+      snapshotKey: this.snapshots.key,
+    });
+    return this.eraserValue;
+  }
+
   /** Releases the ONNX sessions, if any were created (the Batch job, at exit). */
   async dispose(): Promise<void> {
     await this.pipelineValue?.dispose().catch(() => undefined);
@@ -169,6 +185,8 @@ export class AwsRuntime {
       config: defaultGalleryConfig(this.config.calibration),
       snapshotOwner: 'indexer',
       remoteIndex: this.vectorIndex,
+      // Built on first use: only the API (DELETE /subjects/{id}) erases, and only it is bound to what erasure needs.
+      eraser: { eraseTraces: (id) => this.eraser.eraseTraces(id) },
       indexRefreshIntervalMs: this.options.snapshotCheckIntervalMs ?? SNAPSHOT_CHECK_INTERVAL_MS,
       onIndexStale: (error) =>
         logger.warn('index freshness check failed; serving the loaded index', { error }),

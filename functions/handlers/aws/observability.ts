@@ -53,6 +53,8 @@ export type Counter =
   | 'ProcessingErrors'
   /** Index rows added or rebuilt by the indexer. */
   | 'TemplatesIndexed'
+  /** Superseded index-snapshot versions deleted after a subject's erasure. */
+  | 'SnapshotVersionsPruned'
   /** Snapshots the indexer published. */
   | 'SnapshotsPublished';
 

@@ -186,7 +186,18 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.openapi(getSubjectRoute, async (c) => c.json(await gallery.getSubject(c.req.valid('param').id), 200));
 
   app.openapi(deleteSubjectRoute, async (c) => {
-    await gallery.deleteSubject(c.req.valid('param').id);
+    const erased = await gallery.deleteSubject(c.req.valid('param').id);
+    // What was erased, as `faceprint subjects delete` prints it; counts only, so the log keeps no name.
+    logger.info('subject erased', {
+      requestId: c.get('requestId'),
+      templates: erased.templates,
+      auditRowsRedacted: erased.auditRowsRedacted,
+      filesRemoved: erased.filesRemoved.length,
+      filesRedacted: erased.filesRedacted.length,
+      ledgerRows: erased.ledgerRows,
+      objectVersionsDeleted: erased.objectVersionsDeleted,
+      snapshotVersionsDeleted: erased.snapshotVersionsDeleted,
+    });
     return c.body(null, 204);
   });
 

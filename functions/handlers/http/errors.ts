@@ -43,6 +43,7 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, ContentfulStatusCode>> 
   PROCESSING_TIMEOUT: 503,
   // Never delivered (the client is gone); a 4xx so it is not counted as a server failure.
   CANCELLED: 400,
+  ANALYSIS_FAILED: 503,
   UNKNOWN_NOT_FOUND: 404,
   UNKNOWN_PROMOTED: 409,
   SIGHTING_NOT_FOUND: 404,
