@@ -61,6 +61,9 @@ export const PREFIX = {
   batch: 'batch/',
 } as const;
 
+/** Where the ingest function writes the one-video manifests of videos it hands to Batch (inside `batch/`). */
+export const VIDEO_MANIFEST_PREFIX = 'batch/videos/';
+
 /** Where the Dockerfile puts the ONNX models and `manifest.json` (also `FACEPRINT_MODELS_DIR`). */
 export const MODELS_DIR = '/opt/models';
 

@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { VIDEO_MANIFEST_PREFIX } from '../../../lib/runtime-config.ts';
 import type { VideoJobQueue, VideoJobRequest } from '../../core/video/hand-off.ts';
 
-/** Where the ingest function writes video manifests (inside `batch/`, which no notification watches). */
-export const VIDEO_MANIFEST_PREFIX = 'batch/videos/';
+export { VIDEO_MANIFEST_PREFIX };
 
 /** The manifest key of one video upload at one version. */
 export function videoManifestKey(key: string, version: string): string {
