@@ -14,6 +14,7 @@
  * | `FACEPRINT_IDEMPOTENCY_TABLE` | api, ingest, enrol, Batch | Powertools idempotency table name |
  * | `FACEPRINT_INDEX_PREFIX` | api, ingest, indexer, Batch | `index/` — where the vector-index snapshots live |
  * | `FACEPRINT_EVENT_BUS` | ingest, Batch | name of the custom EventBridge bus for detection events |
+ * | `FACEPRINT_BATCH_FEED_QUEUE_URL` | ingest (when Batch is deployed) | URL of the Batch feed queue: videos under `uploads/` are handed to Batch through it |
  * | `FACEPRINT_MODELS_DIR` | the image (Dockerfile `ENV`) | `/opt/models` |
  * | `FACEPRINT_API_KEYS_REQUIRED` | api | `"true"` or `"false"`: whether API Gateway demands an API key |
  * | `POWERTOOLS_SERVICE_NAME` | every function, Batch job | `faceprint-api`, `faceprint-ingest`, … |
@@ -31,6 +32,7 @@ export const ENV = {
   idempotencyTable: 'FACEPRINT_IDEMPOTENCY_TABLE',
   indexPrefix: 'FACEPRINT_INDEX_PREFIX',
   eventBus: 'FACEPRINT_EVENT_BUS',
+  batchFeedQueueUrl: 'FACEPRINT_BATCH_FEED_QUEUE_URL',
   vectorBucket: 'FACEPRINT_VECTOR_BUCKET',
   vectorIndex: 'FACEPRINT_VECTOR_INDEX',
   modelsDir: 'FACEPRINT_MODELS_DIR',
@@ -58,6 +60,9 @@ export const PREFIX = {
   results: 'results/',
   batch: 'batch/',
 } as const;
+
+/** Where the ingest function writes the one-video manifests of videos it hands to Batch (inside `batch/`). */
+export const VIDEO_MANIFEST_PREFIX = 'batch/videos/';
 
 /** Where the Dockerfile puts the ONNX models and `manifest.json` (also `FACEPRINT_MODELS_DIR`). */
 export const MODELS_DIR = '/opt/models';

@@ -25,11 +25,13 @@ import {
 
 export const EVAL_HELP = `faceprint eval: measure recognition accuracy on a labelled data folder
 
-Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting [options]
+Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [options]
 
   --data <root>          <root>/<identity>/<images>
   --protocol <name>      pairs (LFW 10-fold verification), one-shot (open-set identification,
-                         first image enrolled), lighting (Extended Yale B, frontal light enrolled)
+                         first image enrolled), lighting (Extended Yale B, frontal light enrolled),
+                         set (probe sets of up to --set-size N images of one person, default 5,
+                         aggregated as a video track is, vs a single image)
   --pairs <file>         pairs file for "pairs" (default <root>/pairs-dev.txt, else pairs.txt)
   --degrade <spec>       degrade probes: dark:F, blur:S, lowres:IOD, jpeg:Q, noise:S, motion:L[@DEG],
                          h264:QP joined by +, or a profile: night, lowres, motion, noisy, cctv
@@ -187,6 +189,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       'score-norm': { type: 'string' },
       'gallery-face': { type: 'string' },
       pose: { type: 'boolean', default: false },
+      'set-size': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -198,9 +201,10 @@ export async function evalCommand(args: string[]): Promise<number> {
   if (positionals.length > 0)
     throw new UsageError(`eval takes no positional arguments (got "${positionals[0]}").`);
   if (!values.data) throw new UsageError('eval needs --data <root>.');
+  if (values.protocol === 'set') return (await import('./eval-set.ts')).evalSet(values);
   const protocol = values.protocol as ProtocolName | undefined;
   if (!protocol || !PROTOCOLS.includes(protocol)) {
-    throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(', ')}.`);
+    throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(', ')}, set.`);
   }
   if (values.detector !== undefined && !DETECTORS.includes(values.detector as DetectorChoice)) {
     throw new UsageError(`--detector must be one of ${DETECTORS.join(', ')}.`);

@@ -34,7 +34,7 @@ const OPTIONS = {
 const VIDEO_HELP = `Usage: faceprint video <file|url|folder> [--annotate out.mp4] [--json|--ndjson] [--every N]
   --every N          analyse every Nth frame (default 1)
   --full-every N     full detector pyramid every N analysed frames (default 10; others: fast path)
-  --aggregation A    quality-mean (default), best-single or max-score
+  --aggregation A    quality-mean (default), best-single, max-score or top2-mean
   --start S          start S seconds in;  --max-seconds S  stop after S seconds of video
   --ndjson           one JSON track event per line as it happens, then the result
 `;

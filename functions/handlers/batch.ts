@@ -6,7 +6,9 @@
  * The manifest (first argument, else `FACEPRINT_BATCH_MANIFEST`) is `s3://bucket/key`, or a key in the data
  * bucket, of a JSON array (of keys or `{ "key": … }`), a JSON object `{ "keys": [...] }`, or NDJSON (one key or
  * `{ "key": … }` per line); or a prefix ending in `/`: every object under it. Keys under `gallery/` are
- * enrolled, every other key is ingested. Images run with bounded concurrency (`FACEPRINT_BATCH_CONCURRENCY`),
+ * enrolled, every other key is ingested, videos (by name, else by their first bytes) through the video workflow.
+ * A manifest's `kind` picks the job: `{"kind": "video", "keys": [...]}` (what the ingest function writes under
+ * `batch/videos/` when it hands a video off) processes every key as a video; any other manifest is `ingest`. Images run with bounded concurrency (`FACEPRINT_BATCH_CONCURRENCY`),
  * a progress line every `FACEPRINT_BATCH_PROGRESS_EVERY` items, and a summary is written to
  * `results/<manifest name>.<time>.summary.json`. Exit code 1 when any object hit an unexpected error (or was
  * claimed elsewhere and left unprocessed), so Batch retries the job; settled objects are skipped on a retry.
@@ -23,6 +25,7 @@ import { PREFIX } from '../../lib/runtime-config.ts';
 import { AwsRuntime, type ObjectRef, type UploadOutcome } from './aws/composition.ts';
 import { type BatchSettings, type ConfigFor, readConfig } from './aws/config.ts';
 import { count, flushMetrics, logger } from './aws/observability.ts';
+import { AwsVideo } from './aws/video.ts';
 
 /** A claim older than this is a crashed attempt's: a Batch item never takes this long. */
 const BATCH_STALE_AFTER_MS = 10 * 60_000;
@@ -44,6 +47,23 @@ const ManifestJson = z.union([
   z.array(KeyEntry),
   z.object({ keys: z.array(KeyEntry) }).transform((m) => m.keys),
 ]);
+
+/** What a job does with its keys: `ingest` (images, enrolment photos, videos by content) or `video`. */
+export type JobKind = 'ingest' | 'video';
+
+/** The `kind` of a manifest document: a JSON object's `kind` field; `ingest` for every other manifest. */
+export function manifestKind(text: string): JobKind {
+  try {
+    const whole = JSON.parse(text.trim()) as { kind?: unknown } | null;
+    if (whole && typeof whole === 'object' && !Array.isArray(whole) && whole.kind !== undefined) {
+      if (whole.kind === 'video' || whole.kind === 'ingest') return whole.kind;
+      throw new Error(`The manifest's kind "${String(whole.kind)}" is not one of ingest, video.`);
+    }
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+  }
+  return 'ingest';
+}
 
 /** The keys of a manifest document (JSON or NDJSON), deduplicated in order. */
 export function parseManifest(text: string): string[] {
@@ -70,7 +90,10 @@ export function parseManifest(text: string): string[] {
   return [...new Set(keys)];
 }
 
-async function readManifest(rt: AwsRuntime, source: ManifestSource): Promise<ObjectRef[]> {
+async function readManifest(
+  rt: AwsRuntime,
+  source: ManifestSource,
+): Promise<{ refs: ObjectRef[]; kind: JobKind }> {
   const { s3 } = rt.clients;
   if ('prefix' in source) {
     const refs: ObjectRef[] = [];
@@ -86,11 +109,14 @@ async function readManifest(rt: AwsRuntime, source: ManifestSource): Promise<Obj
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return refs;
+    return { refs, kind: 'ingest' };
   }
   const object = await s3.send(new GetObjectCommand({ Bucket: source.bucket, Key: source.key }));
   const text = object.Body ? await object.Body.transformToString('utf8') : '';
-  return parseManifest(text).map((key) => ({ bucket: source.bucket, key }));
+  return {
+    refs: parseManifest(text).map((key) => ({ bucket: source.bucket, key })),
+    kind: manifestKind(text),
+  };
 }
 
 export interface BatchSummary {
@@ -116,9 +142,11 @@ export async function runBatch(
 ): Promise<BatchSummary> {
   const startedAt = new Date();
   const source = parseManifestLocation(location, rt.config.bucket);
-  const refs = await readManifest(rt, source);
+  const { refs, kind } = await readManifest(rt, source);
+  const videos = new AwsVideo(rt);
   logger.info('batch started', {
     manifest: location,
+    kind,
     objects: refs.length,
     concurrency: settings.concurrency,
   });
@@ -147,7 +175,9 @@ export async function runBatch(
       try {
         const outcome: UploadOutcome = ref.key.startsWith(PREFIX.gallery)
           ? await rt.enrolObject(ref, { job: location })
-          : await rt.ingestObject(ref, { job: location });
+          : kind === 'video' || (await videos.isVideo(ref))
+            ? await videos.processObject(ref, { job: location })
+            : await rt.ingestObject(ref, { job: location });
         if (outcome.status === 'processed') summary.processed += 1;
         else if (outcome.status === 'refused') summary.refused += 1;
         else if (outcome.status === 'duplicate') summary.duplicates += 1;

@@ -1,9 +1,8 @@
 /**
- * Videos dropped into the uploads folder: recognised by extension and run through the video workflow, with the
+ * Videos dropped into the uploads folder: recognised by extension (the core's rule) and run through the video workflow, with the
  * result JSON and the annotated MP4 for `results/`. Wiring only (the watcher calls this from one hook).
  */
 import { rm } from 'node:fs/promises';
-import { extname } from 'node:path';
 import type { UploadFolder } from '../adapters/local/upload-folder.ts';
 import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
 import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
@@ -11,26 +10,17 @@ import { isFaceprintError } from '../core/errors.ts';
 import type { IngestLedger } from '../core/ingest/ports.ts';
 import { processUpload, type UploadOutcome } from '../core/ingest/workflow.ts';
 import { auditSink, galleryMatcher } from '../core/video/gallery-matcher.ts';
+import { isVideoUpload as isVideo } from '../core/video/sniff.ts';
 import { processVideo } from '../core/video/video-job.ts';
 import type { VideoResult } from '../core/video/video-types.ts';
 import type { LocalGallery } from './composition.ts';
 
-const VIDEO_EXTENSIONS = new Set([
-  '.mp4',
-  '.m4v',
-  '.mov',
-  '.mkv',
-  '.avi',
-  '.webm',
-  '.ts',
-  '.mts',
-  '.mjpeg',
-  '.mjpg',
-]);
-
-/** Whether an upload is a video (by its extension; the content is checked when it is decoded). */
+/**
+ * Whether an upload is a video: the core's rule (`core/video/sniff.ts`, shared with the AWS ingest function), by
+ * name here (the content is checked when it is decoded).
+ */
 export function isVideoUpload(name: string): boolean {
-  return VIDEO_EXTENSIONS.has(extname(name).toLowerCase());
+  return isVideo(name);
 }
 
 export type VideoUploadOutcome =

@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV, HANDLER_CMD, METRICS_NAMESPACE, PREFIX } from '../runtime-config.ts';
+import { ENV, HANDLER_CMD, METRICS_NAMESPACE, PREFIX, VIDEO_MANIFEST_PREFIX } from '../runtime-config.ts';
 import { FaceprintApi } from './api.ts';
 import { FaceprintBatch } from './batch.ts';
 import { RuntimeBinding } from './binding.ts';
@@ -184,6 +184,14 @@ export class FaceprintCompute extends Construct {
     });
 
     this.batch = options.batch ? this.createBatch(props, options.batch) : undefined;
+    if (this.batch) {
+      // Videos under uploads/ go to Batch (Lambda's 15 minutes are too short): the ingest function writes a
+      // one-video manifest under batch/videos/ and puts one message on the feed queue; it never calls Batch.
+      this.ingest
+        .useBucket(storage.bucket, { write: [VIDEO_MANIFEST_PREFIX] })
+        .setEnv(ENV.batchFeedQueueUrl, this.batch.feed.queue.queueUrl);
+      this.batch.feed.queue.grantSendMessages(this.ingest);
+    }
 
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: 'Faceprint alarms',
@@ -228,7 +236,7 @@ export class FaceprintCompute extends Construct {
     const { options, storage } = props;
     const jobRole = new iam.Role(this, 'BatchJobRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Faceprint Batch job: reads batch/ and index/, writes results/',
+      description: 'Faceprint Batch job: reads batch/, uploads/ (videos) and index/, writes results/',
     });
     const environment: Record<string, string> = {
       [ENV.serviceName]: 'faceprint-batch',
@@ -237,7 +245,10 @@ export class FaceprintCompute extends Construct {
     new RuntimeBinding(jobRole, (name, value) => {
       environment[name] = value;
     })
-      .useBucket(storage.bucket, { read: [PREFIX.batch, PREFIX.index], write: [PREFIX.results] })
+      .useBucket(storage.bucket, {
+        read: [PREFIX.batch, PREFIX.uploads, PREFIX.index],
+        write: [PREFIX.results],
+      })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'read')
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')

@@ -86,22 +86,68 @@ describe('IAM least privilege', () => {
       .filter((resource) => JSON.stringify(resource).includes('/'));
     expect(s3ObjectResources.length).toBeGreaterThan(0);
     for (const resource of s3ObjectResources) {
-      expect(JSON.stringify(resource)).toMatch(/"\/(gallery|uploads|index|results|batch)\/\*"/);
+      expect(JSON.stringify(resource)).toMatch(/"\/(gallery|uploads|index|results|batch|batch\/videos)\/\*"/);
     }
   });
 
-  it('the ingest function may read uploads/ and index/ but not write or delete objects anywhere', () => {
+  it('the ingest function reads uploads/ and index/, writes only video manifests under batch/videos/, deletes nothing', () => {
     const policyId = synth.stateless.getLogicalId(
       synth.stateless.compute.ingest.role.node.findChild('DefaultPolicy').node.defaultChild as never,
     );
     const statements = allowStatements(synth.statelessTemplate).filter(({ where }) => where === policyId);
     const actions = statements.flatMap(({ statement }) => asArray(statement.Action));
     expect(actions).toContain('s3:GetObject*');
-    expect(actions.filter((a) => /^s3:(Put|Delete)/.test(a))).toEqual([]);
-    const prefixes = JSON.stringify(statements.map(({ statement }) => statement.Resource)).match(
-      /"\/[a-z]+\/\*"/g,
+    expect(actions.filter((a) => /^s3:Delete/.test(a))).toEqual([]);
+    const writes = statements.filter(({ statement }) =>
+      asArray(statement.Action).some((a) => /^s3:Put/.test(a)),
     );
-    expect(new Set(prefixes)).toEqual(new Set(['"/uploads/*"', '"/index/*"']));
+    expect(writes.length).toBeGreaterThan(0);
+    for (const { statement } of writes) {
+      expect(JSON.stringify(statement.Resource)).toMatch(/"\/batch\/videos\/\*"/);
+      expect(JSON.stringify(statement.Resource)).not.toMatch(/"\/(uploads|index|results|gallery)\/\*"/);
+    }
+    const prefixes = JSON.stringify(statements.map(({ statement }) => statement.Resource)).match(
+      /"\/[a-z/]+\/\*"/g,
+    );
+    expect(new Set(prefixes)).toEqual(new Set(['"/uploads/*"', '"/index/*"', '"/batch/videos/*"']));
+  });
+
+  it('the ingest function may send to the Batch feed queue (its URL in the environment) and call no Batch API', () => {
+    const policyId = synth.stateless.getLogicalId(
+      synth.stateless.compute.ingest.role.node.findChild('DefaultPolicy').node.defaultChild as never,
+    );
+    const statements = allowStatements(synth.statelessTemplate).filter(({ where }) => where === policyId);
+    const feed = synth.stateless.getLogicalId(
+      synth.stateless.compute.batch!.feed.queue.node.defaultChild as never,
+    );
+    const send = statements.filter(({ statement }) => asArray(statement.Action).includes('sqs:SendMessage'));
+    expect(send).toHaveLength(1);
+    expect(JSON.stringify(send[0]!.statement.Resource)).toContain(feed);
+    const actions = statements.flatMap(({ statement }) => asArray(statement.Action));
+    expect(actions.filter((a) => a.startsWith('batch:'))).toEqual([]);
+    const fn =
+      synth.statelessTemplate.findResources('AWS::Lambda::Function')[
+        synth.stateless.getLogicalId(synth.stateless.compute.ingest.function.node.defaultChild as never)
+      ];
+    expect(JSON.stringify(fn?.Properties.Environment.Variables.FACEPRINT_BATCH_FEED_QUEUE_URL)).toContain(
+      feed,
+    );
+  });
+
+  it('the Batch job reads uploads/ (the videos handed to it) and writes only results/', () => {
+    const role = synth.stateless.compute.node.findChild('BatchJobRole') as never as {
+      node: { findChild(id: string): { node: { defaultChild: unknown } } };
+    };
+    const policyId = synth.stateless.getLogicalId(
+      role.node.findChild('DefaultPolicy').node.defaultChild as never,
+    );
+    const statements = allowStatements(synth.statelessTemplate).filter(({ where }) => where === policyId);
+    const reads = statements.filter(({ statement }) => asArray(statement.Action).includes('s3:GetObject*'));
+    expect(JSON.stringify(reads.map((r) => r.statement.Resource))).toContain('"/uploads/*"');
+    const writes = statements.filter(({ statement }) =>
+      asArray(statement.Action).some((a) => /^s3:Put/.test(a)),
+    );
+    for (const { statement } of writes) expect(JSON.stringify(statement.Resource)).toMatch(/"\/results\/\*"/);
   });
 
   it('the functions’ roles carry no AWS managed policies', () => {
@@ -138,7 +184,7 @@ describe('cdk-nag AwsSolutions', () => {
       // No blanket acknowledgement of a wildcard rule: IAM5 is only ever acknowledged finding by finding.
       if (id.startsWith('AwsSolutions-IAM5')) expect(id, path).toMatch(/\[(Action|Resource)::.+\]$/);
       if (id.startsWith('AwsSolutions-IAM5[Resource::')) {
-        expect(id, path).toMatch(/(\/(gallery|uploads|index|results|batch)\/\*|::\*)\]$/);
+        expect(id, path).toMatch(/(\/(gallery|uploads|index|results|batch|batch\/videos)\/\*|::\*)\]$/);
       }
     }
   });

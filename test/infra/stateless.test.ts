@@ -98,6 +98,8 @@ describe('functions', () => {
         ENV.idempotencyTable,
         ENV.indexPrefix,
         ENV.eventBus,
+        // Batch is deployed by default: videos are handed to it through its feed queue.
+        ENV.batchFeedQueueUrl,
       ],
       enrol: [...common, ...tables, ENV.idempotencyTable],
       indexer: [...common, ENV.templatesTable, ENV.indexPrefix],

@@ -176,4 +176,34 @@ describe('TrackEvidence', () => {
     expect(m!.subjectName).toBe('Alice');
     expect(mean.best().every((f) => typeof f.similarity === 'number')).toBe(true);
   });
+
+  it('top2-mean scores each subject by the mean of its two best faces, so one lucky frame cannot decide', async () => {
+    // Per face, the top-3 a search returns: face 0 is a lucky match for bob, faces 1–2 are alice's.
+    const c = (subjectId: string, similarity: number): Candidate => ({
+      subjectId,
+      similarity,
+      templateId: subjectId,
+    });
+    const lists: Candidate[][] = [
+      [c('bob', 0.9), c('alice', 0.3), c('carol', 0.2)],
+      [c('alice', 0.7), c('carol', 0.2), c('dave', 0.1)],
+      [c('alice', 0.68), c('dave', 0.15), c('carol', 0.12)],
+    ];
+    let call = 0;
+    const scripted: IdentityMatcher = { ...matcher, search: () => lists[call++ % lists.length]! };
+    const ev = new TrackEvidence(3, 'top2-mean');
+    for (const [i, q] of [0.9, 0.8, 0.7].entries())
+      ev.offer({ frameIndex: i, timestampMs: i, box: box(0, 0), quality: quality(q), embedding: unit(i) });
+    const d = await ev.decide(scripted, 3);
+    expect(d!.aggregation).toBe('top2-mean');
+    expect(d!.candidates[0]!.subjectId).toBe('alice');
+    expect(d!.candidates[0]!.similarity).toBeCloseTo(0.69, 6);
+    // bob is missing from two lists: each stands in with its lowest similarity (0.1, 0.12), so (0.9 + 0.12) / 2.
+    expect(d!.candidates.find((x) => x.subjectId === 'bob')!.similarity).toBeCloseTo(0.51, 6);
+    // max-score over the same lists would have followed the lucky frame.
+    call = 0;
+    const max = new TrackEvidence(3, 'max-score');
+    for (const f of ev.best()) max.offer({ ...f });
+    expect((await max.decide(scripted, 3))!.candidates[0]!.subjectId).toBe('bob');
+  });
 });

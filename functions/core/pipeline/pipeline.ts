@@ -1,6 +1,7 @@
 import { FaceprintError } from '../errors.ts';
 import { detectWithPack } from '../models/detectors.ts';
 import type { ModelPack } from '../models/pack.ts';
+import { landmarkHeadPose } from '../pose/landmark-pose.ts';
 import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
 import type { FaceAnalyser } from './analyser.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
@@ -58,6 +59,12 @@ export interface AnalyzeOptions {
   flip: boolean;
   /** Run the head-pose model (adds ~4 ms per face). */
   pose: boolean;
+  /**
+   * Where the pose model is off: the head pose fitted to the 68 landmarks instead (`core/pose/landmark-pose.ts`,
+   * ~2 ms CPU; within 3° of the model's yaw on LFW, docs/accuracy.md). Unset: no pose (zeros). The video path
+   * turns it on.
+   */
+  landmarkPose?: boolean | undefined;
   /** Compute embeddings (the `detect` command and endpoint turn it off). */
   embed: boolean;
   /** Keep the aligned 112×112 crops (before and after enhancement) on each face. */
@@ -251,7 +258,9 @@ export class FacePipeline implements FaceAnalyser {
       const pose =
         options.pose && pack.pose
           ? await estimatePose(this.backend, image, detection.box)
-          : { yaw: 0, pitch: 0, roll: 0 };
+          : options.landmarkPose && landmarks68
+            ? poseFromLandmarks(landmarks68)
+            : { yaw: 0, pitch: 0, roll: 0 };
       lap('quality');
       prepared.push({ detection, landmarks, landmarks68, aligned, pose });
     }
@@ -411,4 +420,14 @@ function roundLandmarks(l: FiveLandmarks): FiveLandmarks {
     mouthLeft: p(l.mouthLeft),
     mouthRight: p(l.mouthRight),
   };
+}
+
+/** The landmark-fitted head pose, or none (zeros) when the landmarks are degenerate. */
+function poseFromLandmarks(landmarks68: Landmarks68): HeadPose {
+  try {
+    const { yaw, pitch, roll } = landmarkHeadPose(landmarks68);
+    return { yaw, pitch, roll };
+  } catch {
+    return { yaw: 0, pitch: 0, roll: 0 };
+  }
 }

@@ -12,11 +12,16 @@ import type { Box, FaceQuality } from '../types.ts';
  * How a track's faces become one decision:
  * - `quality-mean`: the quality-weighted mean of the best-K embeddings, re-normalised, searched once;
  * - `best-single`: the embedding of the best-quality face alone;
- * - `max-score`: every best-K face searched, each subject scored by its best similarity over the faces.
+ * - `max-score`: every best-K face searched, each subject scored by its best similarity over the faces;
+ * - `top2-mean`: every best-K face searched, each subject scored by the mean of its two best similarities (one
+ *   lucky frame alone cannot carry a decision).
  */
-export type Aggregation = 'quality-mean' | 'best-single' | 'max-score';
+export type Aggregation = 'quality-mean' | 'best-single' | 'max-score' | 'top2-mean';
 
-export const AGGREGATIONS: readonly Aggregation[] = ['quality-mean', 'best-single', 'max-score'];
+export const AGGREGATIONS: readonly Aggregation[] = ['quality-mean', 'best-single', 'max-score', 'top2-mean'];
+
+/** How many of a subject's best per-face similarities `top2-mean` averages. */
+export const TOP_K_MEAN = 2;
 
 /** The gallery as a track decision needs it: candidates for an embedding, and the thresholds. */
 export interface IdentityMatcher {
@@ -116,6 +121,8 @@ export class TrackEvidence {
           if (!seen || c.similarity > seen.similarity) bySubject.set(c.subjectId, c);
         }
       candidates = [...bySubject.values()];
+    } else if (this.aggregation === 'top2-mean') {
+      candidates = topKMeanCandidates(perFace, TOP_K_MEAN);
     } else {
       candidates = await matcher.search(this.appearance()!, topK);
     }
@@ -165,6 +172,70 @@ export function aggregateEmbeddings(
     for (let i = 0; i < dim; i++) sum[i]! += w * e[i]!;
   });
   return l2Normalise(sum);
+}
+
+/**
+ * Merges per-face candidate lists by the mean of each subject's `k` best similarities. A face whose top-k list
+ * lacks the subject contributes that list's lowest similarity (an upper bound of the subject's own), so a
+ * subject seen in one list only is not favoured over one seen in all of them.
+ */
+function topKMeanCandidates(perFace: readonly Candidate[][], k: number): Candidate[] {
+  const subjects = new Map<string, Candidate>();
+  for (const list of perFace)
+    for (const c of list) if (!subjects.has(c.subjectId)) subjects.set(c.subjectId, c);
+  const n = Math.min(k, perFace.length);
+  return [...subjects.values()]
+    .map((subject) => {
+      const sims = perFace
+        .map((list) => {
+          const own = list.find((c) => c.subjectId === subject.subjectId);
+          return own ? own.similarity : Math.min(...list.map((c) => c.similarity));
+        })
+        .sort((a, b) => b - a)
+        .slice(0, n);
+      return { ...subject, similarity: sims.reduce((a, b) => a + b, 0) / Math.max(1, sims.length) };
+    })
+    .sort((a, b) => b.similarity - a.similarity);
+}
+
+/** One face of a probe set (the set protocol) or of a track: its embedding and quality score. */
+export interface SetFace {
+  embedding: Float32Array;
+  quality: number;
+}
+
+/**
+ * The score of every gallery entry for a set of faces, aggregated as a track decision aggregates them
+ * (`quality-mean`, `best-single`, `max-score`, `top2-mean`), with the full score vector of each face instead of
+ * its top-k list: the set protocol of `faceprint eval` measures the track decision's aggregations this way.
+ *
+ * @param score - the similarity of an embedding to every gallery entry.
+ * @returns one score per gallery entry; empty when the set has no face.
+ */
+export function aggregateSetScores(
+  faces: readonly SetFace[],
+  aggregation: Aggregation,
+  score: (embedding: Float32Array) => Float32Array,
+): Float32Array {
+  if (faces.length === 0) return new Float32Array(0);
+  const embeddings = faces.map((f) => f.embedding);
+  const weights = faces.map((f) => f.quality);
+  if (aggregation === 'quality-mean' || aggregation === 'best-single') {
+    return score(aggregateEmbeddings(embeddings, weights, aggregation));
+  }
+  const perFace = embeddings.map(score);
+  const size = perFace[0]!.length;
+  const out = new Float32Array(size);
+  const n = aggregation === 'max-score' ? 1 : Math.min(TOP_K_MEAN, perFace.length);
+  const column = new Float32Array(perFace.length);
+  for (let j = 0; j < size; j++) {
+    for (let i = 0; i < perFace.length; i++) column[i] = perFace[i]![j]!;
+    column.sort();
+    let sum = 0;
+    for (let t = 0; t < n; t++) sum += column[column.length - 1 - t]!;
+    out[j] = sum / n;
+  }
+  return out;
 }
 
 function round4(v: number): number {

@@ -102,7 +102,13 @@ export async function processVideo(
   options: VideoJobOptions = {},
 ): Promise<{ result: VideoResult; crops: TrackCrops }> {
   const now = deps.now ?? (() => new Date());
-  const analyze = resolveOptions({ pose: false, ...options.analyze, keepCrops: true, embed: false });
+  const analyze = resolveOptions({
+    pose: false,
+    landmarkPose: true,
+    ...options.analyze,
+    keepCrops: true,
+    embed: false,
+  });
   const bestK = options.bestK ?? 5;
   const aggregation = options.aggregation ?? 'quality-mean';
   const fullEvery = Math.max(1, options.fullScanEvery ?? 10);
