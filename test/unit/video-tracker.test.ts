@@ -190,7 +190,7 @@ describe('TrackEvidence', () => {
       [c('alice', 0.68), c('dave', 0.15), c('carol', 0.12)],
     ];
     let call = 0;
-    const scripted: IdentityMatcher = { ...matcher, search: () => lists[call++ % lists.length]! };
+    const scripted: IdentityMatcher = { ...matcher, search: async () => lists[call++ % lists.length]! };
     const ev = new TrackEvidence(3, 'top2-mean');
     for (const [i, q] of [0.9, 0.8, 0.7].entries())
       ev.offer({ frameIndex: i, timestampMs: i, box: box(0, 0), quality: quality(q), embedding: unit(i) });
