@@ -159,7 +159,6 @@ export class AwsRuntime {
         logger.warn('index freshness check failed; serving the loaded index', { error }),
       // Unknown persons and reviews where the role is bound to their table (api, ingest, Batch; not enrol).
       ...(this.config.followUpTable ? { followUp: this.followUp.followUp } : {}),
-      ...(this.options.now ? { now: () => new Date(this.now()) } : {}),
     });
     if (this.config.followUpTable) this.followUp.bind(this.galleryValue, this.pipeline);
     return this.galleryValue;
