@@ -12,6 +12,7 @@ import type { Page } from '../../core/gallery/ports.ts';
 import type { Negative, Review, ReviewStatus, ReviewStore, ReviewVerdict } from '../../core/review/ports.ts';
 import { redactReview } from '../../core/review/service.ts';
 import {
+  backOff,
   bytesOfFloats,
   chunks,
   decodeCursor,
@@ -213,7 +214,10 @@ export class DynamoReviewStore implements ReviewStore {
         return review;
       } catch (error) {
         // Lost to another reviewer (their verdict is in) or raced them (read again: theirs may be in now).
-        if (attempt < MAX_ATTEMPTS && (failedConditions(error) || isTransactionConflict(error))) continue;
+        if (attempt < MAX_ATTEMPTS && (failedConditions(error) || isTransactionConflict(error))) {
+          await backOff(attempt);
+          continue;
+        }
         throw error;
       }
     }

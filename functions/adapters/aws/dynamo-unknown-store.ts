@@ -14,7 +14,6 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { FaceprintError } from '../../core/errors.ts';
 import type { Page } from '../../core/gallery/ports.ts';
-import type { Box, FaceQuality, ModelRef } from '../../core/types.ts';
 import type {
   Attachment,
   Sighting,
@@ -24,7 +23,24 @@ import type {
   UnknownStore,
 } from '../../core/unknowns/ports.ts';
 import {
-  bytesOfFloats,
+  CROP_SK,
+  memberOf,
+  notFound,
+  PERSON_SK,
+  type PersonRecord,
+  personFrom,
+  personItem,
+  personPk,
+  promoted,
+  SIGHTING_SK,
+  sightingFrom,
+  sightingItem,
+  sightingPk,
+  toUnknown,
+  withMembers,
+} from './dynamo-unknown-items.ts';
+import {
+  backOff,
   chunks,
   decodeCursor,
   encodeCursor,
@@ -41,157 +57,10 @@ import {
   ttlOf,
 } from './follow-up-table.ts';
 
-const PERSON_SK = 'PERSON';
-const SIGHTING_SK = 'SIGHTING';
-const CROP_SK = 'CROP';
-const personPk = (id: string) => `UNKNOWN#${id}`;
-const sightingPk = (id: string) => `SIGHTING#${id}`;
 /** Retries of a person write that lost a race with another container. */
-const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 8;
 /** Sightings one split may move (one transaction). */
 const MAX_SPLIT = MAX_TRANSACTION_ITEMS - 2;
-
-/** What a person's item keeps of each of its sightings. */
-interface Member {
-  id: string;
-  at: string;
-  q: number;
-  exp: string;
-}
-
-interface PersonRecord {
-  id: string;
-  createdAt: string;
-  lastSeenAt: string;
-  members: Member[];
-  promotedTo?: string | undefined;
-  version: number;
-}
-
-function memberOf(s: Pick<Sighting, 'id' | 'at' | 'quality' | 'expiresAt'>): Member {
-  return { id: s.id, at: s.at, q: s.quality.score, exp: s.expiresAt };
-}
-
-function best(members: readonly Member[]): Member | undefined {
-  let top: Member | undefined;
-  for (const m of members) {
-    if (!top || m.q > top.q || (m.q === top.q && m.at > top.at)) top = m;
-  }
-  return top;
-}
-
-/** The latest of ISO-8601 times ('' for none). */
-function latest(times: readonly string[]): string {
-  let top = '';
-  for (const t of times) if (t > top) top = t;
-  return top;
-}
-
-function withMembers(person: PersonRecord, members: Member[]): PersonRecord {
-  const lastSeenAt = latest(members.map((m) => m.at));
-  return { ...person, members, lastSeenAt: lastSeenAt || person.lastSeenAt };
-}
-
-function personItem(p: PersonRecord): Item {
-  const count = p.members.length;
-  const expiry = latest(p.members.map((m) => m.exp));
-  return {
-    pk: personPk(p.id),
-    sk: PERSON_SK,
-    id: p.id,
-    createdAt: p.createdAt,
-    lastSeenAt: p.lastSeenAt,
-    sightingCount: count,
-    members: p.members,
-    bestSightingId: best(p.members)?.id,
-    version: p.version + 1,
-    ...(p.promotedTo !== undefined
-      ? { promotedTo: p.promotedTo }
-      : {
-          gsi1pk: 'UNKNOWN',
-          gsi1sk: `${p.lastSeenAt}#${p.id}`,
-          gsi2pk: 'UNKNOWN',
-          gsi2sk: `${String(count).padStart(10, '0')}#${p.id}`,
-        }),
-    // The TTL backstop: a person outlives its last sighting by nothing (a promoted one keeps its tombstone).
-    ...(expiry && p.promotedTo === undefined ? { expiresAt: ttlOf(expiry) } : {}),
-  };
-}
-
-function personFrom(item: Item): PersonRecord {
-  return {
-    id: item.id as string,
-    createdAt: item.createdAt as string,
-    lastSeenAt: item.lastSeenAt as string,
-    members: (item.members as Member[] | undefined) ?? [],
-    promotedTo: item.promotedTo as string | undefined,
-    version: Number(item.version ?? 0),
-  };
-}
-
-function toUnknown(p: PersonRecord): UnknownPerson {
-  return {
-    id: p.id,
-    createdAt: p.createdAt,
-    lastSeenAt: p.lastSeenAt,
-    sightingCount: p.members.length,
-    bestSightingId: best(p.members)?.id,
-    ...(p.promotedTo !== undefined ? { promotedTo: p.promotedTo } : {}),
-  };
-}
-
-function sightingItem(s: Sighting): Item {
-  return {
-    pk: sightingPk(s.id),
-    sk: SIGHTING_SK,
-    id: s.id,
-    unknownId: s.unknownId,
-    at: s.at,
-    source: s.source,
-    camera: s.camera,
-    operation: s.operation,
-    faceIndex: s.faceIndex,
-    box: s.box,
-    quality: s.quality,
-    embedding: bytesOfFloats(s.embedding),
-    model: s.model,
-    auditId: s.auditId,
-    expiresAtIso: s.expiresAt,
-    expiresAt: ttlOf(s.expiresAt),
-    gsi2pk: 'SIGHTING',
-    gsi2sk: `${s.expiresAt}#${s.id}`,
-  };
-}
-
-function sightingFrom(item: Item): Sighting {
-  return {
-    id: item.id as string,
-    unknownId: item.unknownId as string | undefined,
-    at: item.at as string,
-    source: item.source as string,
-    camera: item.camera as string | undefined,
-    operation: item.operation as string,
-    faceIndex: Number(item.faceIndex),
-    box: item.box as Box,
-    quality: item.quality as FaceQuality,
-    embedding: floatsOfBytes(item.embedding),
-    model: item.model as ModelRef,
-    auditId: item.auditId as string,
-    expiresAt: item.expiresAtIso as string,
-  };
-}
-
-function notFound(id: string): FaceprintError {
-  return new FaceprintError('UNKNOWN_NOT_FOUND', `There is no unknown person "${id}".`, { unknownId: id });
-}
-
-function promoted(p: PersonRecord): FaceprintError {
-  return new FaceprintError(
-    'UNKNOWN_PROMOTED',
-    `Unknown person "${p.id}" was already promoted to subject "${p.promotedTo}".`,
-    { unknownId: p.id, subjectId: p.promotedTo },
-  );
-}
 
 export class DynamoUnknownStore implements UnknownStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -608,7 +477,10 @@ export class DynamoUnknownStore implements UnknownStore {
         await transactInChunks(this.doc, steps, [...also, write]);
         return;
       } catch (error) {
-        if (attempt < MAX_ATTEMPTS && (failedConditions(error) || isTransactionConflict(error))) continue;
+        if (attempt < MAX_ATTEMPTS && (failedConditions(error) || isTransactionConflict(error))) {
+          await backOff(attempt);
+          continue;
+        }
         throw error;
       }
     }

@@ -125,6 +125,11 @@ export function decodeCursor(cursor: string, list: string, names: readonly strin
   throw new FaceprintError('INVALID_ARGUMENT', 'The cursor is not one this service handed out.');
 }
 
+/** A short random pause before retrying a write that lost a race, so the racers do not collide again. */
+export function backOff(attempt: number): Promise<void> {
+  return new Promise((ok) => setTimeout(ok, Math.random() * 20 * attempt));
+}
+
 /** Splits a list into pieces of at most `size`. */
 export function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
