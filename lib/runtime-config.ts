@@ -12,6 +12,9 @@
  * | `FACEPRINT_TEMPLATES_TABLE` | api, ingest, enrol, indexer, Batch | templates table name (streamed to the indexer) |
  * | `FACEPRINT_DETECTIONS_TABLE` | api, ingest, Batch | detections / decision-audit table name |
  * | `FACEPRINT_IDEMPOTENCY_TABLE` | api, ingest, enrol, Batch | Powertools idempotency table name |
+ * | `FACEPRINT_FOLLOW_UP_TABLE` | api, ingest, Batch | unknown persons, sightings, reviews, negatives (TTL `expiresAt`) |
+ * | `FACEPRINT_UNKNOWN_RETENTION_DAYS` | api, ingest, Batch | days an unknown face is kept (default 30; as in local mode) |
+ * | `FACEPRINT_REVIEW` | api, ingest, Batch | review rule: `all`, `below:<similarity>`, `watch:<id>,…`, `off` |
  * | `FACEPRINT_INDEX_PREFIX` | api, ingest, indexer, Batch | `index/` — where the vector-index snapshots live |
  * | `FACEPRINT_EVENT_BUS` | ingest, Batch | name of the custom EventBridge bus for detection events |
  * | `FACEPRINT_BATCH_FEED_QUEUE_URL` | ingest (when Batch is deployed) | URL of the Batch feed queue: videos under `uploads/` are handed to Batch through it |
@@ -30,6 +33,9 @@ export const ENV = {
   templatesTable: 'FACEPRINT_TEMPLATES_TABLE',
   detectionsTable: 'FACEPRINT_DETECTIONS_TABLE',
   idempotencyTable: 'FACEPRINT_IDEMPOTENCY_TABLE',
+  followUpTable: 'FACEPRINT_FOLLOW_UP_TABLE',
+  unknownRetentionDays: 'FACEPRINT_UNKNOWN_RETENTION_DAYS',
+  reviewRule: 'FACEPRINT_REVIEW',
   indexPrefix: 'FACEPRINT_INDEX_PREFIX',
   eventBus: 'FACEPRINT_EVENT_BUS',
   batchFeedQueueUrl: 'FACEPRINT_BATCH_FEED_QUEUE_URL',
@@ -115,6 +121,20 @@ export const TABLE_KEYS = {
   detections: { partitionKey: 'pk', sortKey: 'sk', timeToLive: 'expiresAt' },
   /** Powertools idempotency table: its defaults, `id` and `expiration`. */
   idempotency: { partitionKey: 'id', timeToLive: 'expiration' },
+  /**
+   * Unknown persons, sightings, reviews and negatives (`functions/adapters/aws/follow-up-table.ts` lays the
+   * item types out): `pk` / `sk`, `expiresAt` (epoch s) the TTL of sightings, GSI1 lists by recency, GSI2 by
+   * rank (sighting count, review status, sighting expiry).
+   */
+  followUp: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    timeToLive: 'expiresAt',
+    indexes: {
+      recent: { name: 'ByRecency', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+      rank: { name: 'ByRank', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    },
+  },
 } as const;
 
 /**
@@ -137,6 +157,18 @@ export const API_ROUTES = [
   { method: 'GET', path: '/settings' },
   { method: 'GET', path: '/subjects/{id}/thumbnail' },
   { method: 'GET', path: '/subjects/{id}/templates/{templateId}/thumbnail' },
+  // Unknown persons and the review queue (the follow-up table).
+  { method: 'GET', path: '/unknowns' },
+  { method: 'GET', path: '/unknowns/{id}' },
+  { method: 'DELETE', path: '/unknowns/{id}' },
+  { method: 'GET', path: '/unknowns/{id}/sightings/{sightingId}/crop' },
+  { method: 'POST', path: '/unknowns/{id}/promote' },
+  { method: 'POST', path: '/unknowns/{id}/merge' },
+  { method: 'POST', path: '/unknowns/{id}/split' },
+  { method: 'GET', path: '/reviews' },
+  { method: 'GET', path: '/reviews/{id}' },
+  { method: 'POST', path: '/reviews/{id}' },
+  { method: 'GET', path: '/reviews/{id}/crop' },
 ] as const;
 
 /**

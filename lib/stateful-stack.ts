@@ -41,6 +41,7 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'SubjectsTableName', { value: this.storage.subjectsTable.tableName });
     new CfnOutput(this, 'TemplatesTableName', { value: this.storage.templatesTable.tableName });
     new CfnOutput(this, 'DetectionsTableName', { value: this.storage.detectionsTable.tableName });
+    new CfnOutput(this, 'FollowUpTableName', { value: this.storage.followUpTable.tableName });
     if (this.identity) {
       new CfnOutput(this, 'UserPoolId', { value: this.identity.userPool.userPoolId });
       new CfnOutput(this, 'UserPoolClientId', { value: this.identity.userPoolClient.userPoolClientId });

@@ -23,6 +23,7 @@ const runtime = new AwsRuntime(config);
 // The web console's static files sit beside the handler in the image (functions/Dockerfile).
 const app = createApp({
   gallery: runtime.gallery,
+  followUp: runtime.followUp,
   logger: httpLogger,
   consoleDir: process.env.FACEPRINT_CONSOLE_DIR,
 });

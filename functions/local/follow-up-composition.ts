@@ -6,21 +6,9 @@
 import type { DataDir } from '../adapters/local/data-dir.ts';
 import { SqliteReviewStore } from '../adapters/local/sqlite-review-store.ts';
 import { SqliteUnknownStore } from '../adapters/local/sqlite-unknown-store.ts';
-import type { GalleryService, SubjectView } from '../core/gallery/service.ts';
-import type { FacePipeline } from '../core/pipeline/pipeline.ts';
-import { parseReviewRule, ReviewService } from '../core/review/service.ts';
-import { UnknownsAndReviews } from '../core/unknowns/follow-up.ts';
-import { parseRetentionDays, UnknownsService } from '../core/unknowns/service.ts';
+import { composeFollowUp, type FollowUpParts } from '../core/unknowns/compose.ts';
 
-export interface FollowUpParts {
-  unknowns: UnknownsService;
-  reviews: ReviewService;
-  followUp: UnknownsAndReviews;
-  /** Connects promotion to the gallery (which itself holds the follow-up). */
-  bind(gallery: GalleryService, pipeline: FacePipeline): void;
-  /** Promotes an unknown person to a subject (after {@link bind}). */
-  promote(id: string, input: { name: string; id?: string | undefined }): Promise<SubjectView>;
-}
+export type { FollowUpParts } from '../core/unknowns/compose.ts';
 
 export function openLocalFollowUp(
   dataDir: DataDir,
@@ -28,28 +16,12 @@ export function openLocalFollowUp(
   now?: () => Date,
   env: NodeJS.ProcessEnv = process.env,
 ): FollowUpParts {
-  const unknowns = new UnknownsService({
-    store: new SqliteUnknownStore(dataDir.db),
-    config: { retentionDays: parseRetentionDays(env.FACEPRINT_UNKNOWN_RETENTION_DAYS) },
-    now,
-  });
-  const reviews = new ReviewService({
-    store: new SqliteReviewStore(dataDir.db),
+  return composeFollowUp({
+    unknowns: new SqliteUnknownStore(dataDir.db),
+    reviews: new SqliteReviewStore(dataDir.db),
     audit: dataDir.faceStore,
-    rule: parseReviewRule(env.FACEPRINT_REVIEW),
+    calibrationId: () => calibrationId,
+    config: { retentionDays: env.FACEPRINT_UNKNOWN_RETENTION_DAYS, reviewRule: env.FACEPRINT_REVIEW },
     now,
   });
-  let bound: { gallery: GalleryService; pipeline: FacePipeline } | undefined;
-  return {
-    unknowns,
-    reviews,
-    followUp: new UnknownsAndReviews(unknowns, reviews, () => calibrationId),
-    bind(gallery, pipeline) {
-      bound = { gallery, pipeline };
-    },
-    promote(id, input) {
-      if (!bound) throw new Error('promote before bind');
-      return unknowns.promote(id, input, bound.gallery, bound.pipeline);
-    },
-  };
 }

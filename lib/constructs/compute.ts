@@ -104,6 +104,9 @@ export class FaceprintCompute extends Construct {
       .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
       .useTable(ENV.idempotencyTable, storage.idempotencyTable, 'readWrite')
+      .useTable(ENV.followUpTable, storage.followUpTable, 'readWrite')
+      .setEnv(ENV.unknownRetentionDays, String(options.unknownRetentionDays))
+      .setEnv(ENV.reviewRule, options.reviewRule)
       .setEnv(ENV.indexPrefix, PREFIX.index)
       .setEnv(ENV.apiKeysRequired, String(options.apiKeysRequired));
 
@@ -119,6 +122,10 @@ export class FaceprintCompute extends Construct {
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
       .useTable(ENV.idempotencyTable, storage.idempotencyTable, 'readWrite')
+      // Unknown faces become sightings, matches enter the review queue, negatives veto matches.
+      .useTable(ENV.followUpTable, storage.followUpTable, 'readWrite')
+      .setEnv(ENV.unknownRetentionDays, String(options.unknownRetentionDays))
+      .setEnv(ENV.reviewRule, options.reviewRule)
       .useEventBus(this.eventBus)
       .setEnv(ENV.indexPrefix, PREFIX.index)
       .consumeQueue(storage.ingest.queue, { batchSize: 10, maxConcurrency: options.ingestMaxConcurrency });
@@ -253,6 +260,9 @@ export class FaceprintCompute extends Construct {
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
       .useTable(ENV.idempotencyTable, storage.idempotencyTable, 'readWrite')
+      .useTable(ENV.followUpTable, storage.followUpTable, 'readWrite')
+      .setEnv(ENV.unknownRetentionDays, String(options.unknownRetentionDays))
+      .setEnv(ENV.reviewRule, options.reviewRule)
       .useEventBus(this.eventBus)
       .setEnv(ENV.indexPrefix, PREFIX.index);
 

@@ -111,6 +111,16 @@ export interface FaceprintOptions {
   readonly indexSnapshotExpirationDays?: number;
   /** Days after which server access logs are deleted. @default 365 */
   readonly accessLogExpirationDays?: number;
+  /**
+   * Days an unknown face (sighting, crop, embedding) is kept before it is erased (`FACEPRINT_UNKNOWN_RETENTION_DAYS`).
+   * @default 30
+   */
+  readonly unknownRetentionDays?: number;
+  /**
+   * Which matches enter the review queue (`FACEPRINT_REVIEW`): `all`, `below:<similarity>`, `watch:<id>,…` or `off`.
+   * @default 'all'
+   */
+  readonly reviewRule?: string;
   /** AWS Batch for bulk jobs on GPU instances, or `false` for none. @default {} (enabled, defaults above) */
   readonly batch?: FaceprintBatchOptions | false;
   /**
@@ -165,6 +175,8 @@ export interface ResolvedFaceprintOptions {
   readonly noncurrentVersionExpirationDays: number;
   readonly indexSnapshotExpirationDays: number;
   readonly accessLogExpirationDays: number;
+  readonly unknownRetentionDays: number;
+  readonly reviewRule: string;
   readonly batch: ResolvedBatchOptions | undefined;
   readonly index: IndexBackend;
 }
@@ -257,6 +269,15 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
   checkInteger(indexSnapshotExpirationDays, 1, 3650, 'indexSnapshotExpirationDays');
   const accessLogExpirationDays = options.accessLogExpirationDays ?? 365;
   checkInteger(accessLogExpirationDays, 1, 3650, 'accessLogExpirationDays');
+  const unknownRetentionDays = options.unknownRetentionDays ?? 30;
+  checkInteger(unknownRetentionDays, 1, 3650, 'unknownRetentionDays');
+  const reviewRule = options.reviewRule ?? 'all';
+  // The same grammar the runtime parses at cold start (core/review/service.ts parseReviewRule), refused here first.
+  if (!/^(all|off|below:-?(\d+\.?\d*|\.\d+)|watch:[^,\s]+(,[^,\s]+)*)$/.test(reviewRule)) {
+    throw new Error(
+      `reviewRule must be all, off, below:<similarity> or watch:<id>,<id>…, not "${reviewRule}".`,
+    );
+  }
 
   const alarmEmail = options.alarmEmail;
   if (alarmEmail !== undefined && !Token.isUnresolved(alarmEmail)) {
@@ -319,6 +340,8 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
     noncurrentVersionExpirationDays,
     indexSnapshotExpirationDays,
     accessLogExpirationDays,
+    unknownRetentionDays,
+    reviewRule,
     batch,
     index,
   };

@@ -53,6 +53,8 @@ export class FaceprintStorage extends Construct {
   readonly detectionsTable: dynamodb.Table;
   /** Powertools idempotency records (TTL `expiration`). */
   readonly idempotencyTable: dynamodb.Table;
+  /** Unknown persons, sightings, reviews and negatives (TTL `expiresAt`; GSIs by recency and by rank). */
+  readonly followUpTable: dynamodb.Table;
   /** ObjectCreated under `uploads/` → ingest. */
   readonly ingest: QueueWithDlq;
   /** ObjectCreated under `gallery/` → enrol. */
@@ -174,6 +176,23 @@ export class FaceprintStorage extends Construct {
       partitionKey: { name: TABLE_KEYS.idempotency.partitionKey, type: str },
       timeToLiveAttribute: TABLE_KEYS.idempotency.timeToLive,
     });
+
+    // Issue #11. TTL is the backstop of retention: the runtime's own sweep erases expired sightings on time.
+    const followUp = TABLE_KEYS.followUp;
+    this.followUpTable = new dynamodb.Table(this, 'FollowUp', {
+      ...tableDefaults,
+      partitionKey: { name: followUp.partitionKey, type: str },
+      sortKey: { name: followUp.sortKey, type: str },
+      timeToLiveAttribute: followUp.timeToLive,
+    });
+    for (const index of Object.values(followUp.indexes)) {
+      this.followUpTable.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: str },
+        sortKey: { name: index.sortKey, type: str },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
 
     this.ingest = this.notifiedQueue(
       'Ingest',

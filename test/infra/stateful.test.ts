@@ -188,6 +188,7 @@ describe('DynamoDB tables', () => {
         synth.stateful.storage.templatesTable,
         synth.stateful.storage.detectionsTable,
         synth.stateful.storage.idempotencyTable,
+        synth.stateful.storage.followUpTable,
       ]
         .map(logicalId)
         .sort(),

@@ -151,6 +151,7 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
       FACEPRINT_TEMPLATES_TABLE: tables.templates,
       FACEPRINT_DETECTIONS_TABLE: tables.detections,
       FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
       FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_EVENT_BUS: BUS,
       FACEPRINT_API_KEYS_REQUIRED: 'false',

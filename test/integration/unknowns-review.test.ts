@@ -5,13 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDING_MODEL } from '../../functions/core/pipeline/pipeline.ts';
 import { type LocalGallery, openLocalGallery } from '../../functions/local/composition.ts';
 import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
+import { ENROLLED, expectCode } from '../support/unknowns.ts';
 
-async function expectCode(work: Promise<unknown>, code: string): Promise<void> {
-  await expect(work).rejects.toMatchObject({ name: 'FaceprintError', code });
-}
-
-// Real models, real SQLite; the seed sample's irene and yeri are never enrolled (yeri is irene's look-alike
-// stranger: similarities up to 0.47 between their photos, under the attachment cut of 0.55).
+// Real models, real SQLite; the cast is in test/support/unknowns.ts (the DynamoDB test uses the same one).
 describe.runIf(hasData(SEED))('unknown persons and the review queue (local mode)', () => {
   let root: string;
   let local: LocalGallery;
@@ -29,7 +25,7 @@ describe.runIf(hasData(SEED))('unknown persons and the review queue (local mode)
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'faceprint-unknowns-'));
     local = await openLocalGallery({ dataDir: root, now: () => new Date(clock) });
-    for (const person of ['joy', 'seulgi', 'wendy']) {
+    for (const person of ENROLLED) {
       await local.gallery.createSubject(
         { id: person, name: person },
         { bytes: read(seedPhoto(person, 1)), source: 'img_1' },

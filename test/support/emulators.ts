@@ -117,6 +117,8 @@ export interface TableNames {
   templates: string;
   detections: string;
   idempotency: string;
+  /** Unknown persons, sightings, reviews and negatives. */
+  followUp: string;
 }
 
 /**
@@ -129,6 +131,7 @@ export async function createTables(endpoint: string, prefix = `fp-${randomBytes(
     templates: `${prefix}-templates`,
     detections: `${prefix}-detections`,
     idempotency: `${prefix}-idempotency`,
+    followUp: `${prefix}-follow-up`,
   };
   const client = dynamoClient(endpoint);
   const keyed = (name: string, partitionKey: string, sortKey?: string) =>
@@ -171,10 +174,38 @@ export async function createTables(endpoint: string, prefix = `fp-${randomBytes(
     await client.send(keyed(names.templates, k.templates.partitionKey, k.templates.sortKey));
     await client.send(keyed(names.detections, k.detections.partitionKey, k.detections.sortKey));
     await client.send(keyed(names.idempotency, k.idempotency.partitionKey));
+    await client.send(followUpTable(names.followUp));
   } finally {
     client.destroy();
   }
   return names;
+}
+
+/** The follow-up table with its two GSIs, as `lib/constructs/storage.ts` declares it. */
+function followUpTable(name: string): CreateTableCommand {
+  const k = TABLE_KEYS.followUp;
+  const gsis = Object.values(k.indexes);
+  return new CreateTableCommand({
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      k.partitionKey,
+      k.sortKey,
+      ...gsis.flatMap((g) => [g.partitionKey, g.sortKey]),
+    ].map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const })),
+    KeySchema: [
+      { AttributeName: k.partitionKey, KeyType: 'HASH' },
+      { AttributeName: k.sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: gsis.map((g) => ({
+      IndexName: g.name,
+      KeySchema: [
+        { AttributeName: g.partitionKey, KeyType: 'HASH' as const },
+        { AttributeName: g.sortKey, KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: 'ALL' as const },
+    })),
+  });
 }
 
 /**

@@ -6,12 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import type { GalleryService } from '../../functions/core/gallery/service.ts';
 import { createApp } from '../../functions/handlers/http/app.ts';
+import type { FollowUpRouteDeps } from '../../functions/handlers/http/unknowns-routes.ts';
 import { API_ROUTES, CONSOLE_ROUTES } from '../../lib/runtime-config.ts';
 
 describe('API routes', () => {
   it('are the same in the infrastructure and in the HTTP app', () => {
     // Building the app only registers routes: no method of the gallery is called.
-    const app = createApp({ gallery: {} as GalleryService });
+    // With the follow-up (unknowns, reviews), as the api function serves it; the video routes are local-only.
+    const app = createApp({ gallery: {} as GalleryService, followUp: {} as FollowUpRouteDeps });
     const served = app.routes
       .filter((r) => r.method !== 'ALL')
       .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`);

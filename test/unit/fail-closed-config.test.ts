@@ -120,10 +120,19 @@ describe('models directory', () => {
       FACEPRINT_TEMPLATES_TABLE: 'templates',
       FACEPRINT_DETECTIONS_TABLE: 'detections',
       FACEPRINT_IDEMPOTENCY_TABLE: 'idempotency',
+      FACEPRINT_FOLLOW_UP_TABLE: 'follow-up',
       FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_API_KEYS_REQUIRED: 'true',
     };
     expect(readConfig('api', env).role).toBe('api');
+    // The follow-up's configuration fails closed at cold start too, as it does in local mode.
+    expect(() => readConfig('api', { ...env, FACEPRINT_REVIEW: 'sometimes' })).toThrow(/FACEPRINT_REVIEW/);
+    expect(() => readConfig('api', { ...env, FACEPRINT_UNKNOWN_RETENTION_DAYS: '-1' })).toThrow(
+      /FACEPRINT_UNKNOWN_RETENTION_DAYS/,
+    );
+    expect(() => readConfig('api', { ...env, FACEPRINT_FOLLOW_UP_TABLE: undefined })).toThrow(
+      /FACEPRINT_FOLLOW_UP_TABLE/,
+    );
     const error = thrown(() => readConfig('api', { ...env, FACEPRINT_MODELS_DIR: altered }));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toMatch(/does not match the checksum/);

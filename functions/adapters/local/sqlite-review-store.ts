@@ -6,6 +6,7 @@
 import { FaceprintError } from '../../core/errors.ts';
 import type { Page } from '../../core/gallery/ports.ts';
 import type { Negative, Review, ReviewStatus, ReviewStore, ReviewVerdict } from '../../core/review/ports.ts';
+import { redactReview } from '../../core/review/service.ts';
 import { adoptSqliteDatabase, type SqliteDatabase } from './sqlite-face-store.ts';
 import { blobOf, decodePageCursor, encodePageCursor, floatsOf } from './sqlite-rows.ts';
 
@@ -177,18 +178,6 @@ export class SqliteReviewStore implements ReviewStore {
       .immediate();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
-}
-
-const ERASED = '[erased]';
-
-/** A review without what names its subject or its probe (the decision's kind and scores stay). */
-function redactReview(review: Review): Review {
-  return {
-    ...review,
-    source: ERASED,
-    box: { x: 0, y: 0, width: 0, height: 0 },
-    decision: { ...review.decision, subjectId: ERASED, subjectName: ERASED },
-  };
 }
 
 interface NegativeRow {

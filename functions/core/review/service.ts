@@ -231,6 +231,22 @@ export class ReviewService {
   }
 }
 
+/** What erasure writes in place of a subject's id, name and the probe's source. */
+export const ERASED = '[erased]';
+
+/**
+ * A review as it stays after its subject is erased: the decision's kind and scores, without what names the
+ * subject or the photo it was matched in (both stores apply it, with the face itself deleted).
+ */
+export function redactReview(review: Review): Review {
+  return {
+    ...review,
+    source: ERASED,
+    box: { x: 0, y: 0, width: 0, height: 0 },
+    decision: { ...review.decision, subjectId: ERASED, subjectName: ERASED },
+  };
+}
+
 /** The outcome of {@link refitFromReviews}. */
 export interface ReviewRefit {
   calibration: Calibration;

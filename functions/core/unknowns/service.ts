@@ -49,6 +49,8 @@ export interface UnknownView extends UnknownPerson {
 /** What enrolling a promoted person needs from the gallery. */
 export interface PromotionGallery {
   createSubjectFromTemplates(subject: Subject, templates: FaceTemplate[]): Promise<SubjectView>;
+  /** Takes back a subject this promotion made when another process promoted the same person first. */
+  deleteSubject(id: string): Promise<unknown>;
   readonly config: { variants: FaceTemplate['variant'][]; analyze: AnalyzeOptionsInput };
 }
 
@@ -239,7 +241,7 @@ export class UnknownsService {
    * Promotes a person to a subject: its best sightings (by quality) are enrolled — each sighting's embedding as
    * the original template plus the gallery's degradation-matched variants made from its crop — and the person's
    * sightings are erased. A second promotion is refused with UNKNOWN_PROMOTED, a taken id with SUBJECT_EXISTS
-   * (and nothing changes).
+   * (and nothing changes); a promotion that loses a race with another process's takes its subject back.
    */
   promote(
     id: string,
@@ -285,7 +287,13 @@ export class UnknownsService {
         });
       }
       const view = await gallery.createSubjectFromTemplates(subject, templates);
-      await this.store.markPromoted(id, subject.id);
+      try {
+        // Conditional in the store: of two processes promoting one person at once, one wins.
+        await this.store.markPromoted(id, subject.id);
+      } catch (error) {
+        await gallery.deleteSubject(subject.id).catch(() => undefined);
+        throw error;
+      }
       return view;
     });
   }

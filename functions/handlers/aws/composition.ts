@@ -14,6 +14,8 @@ import { AwsSubjectEraser } from '../../adapters/aws/aws-erasure.ts';
 import { DynamoDetectionSink } from '../../adapters/aws/detection-sink.ts';
 import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
+import { DynamoReviewStore } from '../../adapters/aws/dynamo-review-store.ts';
+import { DynamoUnknownStore } from '../../adapters/aws/dynamo-unknown-store.ts';
 import { S3SnapshotStore } from '../../adapters/aws/s3-snapshot-store.ts';
 import { S3VectorsIndex } from '../../adapters/aws/s3vectors-index.ts';
 import { type ObjectRef, S3UploadSource } from '../../adapters/aws/s3-upload-source.ts';
@@ -26,6 +28,7 @@ import { enrolUpload, ingestUpload, type UploadOutcome } from '../../core/ingest
 import { DEFAULT_DECODE_LIMITS } from '../../core/pipeline/image.ts';
 import { FacePipeline } from '../../core/pipeline/pipeline.ts';
 import type { RemoteVectorIndex } from '../../core/search/remote-index.ts';
+import { composeFollowUp, type FollowUpParts } from '../../core/unknowns/compose.ts';
 import { type AwsClients, createClients, createVectorsClient } from './clients.ts';
 import { type AwsConfig, notBound } from './config.ts';
 import { logger, recordDecisions, timed } from './observability.ts';
@@ -85,6 +88,7 @@ export class AwsRuntime {
   private galleryValue: GalleryService | undefined;
   private vectorIndexValue: RemoteVectorIndex | undefined;
   private docValue: DynamoDBDocumentClient | undefined;
+  private followUpValue: FollowUpParts | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -190,8 +194,33 @@ export class AwsRuntime {
       indexRefreshIntervalMs: this.options.snapshotCheckIntervalMs ?? SNAPSHOT_CHECK_INTERVAL_MS,
       onIndexStale: (error) =>
         logger.warn('index freshness check failed; serving the loaded index', { error }),
+      // Unknown persons and reviews where the role is bound to their table (api, ingest, Batch; not enrol).
+      ...(this.config.followUpTable ? { followUp: this.followUp.followUp } : {}),
     });
+    if (this.config.followUpTable) this.followUp.bind(this.galleryValue, this.pipeline);
     return this.galleryValue;
+  }
+
+  /**
+   * Unknown persons and the review queue on the follow-up table: the same core services as local mode
+   * (`composeFollowUp`), verdicts audited in the detections table.
+   */
+  get followUp(): FollowUpParts {
+    this.followUpValue ??= composeFollowUp({
+      unknowns: new DynamoUnknownStore(
+        this.clients.dynamo,
+        this.config.followUpTable ?? notBound(ENV.followUpTable),
+      ),
+      reviews: new DynamoReviewStore(
+        this.clients.dynamo,
+        this.config.followUpTable ?? notBound(ENV.followUpTable),
+      ),
+      audit: this.store,
+      calibrationId: () => this.config.calibration.id,
+      config: this.config.followUp,
+      now: () => new Date(this.now()),
+    });
+    return this.followUpValue;
   }
 
   private get doc(): DynamoDBDocumentClient {

@@ -15,7 +15,9 @@ import { z } from 'zod';
 import { ENV, METRICS_NAMESPACE } from '../../../lib/runtime-config.ts';
 import { loadCalibration, SHIPPED_CALIBRATION_PATH } from '../../core/gallery/config.ts';
 import { defaultModelsDir, verifyModelsDir } from '../../core/pipeline/model-integrity.ts';
+import { parseReviewRule } from '../../core/review/service.ts';
 import type { Calibration } from '../../core/search/calibration.ts';
+import { parseRetentionDays } from '../../core/unknowns/service.ts';
 
 /** Which runtime reads the configuration: one per Lambda function, plus the Batch job. */
 export type Role = 'api' | 'ingest' | 'enrol' | 'indexer' | 'batch';
@@ -49,6 +51,7 @@ const RESOURCES = {
   templatesTable: { env: ENV.templatesTable, schema: TableName },
   detectionsTable: { env: ENV.detectionsTable, schema: TableName },
   idempotencyTable: { env: ENV.idempotencyTable, schema: TableName },
+  followUpTable: { env: ENV.followUpTable, schema: TableName },
   indexPrefix: { env: ENV.indexPrefix, schema: KeyPrefix },
   eventBus: { env: ENV.eventBus, schema: EventBusName },
   apiKeysRequired: { env: ENV.apiKeysRequired, schema: BooleanString },
@@ -64,6 +67,7 @@ const REQUIRED = {
     'templatesTable',
     'detectionsTable',
     'idempotencyTable',
+    'followUpTable',
     'indexPrefix',
     'apiKeysRequired',
   ],
@@ -72,6 +76,7 @@ const REQUIRED = {
     'templatesTable',
     'detectionsTable',
     'idempotencyTable',
+    'followUpTable',
     'indexPrefix',
     'eventBus',
   ],
@@ -82,6 +87,7 @@ const REQUIRED = {
     'templatesTable',
     'detectionsTable',
     'idempotencyTable',
+    'followUpTable',
     'indexPrefix',
     'eventBus',
   ],
@@ -101,6 +107,8 @@ const Common = z.object({
       'must be an S3 Vectors index ARN',
     )
     .optional(),
+  [ENV.unknownRetentionDays]: z.string().optional(),
+  [ENV.reviewRule]: z.string().optional(),
 });
 
 const PositiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
@@ -125,6 +133,8 @@ export interface BaseConfig {
   vectorIndex?: string | undefined;
   /** Batch job settings (role `batch` only). */
   batch?: BatchSettings | undefined;
+  /** Unknown persons and reviews: the configuration texts, checked at cold start (as local mode reads them). */
+  followUp: { retentionDays: string | undefined; reviewRule: string | undefined };
 }
 
 export interface BatchSettings {
@@ -190,6 +200,18 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
       }
     }
   }
+  if (common.success) {
+    try {
+      parseRetentionDays(common.data[ENV.unknownRetentionDays]);
+    } catch (error) {
+      problems.push(`${ENV.unknownRetentionDays}: ${(error as Error).message}`);
+    }
+    try {
+      parseReviewRule(common.data[ENV.reviewRule]);
+    } catch (error) {
+      problems.push(`${ENV.reviewRule}: ${(error as Error).message}`);
+    }
+  }
   if (!common.success || !bound.success || problems.length > 0 || !calibration) {
     throw new ConfigError(role, problems);
   }
@@ -204,6 +226,10 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
     modelsDir: common.data[ENV.modelsDir],
     calibration,
     vectorIndex: common.data[ENV.vectorIndex],
+    followUp: {
+      retentionDays: common.data[ENV.unknownRetentionDays],
+      reviewRule: common.data[ENV.reviewRule],
+    },
     ...(batch?.success
       ? {
           batch: {
