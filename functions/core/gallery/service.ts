@@ -22,7 +22,6 @@ import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
   compare,
-  EMBEDDING_MODEL,
   type FacePipeline,
   largestFace,
   resolveOptions,
@@ -501,7 +500,7 @@ export class GalleryService {
           source: context.source,
           operation: context.operation ?? 'identify',
           camera: context.camera,
-          model: EMBEDDING_MODEL,
+          model: this.pipeline.model,
         },
       );
       refs.forEach((ref, i) => {
