@@ -50,6 +50,8 @@ export type EnvName = (typeof ENV)[keyof typeof ENV];
  * - `results/`: output of Batch jobs.
  * - `batch/`: bulk input for Batch jobs (manifests and images). No notification watches it, so a bulk
  *   load never fans out into millions of Lambda invocations.
+ * - `photos/`: enrolment photos that came through the API (uploads under `gallery/` are kept there), so a
+ *   re-embedding job can analyse them with another model pack.
  */
 export const PREFIX = {
   gallery: 'gallery/',
@@ -57,6 +59,7 @@ export const PREFIX = {
   index: 'index/',
   results: 'results/',
   batch: 'batch/',
+  photos: 'photos/',
 } as const;
 
 /** Where the Dockerfile puts the ONNX models and `manifest.json` (also `FACEPRINT_MODELS_DIR`). */

@@ -95,7 +95,12 @@ export class FaceprintCompute extends Construct {
     })
       // Reads index snapshots; deletes a subject's enrolment photos on DELETE /subjects/{id}. It does not
       // write gallery/: that would make the enrol function enrol the same photo a second time.
-      .useBucket(storage.bucket, { read: [PREFIX.index], delete: [PREFIX.gallery] })
+      // Keeps photos enrolled through the API under photos/ (for a re-embedding job) and erases them with the subject.
+      .useBucket(storage.bucket, {
+        read: [PREFIX.index, PREFIX.photos],
+        write: [PREFIX.photos],
+        delete: [PREFIX.gallery, PREFIX.photos],
+      })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'readWrite')
       .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
@@ -223,7 +228,7 @@ export class FaceprintCompute extends Construct {
     const { options, storage } = props;
     const jobRole = new iam.Role(this, 'BatchJobRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Faceprint Batch job: reads batch/ and index/, writes results/',
+      description: 'Faceprint Batch job: reads batch/, index/ and the enrolment photos, writes results/',
     });
     const environment: Record<string, string> = {
       [ENV.serviceName]: 'faceprint-batch',
@@ -232,9 +237,14 @@ export class FaceprintCompute extends Construct {
     new RuntimeBinding(jobRole, (name, value) => {
       environment[name] = value;
     })
-      .useBucket(storage.bucket, { read: [PREFIX.batch, PREFIX.index], write: [PREFIX.results] })
+      // gallery/ and photos/: the enrolment photos a `reembed` job analyses with a new model pack.
+      .useBucket(storage.bucket, {
+        read: [PREFIX.batch, PREFIX.index, PREFIX.gallery, PREFIX.photos],
+        write: [PREFIX.results],
+      })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'read')
-      .useTable(ENV.templatesTable, storage.templatesTable, 'read')
+      // readWrite: a `reembed` job adds the new pack's templates and then removes the old ones.
+      .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
       .useTable(ENV.idempotencyTable, storage.idempotencyTable, 'readWrite')
       .useEventBus(this.eventBus)

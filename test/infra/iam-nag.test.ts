@@ -86,7 +86,7 @@ describe('IAM least privilege', () => {
       .filter((resource) => JSON.stringify(resource).includes('/'));
     expect(s3ObjectResources.length).toBeGreaterThan(0);
     for (const resource of s3ObjectResources) {
-      expect(JSON.stringify(resource)).toMatch(/"\/(gallery|uploads|index|results|batch)\/\*"/);
+      expect(JSON.stringify(resource)).toMatch(/"\/(gallery|uploads|index|results|batch|photos)\/\*"/);
     }
   });
 
@@ -138,7 +138,7 @@ describe('cdk-nag AwsSolutions', () => {
       // No blanket acknowledgement of a wildcard rule: IAM5 is only ever acknowledged finding by finding.
       if (id.startsWith('AwsSolutions-IAM5')) expect(id, path).toMatch(/\[(Action|Resource)::.+\]$/);
       if (id.startsWith('AwsSolutions-IAM5[Resource::')) {
-        expect(id, path).toMatch(/(\/(gallery|uploads|index|results|batch)\/\*|::\*)\]$/);
+        expect(id, path).toMatch(/(\/(gallery|uploads|index|results|batch|photos)\/\*|::\*)\]$/);
       }
     }
   });

@@ -13,6 +13,7 @@ import { DETECTION_EVENT_SOURCE, ENV, PREFIX } from '../../../lib/runtime-config
 import { DynamoDetectionSink } from '../../adapters/aws/detection-sink.ts';
 import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
+import { S3PhotoStore } from '../../adapters/aws/s3-photo-store.ts';
 import { S3SnapshotStore } from '../../adapters/aws/s3-snapshot-store.ts';
 import { type ObjectRef, S3UploadSource } from '../../adapters/aws/s3-upload-source.ts';
 import { isSubjectId } from '../../core/domain.ts';
@@ -77,6 +78,7 @@ export class AwsRuntime {
   private uploadsValue: S3UploadSource | undefined;
   private detectionsValue: DynamoDetectionSink | undefined;
   private galleryValue: GalleryService | undefined;
+  private photosValue: S3PhotoStore | undefined;
   private docValue: DynamoDBDocumentClient | undefined;
   private readonly now: () => number;
 
@@ -141,6 +143,12 @@ export class AwsRuntime {
     await this.pipelineValue?.dispose().catch(() => undefined);
   }
 
+  /** Enrolment photos kept for re-embedding with another model pack (`gallery/` uploads and `photos/`). */
+  get photos(): S3PhotoStore {
+    this.photosValue ??= new S3PhotoStore(this.clients.s3, this.config.bucket, PREFIX.photos);
+    return this.photosValue;
+  }
+
   /** The gallery service. Search through {@link freshGallery}, which keeps its index current. */
   get gallery(): GalleryService {
     this.galleryValue ??= new GalleryService({
@@ -149,6 +157,7 @@ export class AwsRuntime {
       snapshots: this.snapshots,
       feed: this.store,
       config: defaultGalleryConfig(this.config.calibration),
+      photos: this.photos,
       snapshotOwner: 'indexer',
       indexRefreshIntervalMs: this.options.snapshotCheckIntervalMs ?? SNAPSHOT_CHECK_INTERVAL_MS,
       onIndexStale: (error) =>
