@@ -15,6 +15,7 @@
  * | `FACEPRINT_INDEX_PREFIX` | api, ingest, indexer, Batch | `index/` — where the vector-index snapshots live |
  * | `FACEPRINT_EVENT_BUS` | ingest, Batch | name of the custom EventBridge bus for detection events |
  * | `FACEPRINT_MODELS_DIR` | the image (Dockerfile `ENV`) | `/opt/models` |
+ * | `FACEPRINT_EXECUTION_PROVIDERS` | Batch on the GPU image | `cuda,cpu`: ONNX Runtime providers in order of preference |
  * | `FACEPRINT_API_KEYS_REQUIRED` | api | `"true"` or `"false"`: whether API Gateway demands an API key |
  * | `POWERTOOLS_SERVICE_NAME` | every function, Batch job | `faceprint-api`, `faceprint-ingest`, … |
  * | `POWERTOOLS_METRICS_NAMESPACE` | every function, Batch job | `Faceprint` |
@@ -34,6 +35,7 @@ export const ENV = {
   vectorBucket: 'FACEPRINT_VECTOR_BUCKET',
   vectorIndex: 'FACEPRINT_VECTOR_INDEX',
   modelsDir: 'FACEPRINT_MODELS_DIR',
+  executionProviders: 'FACEPRINT_EXECUTION_PROVIDERS',
   apiKeysRequired: 'FACEPRINT_API_KEYS_REQUIRED',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',

@@ -250,8 +250,21 @@ export class FaceprintCompute extends Construct {
       .useEventBus(this.eventBus)
       .setEnv(ENV.indexPrefix, PREFIX.index);
 
+    // GPU instances run the image's cuda variant (CPU image as the fallback, `batch.image: 'cpu'`).
+    const gpuImage =
+      batchOptions.image === 'gpu'
+        ? new DockerImageAsset(this, 'GpuImage', {
+            directory: REPO_ROOT,
+            file: DOCKERFILE,
+            ignoreMode: IgnoreMode.DOCKER,
+            platform: Platform.LINUX_AMD64,
+            buildArgs: { FACEPRINT_NPM_CPU: 'x64', FACEPRINT_EXECUTION_PROVIDER: 'cuda' },
+          })
+        : undefined;
+    if (gpuImage) environment[ENV.executionProviders] = 'cuda,cpu';
+
     return new FaceprintBatch(this, 'Batch', {
-      image: this.image,
+      image: gpuImage ?? this.image,
       options: batchOptions,
       jobRole,
       environment,
