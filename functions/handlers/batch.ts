@@ -14,8 +14,8 @@
  * A manifest that is a JSON object with a `kind` is a job of that kind instead: `{"kind": "reembed", "pack": …}`
  * re-embeds the gallery with another model pack (`batch-reembed.ts`).
  *
- * ONNX Runtime runs on CPU unless `FACEPRINT_EXECUTION_PROVIDERS` names others (e.g. `cuda,cpu`) and the image
- * carries onnxruntime-node's CUDA binaries (today it does not).
+ * ONNX Runtime runs on CPU unless `FACEPRINT_EXECUTION_PROVIDERS` names others: the job definition sets
+ * `cuda,cpu` on the image's cuda variant (`FACEPRINT_EXECUTION_PROVIDER=cuda` build argument, docs/deploy.md).
  *
  * @module
  */
