@@ -163,3 +163,29 @@ describe.runIf(hasData(SEED))('faceprint gallery reembed, killed halfway', () =>
     expect(refused.stderr).toMatch(/model pack test-linear-32.*INDEX_INCOMPATIBLE/);
   }, 400_000);
 });
+
+describe('faceprint gallery reembed with a missing execution provider', () => {
+  it('stops at start with one sentence and exit 6 when the CUDA provider is asked for and missing', async () => {
+    const data = join(tmpdir(), `faceprint-never-written-${process.pid}`);
+    const run = await new Promise<{ code: number | null; stderr: string }>((done) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, FACEPRINT_EXECUTION_PROVIDERS: 'cuda,cpu' };
+      delete env.FACEPRINT_DEBUG;
+      delete env.FACEPRINT_MODEL_PACK;
+      const child = spawn(process.execPath, [CLI, 'gallery', 'reembed', '--data-dir', data], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on('exit', (code) => done({ code, stderr }));
+    });
+    expect(run.code, run.stderr).toBe(6);
+    expect(run.stderr).toMatch(
+      /^faceprint: Execution provider "cuda" .*libonnxruntime_providers_cuda\.so.*\(MODEL_UNAVAILABLE\)\n$/,
+    );
+    expect(run.stderr).not.toMatch(/reembed \d/);
+  }, 120_000);
+});
