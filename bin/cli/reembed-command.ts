@@ -71,10 +71,16 @@ export async function galleryCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1 || positionals[0] !== 'reembed') throw new UsageError(USAGE.split('\n')[0]!);
   const pipeline = new FacePipeline({ threads: intOption(values.threads, 'threads', 1) });
+  try {
+    // Loads every model of the new pack (and its execution providers) before the data directory is even
+    // opened, so a broken pack or a missing CUDA provider fails at once and touches nothing.
+    await pipeline.warmUp();
+  } catch (error) {
+    await pipeline.dispose();
+    throw error;
+  }
   const dataDir = openDataDir(values['data-dir']);
   try {
-    // Loads and checks every model of the new pack before the first subject, so a broken pack fails at once.
-    await pipeline.warmUp();
     const pack = `${pipeline.model.id}@${pipeline.model.version}`;
     const result = await reembedGallery({
       pipeline,

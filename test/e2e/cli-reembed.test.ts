@@ -6,6 +6,7 @@
  * refused, as the gallery lives in the new space).
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -187,5 +188,6 @@ describe('faceprint gallery reembed with a missing execution provider', () => {
       /^faceprint: Execution provider "cuda" .*libonnxruntime_providers_cuda\.so.*\(MODEL_UNAVAILABLE\)\n$/,
     );
     expect(run.stderr).not.toMatch(/reembed \d/);
+    expect(existsSync(data)).toBe(false);
   }, 120_000);
 });
