@@ -23,7 +23,10 @@ async function main(): Promise<void> {
     console.log(`packs bench: ${LFW} is absent; nothing measured.`);
     return;
   }
-  const people = readdirSync(LFW).filter((n) => !n.endsWith('.txt')).sort().slice(0, RUNS);
+  const people = readdirSync(LFW)
+    .filter((n) => !n.endsWith('.txt'))
+    .sort()
+    .slice(0, RUNS);
   const images = people.map((p) => readFileSync(join(LFW, p, `${p}_0001.jpg`)));
   console.log(`| pack | embedding | analyse one 250×250 photo (median) | embed stage per face (median) |`);
   console.log('|---|---|---|---|');
