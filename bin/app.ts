@@ -6,7 +6,7 @@
 // Deployment options come from context, e.g.
 //   npx cdk deploy --all -c faceprint:apiAuthorization=iam -c faceprint:alarmEmail=ops@example.com
 // Keys: apiAuthorization (cognito | iam), apiKeysRequired (true | false), alarmEmail, webAclArn, batch (false
-// to leave AWS Batch out). Every value is checked by resolveOptions (lib/constructs/options.ts).
+// to leave AWS Batch out), batchImage (gpu | cpu: the Batch job's image; cpu where the CUDA variant cannot be built). Every value is checked by resolveOptions (lib/constructs/options.ts).
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { ApiAuthorization, FaceprintOptions } from '../lib/faceprint.ts';
@@ -26,6 +26,8 @@ const options: FaceprintOptions = {
   ...(context('alarmEmail') && { alarmEmail: context('alarmEmail') }),
   ...(context('webAclArn') && { webAclArn: context('webAclArn') }),
   ...(context('batch') === 'false' && { batch: false }),
+  ...(context('batch') !== 'false' &&
+    context('batchImage') && { batch: { image: context('batchImage') as 'gpu' | 'cpu' } }),
 };
 
 const stateful = new StatefulStack(app, 'FaceprintStateful', { faceprint: options });

@@ -24,6 +24,8 @@ Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
                                          every face: match, unknown, ambiguous or insufficient_quality
   camera estimate <image…>               a camera's profile: brightness, noise, blur, JPEG quality, face size
   subjects list [--limit N] [--cursor C] | subjects show <id> | subjects delete <id>
+  gallery reembed                        re-embed every kept enrolment photo with the selected --model-pack
+                                         (resumable, with progress; old templates kept until it completes)
   calibrate --data <root> [--fpir 0.01] [--out file]
                                          thresholds for a target false-positive identification rate
 
@@ -72,6 +74,7 @@ const SELF_PARSING: Record<string, (argv: string[]) => Promise<number>> = {
   enroll: async (argv) => (await import('./cli/gallery-commands.ts')).enrollCommand(argv),
   identify: async (argv) => (await import('./cli/gallery-commands.ts')).identifyCommand(argv),
   subjects: async (argv) => (await import('./cli/gallery-commands.ts')).subjectsCommand(argv),
+  gallery: async (argv) => (await import('./cli/reembed-command.ts')).galleryCommand(argv),
   // Loaded on demand: the other commands need not load the HTTP stack.
   serve: async (argv) => (await import('./cli/serve-command.ts')).serveCommand(argv),
   eval: async (argv) => (await import('./cli/eval-command.ts')).evalCommand(argv),

@@ -19,6 +19,7 @@
  * | `FACEPRINT_EVENT_BUS` | ingest, Batch | name of the custom EventBridge bus for detection events |
  * | `FACEPRINT_BATCH_FEED_QUEUE_URL` | ingest (when Batch is deployed) | URL of the Batch feed queue: videos under `uploads/` are handed to Batch through it |
  * | `FACEPRINT_MODELS_DIR` | the image (Dockerfile `ENV`) | `/opt/models` |
+ * | `FACEPRINT_EXECUTION_PROVIDERS` | Batch on the GPU image | `cuda,cpu`: ONNX Runtime providers in order of preference |
  * | `FACEPRINT_API_KEYS_REQUIRED` | api | `"true"` or `"false"`: whether API Gateway demands an API key |
  * | `POWERTOOLS_SERVICE_NAME` | every function, Batch job | `faceprint-api`, `faceprint-ingest`, … |
  * | `POWERTOOLS_METRICS_NAMESPACE` | every function, Batch job | `Faceprint` |
@@ -42,6 +43,7 @@ export const ENV = {
   vectorBucket: 'FACEPRINT_VECTOR_BUCKET',
   vectorIndex: 'FACEPRINT_VECTOR_INDEX',
   modelsDir: 'FACEPRINT_MODELS_DIR',
+  executionProviders: 'FACEPRINT_EXECUTION_PROVIDERS',
   apiKeysRequired: 'FACEPRINT_API_KEYS_REQUIRED',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
@@ -58,6 +60,8 @@ export type EnvName = (typeof ENV)[keyof typeof ENV];
  * - `results/`: output of Batch jobs.
  * - `batch/`: bulk input for Batch jobs (manifests and images). No notification watches it, so a bulk
  *   load never fans out into millions of Lambda invocations.
+ * - `photos/`: enrolment photos that came through the API (uploads under `gallery/` are kept there), so a
+ *   re-embedding job can analyse them with another model pack.
  */
 export const PREFIX = {
   gallery: 'gallery/',
@@ -65,6 +69,7 @@ export const PREFIX = {
   index: 'index/',
   results: 'results/',
   batch: 'batch/',
+  photos: 'photos/',
 } as const;
 
 /** Where the ingest function writes the one-video manifests of videos it hands to Batch (inside `batch/`). */

@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { EMBEDDING_MODEL } from '../../functions/core/pipeline/pipeline.ts';
 import { refitFromReviews } from '../../functions/core/review/service.ts';
 import { openLocalGallery } from '../../functions/local/composition.ts';
 import { EXIT, intOption, numberOption, printJson, UsageError } from './common.ts';
@@ -125,7 +124,7 @@ export async function reviewCommand(argv: string[]): Promise<number> {
         out = await reviews.settle(
           id,
           { verdict: action, note: values.note, reviewer: values.reviewer ?? process.env.USER },
-          EMBEDDING_MODEL,
+          local.gallery.model,
         );
         break;
       default:

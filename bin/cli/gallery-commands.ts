@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CAMERA_NAME_PATTERN, isSubjectId, SUBJECT_ID_PATTERN } from '../../functions/core/domain.ts';
-import { FaceprintError, isFaceprintError } from '../../functions/core/errors.ts';
+import { ERROR_BLAME, FaceprintError, isFaceprintError } from '../../functions/core/errors.ts';
 import { identifyAnnotations } from '../../functions/core/gallery/annotations.ts';
 import type { IdentifiedFace, IdentifyResult, SubjectView } from '../../functions/core/gallery/service.ts';
 import { annotateImage } from '../../functions/core/pipeline/annotate.ts';
@@ -399,6 +399,7 @@ export async function identifyCommand(argv: string[]): Promise<number> {
     const results: (IdentifyResult & { image: string; annotated?: string })[] = [];
     const written = new Set<string>();
     let refused = 0;
+    let operatorFailures = 0;
     for (const path of positionals) {
       let result: IdentifyResult;
       let bytes: Buffer;
@@ -412,9 +413,11 @@ export async function identifyCommand(argv: string[]): Promise<number> {
         });
       } catch (error) {
         if (error instanceof UsageError) process.stderr.write(`faceprint: ${error.message}\n`);
-        else if (isFaceprintError(error))
+        else if (isFaceprintError(error)) {
           process.stderr.write(`faceprint: ${path}: ${error.message} (${error.code})\n`);
-        else throw error;
+          // A broken installation or an unsearchable gallery is the operator's, as the error table says.
+          if (ERROR_BLAME[error.code] === 'operator') operatorFailures++;
+        } else throw error;
         refused++;
         continue;
       }
@@ -436,6 +439,7 @@ export async function identifyCommand(argv: string[]): Promise<number> {
     }
     if (values.json && results.length > 0)
       printJson(results.length === 1 && positionals.length === 1 ? results[0] : results);
+    if (operatorFailures > 0) return EXIT.operator;
     if (refused > 0) return EXIT.invalidInput;
     return results.some((r) => r.faces.length > 0) ? EXIT.ok : EXIT.noFace;
   });

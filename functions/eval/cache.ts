@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { loadModelPack } from '../core/models/pack.ts';
 import { type AnalyzeOptions, FacePipeline, PIPELINE_VERSION } from '../core/pipeline/pipeline.ts';
 import { type Degradation, parseDegradation } from './degrade.ts';
 import { embedImage } from './embed-image.ts';
@@ -29,7 +30,16 @@ function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The cache bucket of one (pipeline version, options, degradation) combination. */
+/**
+ * The selected model pack's part of a cache key: nothing for the shipped pack (its buckets predate packs), else
+ * the manifest's content, so two packs (or two versions of one) never read each other's embeddings.
+ */
+function packKey(): { pack?: string } {
+  const pack = loadModelPack();
+  return pack.isDefault ? {} : { pack: sha256(stableJson(pack.manifest)) };
+}
+
+/** The cache bucket of one (pipeline version, model pack, options, degradation) combination. */
 function cacheFile(
   cacheDir: string,
   options: AnalyzeOptions,
@@ -38,7 +48,7 @@ function cacheFile(
   referenceIod?: number,
 ): string {
   const optionsHash = sha256(
-    stableJson({ ...options, keepCrops: false, ...(pad > 0 ? { evalPad: pad } : {}) }),
+    stableJson({ ...options, keepCrops: false, ...(pad > 0 ? { evalPad: pad } : {}), ...packKey() }),
   ).slice(0, 16);
   const degradeHash = degrade === '' ? 'clean' : sha256(`${degrade}|${referenceIod ?? ''}`).slice(0, 12);
   return join(cacheDir, `${PIPELINE_VERSION}-${optionsHash}-${degradeHash}.jsonl`);

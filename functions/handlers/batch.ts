@@ -13,8 +13,11 @@
  * `results/<manifest name>.<time>.summary.json`. Exit code 1 when any object hit an unexpected error (or was
  * claimed elsewhere and left unprocessed), so Batch retries the job; settled objects are skipped on a retry.
  *
- * ONNX Runtime runs on CPU unless `FACEPRINT_EXECUTION_PROVIDERS` names others (e.g. `cuda,cpu`) and the image
- * carries onnxruntime-node's CUDA binaries (today it does not).
+ * A manifest that is a JSON object with a `kind` is a job of that kind instead: `{"kind": "reembed", "pack": …}`
+ * re-embeds the gallery with another model pack (`batch-reembed.ts`).
+ *
+ * ONNX Runtime runs on CPU unless `FACEPRINT_EXECUTION_PROVIDERS` names others: the job definition sets
+ * `cuda,cpu` on the image's cuda variant (`FACEPRINT_EXECUTION_PROVIDER=cuda` build argument, docs/deploy.md).
  *
  * @module
  */
@@ -26,6 +29,7 @@ import { AwsRuntime, type ObjectRef, type UploadOutcome } from './aws/compositio
 import { type BatchSettings, type ConfigFor, readConfig } from './aws/config.ts';
 import { count, flushMetrics, logger } from './aws/observability.ts';
 import { AwsVideo } from './aws/video.ts';
+import { ReembedJobSchema, runReembedJob } from './batch-reembed.ts';
 
 /** A claim older than this is a crashed attempt's: a Batch item never takes this long. */
 const BATCH_STALE_AFTER_MS = 10 * 60_000;
@@ -63,6 +67,27 @@ export function manifestKind(text: string): JobKind {
     if (!(error instanceof SyntaxError)) throw error;
   }
   return 'ingest';
+}
+
+/** The job kinds a manifest may name with `{"kind": …}` (a list of keys or a prefix is the object job). */
+export const JOB_KINDS = ['ingest', 'video', 'reembed'] as const;
+
+/** A manifest object's `kind`, or undefined for the object manifests (a key list, NDJSON or a prefix). */
+async function readJobDocument(
+  rt: AwsRuntime,
+  source: ManifestSource,
+): Promise<{ kind: unknown } | undefined> {
+  if (!('key' in source) || !/\.json$/i.test(source.key)) return undefined;
+  const object = await rt.clients.s3.send(new GetObjectCommand({ Bucket: source.bucket, Key: source.key }));
+  const text = object.Body ? await object.Body.transformToString('utf8') : '';
+  try {
+    const doc = JSON.parse(text) as unknown;
+    return doc !== null && typeof doc === 'object' && !Array.isArray(doc) && 'kind' in doc
+      ? (doc as { kind: unknown })
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The keys of a manifest document (JSON or NDJSON), deduplicated in order. */
@@ -230,6 +255,30 @@ export async function main(argv: readonly string[], config: ConfigFor<'batch'>):
   }
   const rt = new AwsRuntime(config, { staleAfterMs: BATCH_STALE_AFTER_MS });
   try {
+    const job = await readJobDocument(rt, parseManifestLocation(location, config.bucket));
+    if (job && !(JOB_KINDS as readonly unknown[]).includes(job.kind)) {
+      logger.error(`unknown job kind ${JSON.stringify(job.kind)}; use one of ${JOB_KINDS.join(', ')}`);
+      return 2;
+    }
+    if (job?.kind === 'reembed') {
+      const parsed = ReembedJobSchema.safeParse(job);
+      if (!parsed.success) {
+        logger.error('the reembed job document is invalid', { issues: parsed.error.issues });
+        return 2;
+      }
+      const done = await runReembedJob(rt, parsed.data, location, config.batch?.progressEvery ?? 100);
+      await rt.clients.s3.send(
+        new PutObjectCommand({
+          Bucket: config.bucket,
+          Key: summaryKey(location, done.startedAt),
+          Body: JSON.stringify(done, null, 2),
+          ContentType: 'application/json',
+        }),
+      );
+      logger.info('reembed finished', { ...done, refused: done.refused.length });
+      // Incomplete (subjects without a usable photo) is not retryable: the summary lists them.
+      return 0;
+    }
     const summary = await runBatch(rt, location, config.batch ?? { concurrency: 2, progressEvery: 100 });
     const key = summaryKey(location, summary.startedAt);
     await rt.clients.s3.send(

@@ -28,10 +28,10 @@ import {
   sequenceOf,
   type TemplateChange,
 } from '../adapters/aws/template-stream.ts';
-import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../core/pipeline/pipeline.ts';
+import { loadModelPack } from '../core/models/pack.ts';
 import { decodeUsableSnapshot, entriesOf } from '../core/search/gallery-index.ts';
-import { encodeSnapshot } from '../core/search/snapshot.ts';
 import type { RemoteVectorIndex } from '../core/search/remote-index.ts';
+import { encodeSnapshot } from '../core/search/snapshot.ts';
 import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';
 import { AwsRuntime } from './aws/composition.ts';
 import { readConfig } from './aws/config.ts';
@@ -40,7 +40,9 @@ import { count, invocation, logger, timed } from './aws/observability.ts';
 const config = readConfig('indexer');
 let runtime: AwsRuntime | undefined;
 
-const INDEX_MODEL = { id: EMBEDDING_MODEL.id, dim: EMBEDDING_DIM } as const;
+/** The selected pack's space (`FACEPRINT_MODEL_PACK`, else the shipped pack): only its manifest is read here. */
+const PACK = loadModelPack();
+const INDEX_MODEL = { id: PACK.id, dim: PACK.embeddingSize } as const;
 
 /** The published index, or undefined when there is none or it cannot be used (then it is rebuilt). */
 async function loadIndex(rt: AwsRuntime): Promise<VectorIndex | undefined> {
@@ -140,7 +142,7 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
     if (change.kind === 'remove') {
       if (index.has(change.templateId) && !dirty.has(change.subjectId))
         dirty.set(change.subjectId, change.seq);
-    } else if (change.modelId !== EMBEDDING_MODEL.id || dirty.has(change.entry.subjectId)) {
+    } else if (change.modelId !== INDEX_MODEL.id || dirty.has(change.entry.subjectId)) {
       // Another model's template is not searchable here; a dirty subject is rebuilt from the store anyway.
     } else if (index.has(change.entry.templateId)) {
       if (change.modify) dirty.set(change.entry.subjectId, change.seq);

@@ -96,9 +96,11 @@ export class FaceprintCompute extends Construct {
       // Reads index snapshots. Erasure on DELETE /subjects/{id} deletes (every version of) the subject's
       // enrolment photos, the uploads decided as the subject and superseded snapshots. It does not write
       // gallery/: that would make the enrol function enrol the same photo a second time.
+      // Keeps photos enrolled through the API under photos/ (for a re-embedding job) and erases them with the subject.
       .useBucket(storage.bucket, {
-        read: [PREFIX.index],
-        delete: [PREFIX.gallery, PREFIX.uploads, PREFIX.index],
+        read: [PREFIX.index, PREFIX.photos],
+        write: [PREFIX.photos],
+        delete: [PREFIX.gallery, PREFIX.uploads, PREFIX.index, PREFIX.photos],
       })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'readWrite')
       .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')
@@ -243,7 +245,8 @@ export class FaceprintCompute extends Construct {
     const { options, storage } = props;
     const jobRole = new iam.Role(this, 'BatchJobRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Faceprint Batch job: reads batch/, uploads/ (videos) and index/, writes results/',
+      description:
+        'Faceprint Batch job: reads batch/, uploads/ (videos), index/ and the enrolment photos, writes results/',
     });
     const environment: Record<string, string> = {
       [ENV.serviceName]: 'faceprint-batch',
@@ -252,12 +255,14 @@ export class FaceprintCompute extends Construct {
     new RuntimeBinding(jobRole, (name, value) => {
       environment[name] = value;
     })
+      // gallery/ and photos/: the enrolment photos a `reembed` job analyses with a new model pack.
       .useBucket(storage.bucket, {
-        read: [PREFIX.batch, PREFIX.uploads, PREFIX.index],
+        read: [PREFIX.batch, PREFIX.uploads, PREFIX.index, PREFIX.gallery, PREFIX.photos],
         write: [PREFIX.results],
       })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'read')
-      .useTable(ENV.templatesTable, storage.templatesTable, 'read')
+      // readWrite: a `reembed` job adds the new pack's templates and then removes the old ones.
+      .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')
       .useTable(ENV.detectionsTable, storage.detectionsTable, 'readWrite')
       .useTable(ENV.idempotencyTable, storage.idempotencyTable, 'readWrite')
       .useTable(ENV.followUpTable, storage.followUpTable, 'readWrite')
@@ -266,8 +271,21 @@ export class FaceprintCompute extends Construct {
       .useEventBus(this.eventBus)
       .setEnv(ENV.indexPrefix, PREFIX.index);
 
+    // GPU instances run the image's cuda variant (CPU image as the fallback, `batch.image: 'cpu'`).
+    const gpuImage =
+      batchOptions.image === 'gpu'
+        ? new DockerImageAsset(this, 'GpuImage', {
+            directory: REPO_ROOT,
+            file: DOCKERFILE,
+            ignoreMode: IgnoreMode.DOCKER,
+            platform: Platform.LINUX_AMD64,
+            buildArgs: { FACEPRINT_NPM_CPU: 'x64', FACEPRINT_EXECUTION_PROVIDER: 'cuda' },
+          })
+        : undefined;
+    if (gpuImage) environment[ENV.executionProviders] = 'cuda,cpu';
+
     return new FaceprintBatch(this, 'Batch', {
-      image: this.image,
+      image: gpuImage ?? this.image,
       options: batchOptions,
       jobRole,
       environment,

@@ -52,6 +52,14 @@ export interface FaceprintBatchOptions {
   /** Wall-clock limit of one job attempt. @default 4 hours */
   readonly jobTimeout?: Duration;
   /**
+   * The job's container image. `gpu`: the image's cuda variant (`FACEPRINT_EXECUTION_PROVIDER=cuda` build
+   * argument; its build fetches ONNX Runtime's CUDA provider and the CUDA runtime, so it needs network), run with
+   * `FACEPRINT_EXECUTION_PROVIDERS=cuda,cpu`. `cpu`: the functions' image, ONNX Runtime on the instances' CPUs
+   * (the fallback where the cuda variant cannot be built).
+   * @default 'gpu' when jobGpus > 0, else 'cpu'
+   */
+  readonly image?: 'gpu' | 'cpu';
+  /**
    * VPC for the compute environment. By default Faceprint creates a small VPC with public subnets only
    * (no NAT gateway, so nothing is billed while idle), S3 and DynamoDB gateway endpoints, flow logs, and a
    * security group without ingress.
@@ -151,6 +159,7 @@ export interface ResolvedBatchOptions {
   readonly jobMemoryMiB: number;
   readonly jobGpus: number;
   readonly jobTimeout: Duration;
+  readonly image: 'gpu' | 'cpu';
   readonly vpc: ec2.IVpc | undefined;
   readonly vpcSubnets: ec2.SubnetSelection | undefined;
 }
@@ -311,6 +320,7 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
       jobMemoryMiB: b.jobMemoryMiB ?? 14_336,
       jobGpus: b.jobGpus ?? 1,
       jobTimeout: b.jobTimeout ?? Duration.hours(4),
+      image: b.image ?? ((b.jobGpus ?? 1) > 0 ? 'gpu' : 'cpu'),
       vpc: b.vpc,
       vpcSubnets: b.vpcSubnets,
     };
@@ -320,6 +330,8 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
     checkInteger(batch.jobMemoryMiB, 512, 1_048_576, 'batch.jobMemoryMiB');
     checkInteger(batch.jobGpus, 0, 16, 'batch.jobGpus');
     check(batch.jobTimeout.toSeconds() >= 60, 'batch.jobTimeout must be at least 60 s (AWS Batch minimum)');
+    check(batch.image === 'gpu' || batch.image === 'cpu', 'batch.image must be "gpu" or "cpu"');
+    check(batch.image !== 'gpu' || batch.jobGpus > 0, 'batch.image "gpu" needs batch.jobGpus of at least 1');
     check(
       architecture === Architecture.X86_64,
       'architecture ARM_64 cannot share its image with the x86_64 GPU instances of AWS Batch; set batch: false',

@@ -86,7 +86,9 @@ describe('IAM least privilege', () => {
       .filter((resource) => JSON.stringify(resource).includes('/'));
     expect(s3ObjectResources.length).toBeGreaterThan(0);
     for (const resource of s3ObjectResources) {
-      expect(JSON.stringify(resource)).toMatch(/"\/(gallery|uploads|index|results|batch|batch\/videos)\/\*"/);
+      expect(JSON.stringify(resource)).toMatch(
+        /"\/(gallery|uploads|index|results|batch|batch\/videos|photos)\/\*"/,
+      );
     }
   });
 
@@ -184,7 +186,9 @@ describe('cdk-nag AwsSolutions', () => {
       // No blanket acknowledgement of a wildcard rule: IAM5 is only ever acknowledged finding by finding.
       if (id.startsWith('AwsSolutions-IAM5')) expect(id, path).toMatch(/\[(Action|Resource)::.+\]$/);
       if (id.startsWith('AwsSolutions-IAM5[Resource::')) {
-        expect(id, path).toMatch(/(\/(gallery|uploads|index|results|batch|batch\/videos)\/\*|::\*)\]$/);
+        expect(id, path).toMatch(
+          /(\/(gallery|uploads|index|results|batch|batch\/videos|photos)\/\*|::\*)\]$/,
+        );
       }
     }
   });

@@ -1,15 +1,3 @@
-/**
- * The AWS deployment end to end, without an AWS account: the real Lambda handlers (enrol, indexer, ingest, api)
- * and the Batch entry, with the real AWS SDK v3 clients pointed at local stand-ins on 127.0.0.1:
- * - DynamoDB Local (Java) for the four tables; the indexer is fed the templates table's real stream records,
- *   read from DynamoDB Local's Streams API and delivered in Lambda's `DynamoDBStreamEvent` shape;
- * - s3rver for the bucket; its ObjectCreated events are wrapped into SQS batch events the way S3 → SQS → Lambda
- *   delivers them (with the key URL-encoded, as S3 writes it; s3rver itself emits raw keys);
- * - a PutEvents recorder for EventBridge (a mock: no EventBridge emulator is installed).
- * What the handlers see is the Lambda event shapes; what runs is the same code as in Lambda. Not covered here:
- * IAM, the Lambda runtime itself, X-Ray, and the event-source mappings (batching, retries, bisecting).
- */
-import { randomUUID } from 'node:crypto';
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -18,7 +6,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { APIGatewayProxyEvent, Context, S3Event, SQSEvent } from 'aws-lambda';
+import type { S3Event } from 'aws-lambda';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IngestEvent } from '../../functions/core/ingest/ingest.ts';

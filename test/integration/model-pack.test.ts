@@ -11,6 +11,7 @@ import { decodeScrfd } from '../../functions/core/models/detectors.ts';
 import { loadModelPack } from '../../functions/core/models/pack.ts';
 import { assertProvidersAvailable, OnnxBackend } from '../../functions/core/pipeline/models.ts';
 import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
+import { createApp } from '../../functions/handlers/http/app.ts';
 import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
 import { expectFaceprintError } from '../support/errors.ts';
 import { writeTestPack } from '../support/model-pack.ts';
@@ -135,6 +136,12 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
     expect(result.faces[0]?.decision.kind).toBe('match');
     expect(result.faces[0]?.decision.subjectId).toBe('joy');
     expect(result.faces[0]?.decision.similarity).toBeGreaterThan(0.999);
+    // The HTTP app reports the selected pack's identity, not the shipped one's.
+    const app = createApp({ gallery, logger: { info() {}, warn() {}, error() {} } as never });
+    const health = (await (await app.request('/health')).json()) as { model: { id: string } };
+    expect(health.model.id).toBe('test-linear-64');
+    const settings = (await (await app.request('/settings')).json()) as { model: { id: string } };
+    expect(settings.model.id).toBe('test-linear-64');
 
     // The default pack refuses its calibration, and refuses to search the 64-d gallery.
     const shipped = new FacePipeline();

@@ -243,6 +243,28 @@ export class DynamoFaceStore implements FaceStore, TemplateFeed {
     }
   }
 
+  /**
+   * Deletes the given templates of one subject (`TemplateRemoval`, the last step of a re-embedding): one
+   * transaction per 100 templates, so a subject of up to 100 goes in one atomic step; a retry after a crash
+   * deletes what is left. Returns how many of them existed.
+   */
+  async deleteTemplates(subjectId: string, templateIds: string[]): Promise<number> {
+    const wanted = new Set(templateIds);
+    const present = (await this.queryTemplates(subjectId))
+      .map((t) => t.sk as string)
+      .filter((sk) => wanted.has(sk));
+    for (let i = 0; i < present.length; i += 100) {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: present.slice(i, i + 100).map((sk) => ({
+            Delete: { TableName: this.tables.templates, Key: { pk: subjectId, sk } },
+          })),
+        }),
+      );
+    }
+    return present.length;
+  }
+
   private async queryTemplates(subjectId: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;

@@ -4,7 +4,6 @@
  * `{ "B": "<base64>" }`, `{ "M": { … } }`); a record that is not a templates-table change throws with the reason.
  */
 import { z } from 'zod';
-import { EMBEDDING_DIM } from '../../core/pipeline/pipeline.ts';
 import type { IndexEntry } from '../../core/search/vector-index.ts';
 
 // Stream images use DynamoDB's JSON: { "S": "…" }, { "B": "<base64>" }, { "M": { … } }.
@@ -43,10 +42,11 @@ export type TemplateChange =
   | { kind: 'remove'; seq: string; at: number | undefined; subjectId: string; templateId: string };
 
 function decodeEmbedding(base64: string): Float32Array {
-  const DIM = EMBEDDING_DIM;
+  // Any length: templates of another model pack (a re-embedding in progress) have another size, and the
+  // indexer skips them by model id rather than failing the stream on them.
   const bytes = Buffer.from(base64, 'base64');
-  if (bytes.byteLength !== DIM * 4) {
-    throw new Error(`embedding is ${bytes.byteLength} bytes, expected ${DIM * 4}`);
+  if (bytes.byteLength === 0 || bytes.byteLength % 4 !== 0) {
+    throw new Error(`embedding is ${bytes.byteLength} bytes, not a whole number of float32 values`);
   }
   // Copy into a buffer of its own: Buffer slices of the shared pool are not 4-byte aligned.
   const copy = new Uint8Array(bytes.byteLength);

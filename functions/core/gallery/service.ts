@@ -23,7 +23,6 @@ import {
   type AnalyzeOptionsInput,
   type AnalyzeResult,
   compare,
-  EMBEDDING_MODEL,
   largestFace,
   resolveOptions,
 } from '../pipeline/pipeline.ts';
@@ -528,7 +527,7 @@ export class GalleryService {
           source: context.source,
           operation: context.operation ?? 'identify',
           camera: context.camera,
-          model: EMBEDDING_MODEL,
+          model: this.pipeline.model,
         },
       );
       refs.forEach((ref, i) => {

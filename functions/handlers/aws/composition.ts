@@ -16,9 +16,10 @@ import { DynamoFaceStore } from '../../adapters/aws/dynamo-face-store.ts';
 import { DynamoIngestLedger } from '../../adapters/aws/dynamo-ingest-ledger.ts';
 import { DynamoReviewStore } from '../../adapters/aws/dynamo-review-store.ts';
 import { DynamoUnknownStore } from '../../adapters/aws/dynamo-unknown-store.ts';
+import { S3PhotoStore } from '../../adapters/aws/s3-photo-store.ts';
 import { S3SnapshotStore } from '../../adapters/aws/s3-snapshot-store.ts';
-import { S3VectorsIndex } from '../../adapters/aws/s3vectors-index.ts';
 import { type ObjectRef, S3UploadSource } from '../../adapters/aws/s3-upload-source.ts';
+import { S3VectorsIndex } from '../../adapters/aws/s3vectors-index.ts';
 import { isSubjectId } from '../../core/domain.ts';
 import { defaultGalleryConfig } from '../../core/gallery/config.ts';
 import { GalleryService, type PhotoInput } from '../../core/gallery/service.ts';
@@ -87,6 +88,7 @@ export class AwsRuntime {
   private detectionsValue: DynamoDetectionSink | undefined;
   private galleryValue: GalleryService | undefined;
   private vectorIndexValue: RemoteVectorIndex | undefined;
+  private photosValue: S3PhotoStore | undefined;
   private docValue: DynamoDBDocumentClient | undefined;
   private followUpValue: FollowUpParts | undefined;
   private readonly now: () => number;
@@ -179,6 +181,12 @@ export class AwsRuntime {
     await this.pipelineValue?.dispose().catch(() => undefined);
   }
 
+  /** Enrolment photos kept for re-embedding with another model pack (`gallery/` uploads and `photos/`). */
+  get photos(): S3PhotoStore {
+    this.photosValue ??= new S3PhotoStore(this.clients.s3, this.config.bucket, PREFIX.photos);
+    return this.photosValue;
+  }
+
   /** The gallery service. Search through {@link freshGallery}, which keeps its index current. */
   get gallery(): GalleryService {
     this.galleryValue ??= new GalleryService({
@@ -187,6 +195,7 @@ export class AwsRuntime {
       snapshots: this.snapshots,
       feed: this.store,
       config: defaultGalleryConfig(this.config.calibration),
+      photos: this.photos,
       snapshotOwner: 'indexer',
       remoteIndex: this.vectorIndex,
       // Built on first use: only the API (DELETE /subjects/{id}) erases, and only it is bound to what erasure needs.

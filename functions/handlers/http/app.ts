@@ -7,7 +7,6 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { PhotoInput } from '../../core/gallery/service.ts';
-import { EMBEDDING_MODEL } from '../../core/pipeline/pipeline.ts';
 import {
   blobBytes,
   bodyKind,
@@ -271,7 +270,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       {
         status: 'ok' as const,
         index: gallery.stats(),
-        model: EMBEDDING_MODEL,
+        model: gallery.model,
         calibration: gallery.config.calibration.id,
       },
       200,
@@ -281,7 +280,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerConsoleApiRoutes(app, deps);
   registerConsoleRoutes(app, deps);
   if (deps.followUp) registerUnknownsRoutes(app, deps.followUp);
-  if (deps.followUp) registerReviewRoutes(app, deps.followUp);
+  if (deps.followUp) registerReviewRoutes(app, deps.followUp, gallery.model);
 
   let document: unknown;
   app.get('/openapi.json', (c) => {

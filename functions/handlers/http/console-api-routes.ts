@@ -5,7 +5,6 @@
  * calibration and thresholds). Every one needs the API key like the rest of the API.
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { EMBEDDING_MODEL } from '../../core/pipeline/pipeline.ts';
 import {
   DecisionPageSchema,
   DecisionsQuery,
@@ -102,7 +101,7 @@ export function registerConsoleApiRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
         minEnrolQuality: gallery.config.minEnrolQuality,
         topK: gallery.config.topK,
         variants: [...gallery.config.variants],
-        model: EMBEDDING_MODEL,
+        model: gallery.model,
       },
       200,
     ),

@@ -1,6 +1,6 @@
 /** Routes of the review queue: list, show, the probe's crop, and the verdict (confirm or reject). */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { EMBEDDING_MODEL } from '../../core/pipeline/pipeline.ts';
+import type { ModelRef } from '../../core/types.ts';
 import type { AppEnv } from './env.ts';
 import {
   JpegSchema,
@@ -55,8 +55,12 @@ const settleRoute = createRoute({
   },
 });
 
-/** Registers the review routes on the app. */
-export function registerReviewRoutes(app: OpenAPIHono<AppEnv>, deps: FollowUpRouteDeps): void {
+/** Registers the review routes on the app; `model` is the selected pack's space, which a negative records. */
+export function registerReviewRoutes(
+  app: OpenAPIHono<AppEnv>,
+  deps: FollowUpRouteDeps,
+  model: ModelRef,
+): void {
   const { reviews } = deps;
   app.openapi(listRoute, async (c) => {
     const { status, limit, cursor } = c.req.valid('query');
@@ -70,7 +74,7 @@ export function registerReviewRoutes(app: OpenAPIHono<AppEnv>, deps: FollowUpRou
   });
   app.openapi(settleRoute, async (c) => {
     requireJson(c);
-    const review = await reviews.settle(c.req.valid('param').id, c.req.valid('json'), EMBEDDING_MODEL);
+    const review = await reviews.settle(c.req.valid('param').id, c.req.valid('json'), model);
     return c.json(review, 200);
   });
 }
