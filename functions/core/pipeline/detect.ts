@@ -9,6 +9,7 @@ import { detectionLevels } from './enhance.ts';
 import { cropResize, iou, nonMaxSuppression } from './geometry.ts';
 import { type RgbImage, resizeImage } from './image.ts';
 import { type OnnxBackend, output } from './models.ts';
+import { tilesAroundCandidates } from './tile-gate.ts';
 import { WorkBudget } from './work-budget.ts';
 
 /** A face candidate from a detector, before landmark refinement. */
@@ -56,6 +57,12 @@ export interface DetectOptions {
    * otherwise pay for a second, larger detection.
    */
   searchPadded: boolean;
+  /**
+   * Whole-frame ULFD score above which a prior marks a place where a small face may be: the fine pyramid level
+   * then runs one tile centred on each such place instead of tiling the whole level (tile-gate.ts). 0: every
+   * tile, the exhaustive scan.
+   */
+  tileGate: number;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
@@ -68,6 +75,7 @@ export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   maxFaces: 64,
   smallImagePadding: 400,
   searchPadded: true,
+  tileGate: 0,
 };
 
 /** Intersection over the smaller box's area above which the smaller, lower-scored box is dropped. */
@@ -201,6 +209,8 @@ async function runUlfd(
   tile: Tile,
   threshold: number,
   levels: Uint8Array | undefined,
+  candidates?: { box: Box; score: number }[],
+  candidateThreshold = 1,
 ): Promise<RawDetection[]> {
   const input = tileTensor(tile, ULFD_W, ULFD_H, 'CHW', inputTable(levels, 127, 128));
   const result = await backend.run('ulfd-rfb320', input, [1, 3, ULFD_H, ULFD_W]);
@@ -210,11 +220,14 @@ async function runUlfd(
   const priors = scores.length / 2;
   for (let i = 0; i < priors; i++) {
     const score = scores[i * 2 + 1]!;
-    if (score < threshold) continue;
+    if (score < threshold && score < candidateThreshold) continue;
     const x1 = boxes[i * 4]! * ULFD_W;
     const y1 = boxes[i * 4 + 1]! * ULFD_H;
     const x2 = boxes[i * 4 + 2]! * ULFD_W;
     const y2 = boxes[i * 4 + 3]! * ULFD_H;
+    if (candidates && score >= candidateThreshold)
+      candidates.push({ box: toSource(tile, x1, y1, x2, y2), score });
+    if (score < threshold) continue;
     if (x2 - x1 < 4 || y2 - y1 < 4) continue;
     if (touchesInnerTileEdge(tile, ULFD_W, ULFD_H, x1, y1, x2, y2)) continue;
     found.push({ box: toSource(tile, x1, y1, x2, y2), score, detector: 'ulfd' });
@@ -436,6 +449,9 @@ async function detectOnce(
   const blaze: RawDetection[] = [];
 
   // Whole frame: ULFD stretches it to 320×240 (as it was trained); BlazeFace gets it letterboxed to a square.
+  const scales = pyramidScales(image.width, image.height, options.minFaceSize);
+  const gated = useUlfd && options.tileGate > 0 && scales.length > 0;
+  const candidates: { box: Box; score: number }[] = [];
   const wholeUlfd = await resizeImage(image, ULFD_W, ULFD_H);
   if (useUlfd) {
     ulfd.push(
@@ -444,6 +460,8 @@ async function detectOnce(
         { x: 0, y: 0, level: wholeUlfd, scaleX: ULFD_W / image.width, scaleY: ULFD_H / image.height },
         options.ulfdScoreThreshold,
         levels,
+        gated ? candidates : undefined,
+        options.tileGate,
       )),
     );
   }
@@ -460,12 +478,18 @@ async function detectOnce(
     );
   }
 
-  for (const scale of pyramidScales(image.width, image.height, options.minFaceSize)) {
+  for (const scale of scales) {
+    if (gated && candidates.length === 0) break;
     const level = await levelImage(image, scale);
     const sx = level.width / image.width;
     const sy = level.height / image.height;
     if (useUlfd) {
-      for (const tile of tilesOf(level, sx, sy, ULFD_W, ULFD_H)) {
+      const tiles = gated
+        ? tilesAroundCandidates(candidates, level, sx, sy, ULFD_W, ULFD_H, TILE_OVERLAP / 2).map(
+            (origin): Tile => ({ ...origin, level, scaleX: sx, scaleY: sy }),
+          )
+        : tilesOf(level, sx, sy, ULFD_W, ULFD_H);
+      for (const tile of tiles) {
         budget.check();
         for (const found of await runUlfd(backend, tile, options.ulfdScoreThreshold, levels))
           ulfd.push({ ...found, fromTile: true });
