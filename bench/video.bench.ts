@@ -11,6 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FfmpegFrameSource } from '../functions/adapters/video/ffmpeg-source.ts';
+import type { OnnxBackend } from '../functions/core/pipeline/models.ts';
 import { galleryMatcher } from '../functions/core/video/gallery-matcher.ts';
 import { processVideo } from '../functions/core/video/video-job.ts';
 import type { VideoResult, VideoStage } from '../functions/core/video/video-types.ts';
@@ -44,6 +45,24 @@ export interface VideoBenchRow {
   decoderCpuMs: number;
   /** 1-minute load average before and after the case. */
   load: [number, number];
+  /**
+   * CPU ms of one whole-frame ULFD run measured just before the case: 3.1 ms on this machine when quiet
+   * (../shared/MODELS.md), so the ratio says how much a busy machine inflates the CPU figures of the row.
+   */
+  referenceMs: number;
+}
+
+/** CPU ms per ULFD run on a blank input (the median of 15 after 3 warm-up runs). */
+async function referenceRunMs(backend: OnnxBackend): Promise<number> {
+  const input = new Float32Array(3 * 240 * 320);
+  const samples: number[] = [];
+  for (let i = 0; i < 18; i++) {
+    const start = process.cpuUsage();
+    await backend.run('ulfd-rfb320', input, [1, 3, 240, 320]);
+    const used = process.cpuUsage(start);
+    if (i >= 3) samples.push((used.user + used.system) / 1000);
+  }
+  return samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
 }
 
 interface Case {
@@ -119,6 +138,7 @@ export async function runVideoBench(): Promise<VideoBenchRow[] | undefined> {
       );
       process.stderr.write(`  ${c.name}…\n`);
       const loadBefore = loadavg()[0]!;
+      const referenceMs = await referenceRunMs(local.pipeline.backend);
       const decoder = await decodeOnly(path);
       const cpu = process.cpuUsage();
       const { result } = await processVideo(
@@ -135,6 +155,7 @@ export async function runVideoBench(): Promise<VideoBenchRow[] | undefined> {
         nodeCpuMs: (used.user + used.system) / 1000 / Math.max(1, result.frames),
         decoderCpuMs: decoder.cpuMs,
         load: [loadBefore, loadavg()[0]!],
+        referenceMs,
       });
     }
     return rows;
@@ -167,6 +188,7 @@ export function videoMarkdown(rows: VideoBenchRow[]): string {
       'decoder CPU ms/frame',
       'CPU-bound fps (2 cores)',
       'load avg',
+      'ULFD reference CPU ms (3.1 quiet)',
       'decoder alone fps',
       ...STAGES.map((s) => `${s} ms/frame`),
       'full scans',
@@ -184,12 +206,28 @@ export function videoMarkdown(rows: VideoBenchRow[]): string {
         Number.isFinite(row.decoderCpuMs) ? row.decoderCpuMs.toFixed(1) : 'n/a',
         cpuBoundFps(row).toFixed(1),
         `${row.load[0].toFixed(1)}–${row.load[1].toFixed(1)}`,
+        row.referenceMs.toFixed(1),
         decodeOnlyFps.toFixed(0),
         ...STAGES.map((s) => (result.timings[s] / Math.max(1, result.frames)).toFixed(1)),
         `${result.fullScans}/${result.frames}`,
       ];
     }),
-    [false, true, true, true, true, false, true, true, true, false, true, ...STAGES.map(() => true), true],
+    [
+      false,
+      true,
+      true,
+      true,
+      true,
+      false,
+      true,
+      true,
+      true,
+      false,
+      true,
+      true,
+      ...STAGES.map(() => true),
+      true,
+    ],
   );
 }
 
@@ -200,7 +238,8 @@ export const VIDEO_NOTE =
   'model. fps and stage times are wall-clock (decode = waiting for the next frame from FFmpeg) and follow the ' +
   "machine's load; CPU ms/frame are CPU time (Node: JavaScript + ONNX Runtime; decoder: the FFmpeg child " +
   'decoding alone), and "CPU-bound fps" is what two otherwise idle cores sustain from them: ' +
-  'min(1000 / Node, 2000 / (Node + decoder)).';
+  'min(1000 / Node, 2000 / (Node + decoder)). A busy machine inflates CPU time too (shared caches and cores): ' +
+  'the ULFD reference column, 3.1 ms on this machine when quiet, says by how much.';
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rows = await runVideoBench();
