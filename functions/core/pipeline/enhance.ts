@@ -29,7 +29,8 @@ export function lumaPercentiles(image: RgbImage, percentiles: number[], maxSampl
   });
 }
 
-function applyLut(image: RgbImage, lut: Uint8Array): RgbImage {
+/** Maps every byte of an image through a 256-entry table (a copy). */
+export function applyLut(image: RgbImage, lut: Uint8Array): RgbImage {
   const out = new Uint8Array(image.data.length);
   for (let i = 0; i < out.length; i++) out[i] = lut[image.data[i]!]!;
   return { width: image.width, height: image.height, data: out };
@@ -41,9 +42,12 @@ function applyLut(image: RgbImage, lut: Uint8Array): RgbImage {
  * levels already span most of the range. Detection applies it to its small model inputs (see detect.ts), not to
  * the whole frame: a full-frame copy cost more than the whole-frame detector itself (17 ms at 1280×720).
  */
-export function detectionLevels(image: RgbImage): Uint8Array | undefined {
-  // 65k samples put ~650 pixels in each 1% tail: enough for a level curve, and a quarter of the cost per frame.
-  const [low, high, median] = lumaPercentiles(image, [0.01, 0.99, 0.5], 65_536) as [number, number, number];
+export function detectionLevels(image: RgbImage, maxSamples = 250_000): Uint8Array | undefined {
+  const [low, high, median] = lumaPercentiles(image, [0.01, 0.99, 0.5], maxSamples) as [
+    number,
+    number,
+    number,
+  ];
   const range = Math.max(1, high - low);
   if (range >= 180 && median >= 60) return undefined;
   const stretchedMedian = ((median - low) / range) * 255;
