@@ -32,6 +32,15 @@ const STAGES: readonly { stage: Stage; title: string }[] = [
 const RUNS = Number(process.env.FACEPRINT_BENCH_RUNS) || 20;
 const WARMUP = 2;
 
+/**
+ * ONNX thread settings to measure: 1 and the default (0: every core). `FACEPRINT_BENCH_THREADS=1` measures one
+ * thread only (a quicker run on a busy machine).
+ */
+const THREADS: number[] = (process.env.FACEPRINT_BENCH_THREADS ?? '1,default')
+  .split(',')
+  .map((t) => (t.trim() === 'default' ? 0 : Number(t)))
+  .filter((t) => Number.isInteger(t) && t >= 0);
+
 /** A median and 95th percentile, in milliseconds. */
 export interface Stat {
   median: number;
@@ -47,6 +56,9 @@ export interface PipelineRow {
   threads: string;
   stages: Record<Stage, Stat>;
   endToEnd: Stat;
+  /** CPU time of the process per frame (JavaScript, ONNX Runtime and sharp's threads): unlike the wall-clock
+   * figures, it hardly moves with the load of a shared machine. */
+  cpu: Stat;
   /** Frames per second, one frame after another: runs / total time. */
   fps: number;
   /** Time inside ONNX Runtime (`OnnxBackend.run`) per frame. */
@@ -150,12 +162,16 @@ async function measure(
     number[]
   >;
   const total: number[] = [];
+  const cpu: number[] = [];
   const models: number[] = [];
   for (let i = 0; i < runs; i++) {
     backend.reset();
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     const result = await pipeline.analyze(jpeg);
+    const used = process.cpuUsage(cpuStart);
     total.push(performance.now() - start);
+    cpu.push((used.user + used.system) / 1000);
     models.push(backend.modelMs);
     for (const { stage } of STAGES) perStage[stage].push(result.timings[stage]);
     found = result.faces.length;
@@ -168,6 +184,7 @@ async function measure(
     found,
     stages,
     endToEnd: stat(total),
+    cpu: stat(cpu),
     fps: runs / (sum(total) / 1000),
     models: stat(models),
     modelsShare: sum(models) / sum(total),
@@ -206,7 +223,7 @@ export async function runPipelineBench(
     }
   }
   const rows: PipelineRow[] = [];
-  for (const threads of [1, 0]) {
+  for (const threads of THREADS) {
     const backend = new TimedBackend({ threads });
     const pipeline = new FacePipeline(backend);
     await pipeline.warmUp();
@@ -249,6 +266,7 @@ export function pipelineMarkdown(rows: PipelineRow[]): string {
     'threads',
     ...STAGES.map((s) => s.title),
     'end-to-end',
+    'CPU',
     'fps',
     'models only',
     'models share',
@@ -259,6 +277,7 @@ export function pipelineMarkdown(rows: PipelineRow[]): string {
     r.threads,
     ...STAGES.map(({ stage }) => ms(r.stages[stage])),
     ms(r.endToEnd),
+    ms(r.cpu),
     r.fps.toFixed(1),
     ms(r.models),
     `${Math.round(r.modelsShare * 100)}%`,
@@ -276,7 +295,8 @@ export const pipelineNote = (runs = RUNS) =>
   '"faces (found)": faces pasted into the frame (detected by the pipeline). ' +
   '"quality+pose" includes the head-pose model; "models only" is the time inside ONNX Runtime ' +
   '(OnnxBackend.run), "models share" its fraction of the end-to-end time. "threads default" lets ONNX Runtime ' +
-  'use every core. fps = runs / total time.';
+  'use every core. fps = runs / total time. "CPU" is the process CPU time per frame (median / p95), the figure to ' +
+  'compare on a shared machine.';
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rows = await runPipelineBench();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   clahe,
+  detectionLevels,
   enhanceFace,
   lumaPercentiles,
   normaliseForDetection,
@@ -83,5 +84,15 @@ describe('enhancement', () => {
     const dark = stripes(50);
     const [, high] = lumaPercentiles(normaliseForDetection(dark), [0.01, 0.99]);
     expect(high).toBeGreaterThan(200);
+  });
+
+  it('gives detection the level curve itself, the same one normaliseForDetection applies', () => {
+    const dark = stripes(50);
+    const lut = detectionLevels(dark);
+    expect(lut).toBeDefined();
+    const applied = normaliseForDetection(dark);
+    for (let i = 0; i < dark.data.length; i += 97) expect(applied.data[i]).toBe(lut![dark.data[i]!]);
+    // Black stays black, so zero padding around a tile or a padded frame means the same before and after it.
+    expect(lut![0]).toBe(0);
   });
 });

@@ -5,10 +5,11 @@
  * conventions and thresholds; the models' raw decoding lives in `models.ts`.
  */
 import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
-import { normaliseForDetection } from './enhance.ts';
+import { applyLut, detectionLevels } from './enhance.ts';
 import { cropResize, iou, nonMaxSuppression } from './geometry.ts';
 import { type RgbImage, resizeImage } from './image.ts';
 import { type OnnxBackend, output } from './models.ts';
+import { tilesAroundCandidates } from './tile-gate.ts';
 import { WorkBudget } from './work-budget.ts';
 
 /** A face candidate from a detector, before landmark refinement. */
@@ -50,6 +51,18 @@ export interface DetectOptions {
    * may fill it (0: only when nothing else is found).
    */
   smallImagePadding: number;
+  /**
+   * Whether to look again on a padded frame (above; also when nothing was found). Off for video frames between
+   * full scans and for windows around tracks, where a face is a fraction of the frame: an empty frame would
+   * otherwise pay for a second, larger detection.
+   */
+  searchPadded: boolean;
+  /**
+   * Whole-frame ULFD score above which a prior marks a place where a small face may be: the fine pyramid level
+   * then runs one tile centred on each such place instead of tiling the whole level (tile-gate.ts). 0: every
+   * tile, the exhaustive scan.
+   */
+  tileGate: number;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
@@ -61,7 +74,12 @@ export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   normaliseLighting: true,
   maxFaces: 64,
   smallImagePadding: 400,
+  searchPadded: true,
+  tileGate: 0,
 };
+
+/** Images up to this many pixels get the dark-frame stretch as a whole-image copy (see detectFaces). */
+const STRETCH_WHOLE_PIXELS = 500_000;
 
 /** Intersection over the smaller box's area above which the smaller, lower-scored box is dropped. */
 const CONTAINED = 0.7;
@@ -122,39 +140,40 @@ function positions(length: number, tile: number): number[] {
   return out;
 }
 
+/**
+ * The model input value of each 8-bit level: the detection level curve (`levels`, see `detectionLevels`)
+ * followed by the model's normalisation, so a tile is normalised in one table look-up per byte.
+ */
+function inputTable(levels: Uint8Array | undefined, mean: number, std: number): Float32Array {
+  const table = new Float32Array(256);
+  for (let v = 0; v < 256; v++) table[v] = ((levels ? levels[v]! : v) - mean) / std;
+  return table;
+}
+
 /** Copies a tile (zero-padded where it runs past the level) into a normalised CHW or HWC tensor. */
 function tileTensor(
   tile: Tile,
   tw: number,
   th: number,
   layout: 'CHW' | 'HWC',
-  mean: number,
-  std: number,
+  table: Float32Array,
 ): Float32Array {
   const { level } = tile;
-  const out = new Float32Array(tw * th * 3).fill((0 - mean) / std);
+  const src = level.data;
+  const out = new Float32Array(tw * th * 3).fill(table[0]!);
   const plane = tw * th;
-  for (let y = 0; y < th; y++) {
-    const ly = tile.y + y;
-    if (ly >= level.height) break;
-    for (let x = 0; x < tw; x++) {
-      const lx = tile.x + x;
-      if (lx >= level.width) break;
-      const s = (ly * level.width + lx) * 3;
-      const r = (level.data[s]! - mean) / std;
-      const g = (level.data[s + 1]! - mean) / std;
-      const b = (level.data[s + 2]! - mean) / std;
-      if (layout === 'CHW') {
-        const o = y * tw + x;
-        out[o] = r;
-        out[o + plane] = g;
-        out[o + 2 * plane] = b;
-      } else {
-        const o = (y * tw + x) * 3;
-        out[o] = r;
-        out[o + 1] = g;
-        out[o + 2] = b;
+  const rows = Math.min(th, level.height - tile.y);
+  const cols = Math.min(tw, level.width - tile.x);
+  for (let y = 0; y < rows; y++) {
+    let s = ((tile.y + y) * level.width + tile.x) * 3;
+    if (layout === 'CHW') {
+      for (let o = y * tw, end = o + cols; o < end; o++, s += 3) {
+        out[o] = table[src[s]!]!;
+        out[o + plane] = table[src[s + 1]!]!;
+        out[o + 2 * plane] = table[src[s + 2]!]!;
       }
+    } else {
+      for (let o = y * tw * 3, end = o + cols * 3; o < end; o++, s++) out[o] = table[src[s]!]!;
     }
   }
   return out;
@@ -188,8 +207,15 @@ function touchesInnerTileEdge(
   );
 }
 
-async function runUlfd(backend: OnnxBackend, tile: Tile, threshold: number): Promise<RawDetection[]> {
-  const input = tileTensor(tile, ULFD_W, ULFD_H, 'CHW', 127, 128);
+async function runUlfd(
+  backend: OnnxBackend,
+  tile: Tile,
+  threshold: number,
+  levels: Uint8Array | undefined,
+  candidates?: { box: Box; score: number }[],
+  candidateThreshold = 1,
+): Promise<RawDetection[]> {
+  const input = tileTensor(tile, ULFD_W, ULFD_H, 'CHW', inputTable(levels, 127, 128));
   const result = await backend.run('ulfd-rfb320', input, [1, 3, ULFD_H, ULFD_W]);
   const scores = output(result, 'ulfd-rfb320', 'scores');
   const boxes = output(result, 'ulfd-rfb320', 'boxes');
@@ -197,11 +223,14 @@ async function runUlfd(backend: OnnxBackend, tile: Tile, threshold: number): Pro
   const priors = scores.length / 2;
   for (let i = 0; i < priors; i++) {
     const score = scores[i * 2 + 1]!;
-    if (score < threshold) continue;
+    if (score < threshold && score < candidateThreshold) continue;
     const x1 = boxes[i * 4]! * ULFD_W;
     const y1 = boxes[i * 4 + 1]! * ULFD_H;
     const x2 = boxes[i * 4 + 2]! * ULFD_W;
     const y2 = boxes[i * 4 + 3]! * ULFD_H;
+    if (candidates && score >= candidateThreshold)
+      candidates.push({ box: toSource(tile, x1, y1, x2, y2), score });
+    if (score < threshold) continue;
     if (x2 - x1 < 4 || y2 - y1 < 4) continue;
     if (touchesInnerTileEdge(tile, ULFD_W, ULFD_H, x1, y1, x2, y2)) continue;
     found.push({ box: toSource(tile, x1, y1, x2, y2), score, detector: 'ulfd' });
@@ -225,8 +254,13 @@ const BLAZE_ANCHORS: Float32Array = (() => {
   return Float32Array.from(anchors);
 })();
 
-async function runBlazeFace(backend: OnnxBackend, tile: Tile, threshold: number): Promise<RawDetection[]> {
-  const input = tileTensor(tile, BLAZE, BLAZE, 'HWC', 127.5, 127.5);
+async function runBlazeFace(
+  backend: OnnxBackend,
+  tile: Tile,
+  threshold: number,
+  levels: Uint8Array | undefined,
+): Promise<RawDetection[]> {
+  const input = tileTensor(tile, BLAZE, BLAZE, 'HWC', inputTable(levels, 127.5, 127.5));
   const result = await backend.run('blazeface-back', input, [1, BLAZE, BLAZE, 3]);
   const logits = [
     output(result, 'blazeface-back', 'Identity:0'),
@@ -306,19 +340,31 @@ async function levelImage(image: RgbImage, scale: number): Promise<RgbImage> {
  */
 export async function detectFaces(
   backend: OnnxBackend,
-  source: RgbImage,
+  image: RgbImage,
   options: DetectOptions = DEFAULT_DETECT_OPTIONS,
   budget: WorkBudget = WorkBudget.NONE,
 ): Promise<RawDetection[]> {
-  const image = options.normaliseLighting ? normaliseForDetection(source) : source;
-  const found = await detectOnce(backend, image, options, budget);
+  // Dark or flat frames are stretched for the detectors. On a large frame the curve goes into each model input's
+  // normalisation (a full-frame copy cost more than the whole-frame detector); a small image is stretched whole,
+  // as before, since the copy is cheap there and the curve applied before resampling measured better on the
+  // darkest Yale B crops (docs/accuracy.md, "Speed work").
+  const stretchWhole = image.width * image.height <= STRETCH_WHOLE_PIXELS;
+  // On a large frame 65k samples (~650 pixels in each 1% tail) are enough for the curve, at a quarter of the cost.
+  let levels = options.normaliseLighting
+    ? detectionLevels(image, stretchWhole ? 250_000 : 65_536)
+    : undefined;
+  if (levels && stretchWhole) {
+    image = applyLut(image, levels);
+    levels = undefined;
+  }
+  const found = await detectOnce(backend, image, options, budget, levels);
   const small = Math.max(image.width, image.height) <= options.smallImagePadding;
-  if (found.length > 0 && !small) return found;
+  if (!options.searchPadded || (found.length > 0 && !small)) return found;
   // A face that fills the frame (an ID photo, a tight crop) is larger than the detectors' largest anchors: it is
   // missed, or only a part of it is found. Look again with a border around the image. Measured on the Yale B
   // crops: 410 of 1,104 faces missed without it, and gallery photos "found" as an eye and a cheek.
   const pad = Math.round(Math.max(image.width, image.height) * 0.25);
-  const again = (await detectOnce(backend, padImage(image, pad), options, budget)).map((d) =>
+  const again = (await detectOnce(backend, padImage(image, pad), options, budget, levels)).map((d) =>
     shiftDetection(d, -pad),
   );
   if (found.length === 0) return again;
@@ -368,6 +414,7 @@ async function confirmedByBlazeFace(
   backend: OnnxBackend,
   image: RgbImage,
   candidate: RawDetection,
+  levels: Uint8Array | undefined,
 ): Promise<boolean> {
   const side = 2 * Math.max(candidate.box.width, candidate.box.height);
   const cx = candidate.box.x + candidate.box.width / 2;
@@ -378,7 +425,7 @@ async function confirmedByBlazeFace(
     BLAZE,
     BLAZE,
   );
-  const seen = await runBlazeFace(backend, { x: 0, y: 0, level: crop, scaleX: 1, scaleY: 1 }, 0.5);
+  const seen = await runBlazeFace(backend, { x: 0, y: 0, level: crop, scaleX: 1, scaleY: 1 }, 0.5, levels);
   return seen.some((d) => {
     const b = blazeBoxToUlfdBox(d.box);
     return Math.hypot(b.x + b.width / 2 - BLAZE / 2, b.y + b.height / 2 - BLAZE / 2) < BLAZE * 0.15;
@@ -408,6 +455,7 @@ async function detectOnce(
   image: RgbImage,
   options: DetectOptions,
   budget: WorkBudget,
+  levels: Uint8Array | undefined,
 ): Promise<RawDetection[]> {
   const useUlfd = options.detector !== 'blazeface';
   const useBlaze = options.detector !== 'ulfd';
@@ -415,6 +463,9 @@ async function detectOnce(
   const blaze: RawDetection[] = [];
 
   // Whole frame: ULFD stretches it to 320×240 (as it was trained); BlazeFace gets it letterboxed to a square.
+  const scales = pyramidScales(image.width, image.height, options.minFaceSize);
+  const gated = useUlfd && options.tileGate > 0 && scales.length > 0;
+  const candidates: { box: Box; score: number }[] = [];
   const wholeUlfd = await resizeImage(image, ULFD_W, ULFD_H);
   if (useUlfd) {
     ulfd.push(
@@ -422,6 +473,9 @@ async function detectOnce(
         backend,
         { x: 0, y: 0, level: wholeUlfd, scaleX: ULFD_W / image.width, scaleY: ULFD_H / image.height },
         options.ulfdScoreThreshold,
+        levels,
+        gated ? candidates : undefined,
+        options.tileGate,
       )),
     );
   }
@@ -433,25 +487,32 @@ async function detectOnce(
         backend,
         { x: 0, y: 0, level, scaleX: level.width / image.width, scaleY: level.height / image.height },
         options.blazefaceScoreThreshold,
+        levels,
       )),
     );
   }
 
-  for (const scale of pyramidScales(image.width, image.height, options.minFaceSize)) {
+  for (const scale of scales) {
+    if (gated && candidates.length === 0) break;
     const level = await levelImage(image, scale);
     const sx = level.width / image.width;
     const sy = level.height / image.height;
     if (useUlfd) {
-      for (const tile of tilesOf(level, sx, sy, ULFD_W, ULFD_H)) {
+      const tiles = gated
+        ? tilesAroundCandidates(candidates, level, sx, sy, ULFD_W, ULFD_H, TILE_OVERLAP / 2).map(
+            (origin): Tile => ({ ...origin, level, scaleX: sx, scaleY: sy }),
+          )
+        : tilesOf(level, sx, sy, ULFD_W, ULFD_H);
+      for (const tile of tiles) {
         budget.check();
-        for (const found of await runUlfd(backend, tile, options.ulfdScoreThreshold))
+        for (const found of await runUlfd(backend, tile, options.ulfdScoreThreshold, levels))
           ulfd.push({ ...found, fromTile: true });
       }
     }
     if (options.detector === 'blazeface') {
       for (const tile of tilesOf(level, sx, sy, BLAZE, BLAZE)) {
         budget.check();
-        blaze.push(...(await runBlazeFace(backend, tile, options.blazefaceScoreThreshold)));
+        blaze.push(...(await runBlazeFace(backend, tile, options.blazefaceScoreThreshold, levels)));
       }
     }
   }
@@ -477,7 +538,7 @@ async function detectOnce(
   const confirmed: RawDetection[] = [];
   for (const face of merged) {
     budget.check();
-    if (!face.fromTile || face.secondOpinion || (await confirmedByBlazeFace(backend, image, face)))
+    if (!face.fromTile || face.secondOpinion || (await confirmedByBlazeFace(backend, image, face, levels)))
       confirmed.push(face);
   }
   return confirmed

@@ -92,43 +92,69 @@ export function warpAffine(image: RgbImage, m: Affine, width: number, height: nu
   const ss = sourcePerOutput > 1.5 ? Math.min(8, Math.ceil(sourcePerOutput)) : 1;
   const out = new Uint8Array(width * height * 3);
   const { width: sw, height: sh, data } = image;
-  const acc = [0, 0, 0];
+  const [a, b, c, d, e, f] = inv;
+  const k = ss * ss;
+  // Hot loop (every landmark, pose and alignment crop): plain locals, and the four neighbours read directly when
+  // they all lie inside the source; the arithmetic is the same as the bounds-checked path, so the pixels are too.
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      acc[0] = 0;
-      acc[1] = 0;
-      acc[2] = 0;
+      let r = 0;
+      let g = 0;
+      let bl = 0;
       for (let sy = 0; sy < ss; sy++) {
         const oy = y + (sy + 0.5) / ss - 0.5;
         for (let sx = 0; sx < ss; sx++) {
           const ox = x + (sx + 0.5) / ss - 0.5;
-          const px = inv[0] * ox + inv[1] * oy + inv[2];
-          const py = inv[3] * ox + inv[4] * oy + inv[5];
-          bilinearAdd(data, sw, sh, px, py, acc);
+          const px = a * ox + b * oy + c;
+          const py = d * ox + e * oy + f;
+          const x0 = Math.floor(px);
+          const y0 = Math.floor(py);
+          const fx = px - x0;
+          const fy = py - y0;
+          if (x0 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 + 1 < sh) {
+            const i00 = (y0 * sw + x0) * 3;
+            const i01 = i00 + sw * 3;
+            r +=
+              (data[i00]! * (1 - fx) + data[i00 + 3]! * fx) * (1 - fy) +
+              (data[i01]! * (1 - fx) + data[i01 + 3]! * fx) * fy;
+            g +=
+              (data[i00 + 1]! * (1 - fx) + data[i00 + 4]! * fx) * (1 - fy) +
+              (data[i01 + 1]! * (1 - fx) + data[i01 + 4]! * fx) * fy;
+            bl +=
+              (data[i00 + 2]! * (1 - fx) + data[i00 + 5]! * fx) * (1 - fy) +
+              (data[i01 + 2]! * (1 - fx) + data[i01 + 5]! * fx) * fy;
+          } else {
+            r += bilinearAt(data, sw, sh, x0, y0, fx, fy, 0);
+            g += bilinearAt(data, sw, sh, x0, y0, fx, fy, 1);
+            bl += bilinearAt(data, sw, sh, x0, y0, fx, fy, 2);
+          }
         }
       }
       const o = (y * width + x) * 3;
-      const k = ss * ss;
-      out[o] = Math.round(acc[0]! / k);
-      out[o + 1] = Math.round(acc[1]! / k);
-      out[o + 2] = Math.round(acc[2]! / k);
+      out[o] = Math.round(r / k);
+      out[o + 1] = Math.round(g / k);
+      out[o + 2] = Math.round(bl / k);
     }
   }
   return { width, height, data: out };
 }
 
-function bilinearAdd(data: Uint8Array, w: number, h: number, px: number, py: number, acc: number[]): void {
-  const x0 = Math.floor(px);
-  const y0 = Math.floor(py);
-  const fx = px - x0;
-  const fy = py - y0;
-  for (let c = 0; c < 3; c++) {
-    const v00 = pixel(data, w, h, x0, y0, c);
-    const v10 = pixel(data, w, h, x0 + 1, y0, c);
-    const v01 = pixel(data, w, h, x0, y0 + 1, c);
-    const v11 = pixel(data, w, h, x0 + 1, y0 + 1, c);
-    acc[c]! += (v00 * (1 - fx) + v10 * fx) * (1 - fy) + (v01 * (1 - fx) + v11 * fx) * fy;
-  }
+/** One channel of a bilinear sample near the border: neighbours outside the source count as black. */
+function bilinearAt(
+  data: Uint8Array,
+  w: number,
+  h: number,
+  x0: number,
+  y0: number,
+  fx: number,
+  fy: number,
+  c: number,
+): number {
+  const v00 = pixel(data, w, h, x0, y0, c);
+  const v10 = pixel(data, w, h, x0 + 1, y0, c);
+  const v01 = pixel(data, w, h, x0, y0 + 1, c);
+  const v11 = pixel(data, w, h, x0 + 1, y0 + 1, c);
+  return (v00 * (1 - fx) + v10 * fx) * (1 - fy) + (v01 * (1 - fx) + v11 * fx) * fy;
 }
 
 function pixel(data: Uint8Array, w: number, h: number, x: number, y: number, c: number): number {

@@ -77,8 +77,9 @@ function shiftFace(face: FaceWithCrops, dx: number, dy: number): FaceWithCrops {
 }
 
 /**
- * Looks for small faces only in windows (three times the box) around the tracks' predicted boxes, and adds
- * those the whole-frame pass missed.
+ * Looks for the faces of tracks the whole-frame pass missed (small, dark or blurred ones) in windows three times
+ * their box, with the full detector, and adds what it finds. A window is searched for faces of at least half
+ * its track's size and never on a padded copy, so it costs one whole-window pass, not a pyramid.
  */
 export async function searchAroundTracks(
   pipeline: FacePipeline,
@@ -99,7 +100,15 @@ export async function searchAroundTracks(
       height: side,
     });
     if (window.image.width < 16 || window.image.height < 16) continue;
-    const local = await pipeline.analyzeImage(window.image, options, timings);
+    const minFaceSize = Math.max(
+      options.detect.minFaceSize,
+      Math.floor(Math.min(box.width, box.height) * 0.5),
+    );
+    const local = await pipeline.analyzeImage(
+      window.image,
+      { ...options, detect: { ...options.detect, minFaceSize, searchPadded: false } },
+      timings,
+    );
     for (const face of local) {
       const shifted = shiftFace(face, window.x, window.y);
       if (!faces.some((f) => iou(f.box, shifted.box) > 0.3)) faces.push(shifted);

@@ -125,6 +125,13 @@ export async function processVideo(
 
   const info = await source.open();
   const fastMin = Math.max(analyze.detect.minFaceSize, fastMinFaceSize(info.width, info.height));
+  // Between full scans: the whole-frame ULFD pass only (no tiles, no BlazeFace, no padded second look), ~10 ms
+  // less per frame; a track this pass misses (dark, blurred, small) is looked for by the full detector in a window
+  // around it, so faces only BlazeFace sees keep their tracks and get born from a full scan.
+  const fastAnalyze = {
+    ...analyze,
+    detect: { ...analyze.detect, detector: 'ulfd' as const, minFaceSize: fastMin, searchPadded: false },
+  };
   await options.annotate?.start(info);
 
   const emit = async (events: TrackEvent[]) => {
@@ -180,15 +187,20 @@ export async function processVideo(
         enhance: 0,
         embed: 0,
       };
-      const detectOptions = {
-        ...analyze,
-        detect: { ...analyze.detect, minFaceSize: full ? analyze.detect.minFaceSize : fastMin },
-      };
-      let faces: FaceWithCrops[] = await deps.pipeline.analyzeImage(frame.image, detectOptions, stageTimes);
+      let faces: FaceWithCrops[] = await deps.pipeline.analyzeImage(
+        frame.image,
+        full ? analyze : fastAnalyze,
+        stageTimes,
+      );
       if (!full) {
-        const small = tracker.predictedBoxes().filter((b) => b.height < fastMin * 1.5);
-        if (small.length > 0)
-          faces = await searchAroundTracks(deps.pipeline, frame.image, small, faces, analyze, stageTimes);
+        const expected = tracker
+          .active()
+          .filter(
+            (t) => t.missed <= fullEvery && (t.state !== 'tentative' || t.lastFrame === frame.index - 1),
+          )
+          .map((t) => t.box);
+        if (expected.length > 0)
+          faces = await searchAroundTracks(deps.pipeline, frame.image, expected, faces, analyze, stageTimes);
       }
       for (const stage of ['detect', 'landmarks', 'align', 'quality', 'enhance'] as const)
         timings[stage] += stageTimes[stage];
