@@ -98,6 +98,7 @@ async function main(): Promise<void> {
             FACEPRINT_TEMPLATES_TABLE: tables.templates,
             FACEPRINT_DETECTIONS_TABLE: tables.detections,
             FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+            FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
             FACEPRINT_INDEX_PREFIX: 'index/',
             FACEPRINT_API_KEYS_REQUIRED: 'false',
           },

@@ -68,6 +68,7 @@ describe.runIf(HAVE_DATA)('AWS ingest survives S3 going away mid-batch', () => {
       FACEPRINT_TEMPLATES_TABLE: tables.templates,
       FACEPRINT_DETECTIONS_TABLE: tables.detections,
       FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
       FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_EVENT_BUS: 'faceprint-faults-bus',
     });

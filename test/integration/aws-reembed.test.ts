@@ -63,6 +63,7 @@ describe.runIf(hasData(SEED))('the reembed Batch job, against local emulators', 
       FACEPRINT_TEMPLATES_TABLE: tables.templates,
       FACEPRINT_DETECTIONS_TABLE: tables.detections,
       FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
       FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_EVENT_BUS: 'faceprint-reembed-bus',
     });

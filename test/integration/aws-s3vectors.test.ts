@@ -81,6 +81,7 @@ describe.runIf(hasData(SEED))('AWS with index: s3vectors (contract fake of S3 Ve
       FACEPRINT_TEMPLATES_TABLE: tables.templates,
       FACEPRINT_DETECTIONS_TABLE: tables.detections,
       FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
       FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_API_KEYS_REQUIRED: 'false',
       FACEPRINT_VECTOR_INDEX: INDEX_ARN,

@@ -177,6 +177,7 @@ describe.runIf(READY)('videos on AWS: ingest hands off to Batch, Batch records t
       FACEPRINT_TEMPLATES_TABLE: tables.templates,
       FACEPRINT_DETECTIONS_TABLE: tables.detections,
       FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
       FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_EVENT_BUS: BUS,
       FACEPRINT_BATCH_FEED_QUEUE_URL: `${feed.endpoint}/000000000000/faceprint-batch-feed`,
