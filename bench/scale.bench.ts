@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S]`: exact and approximate search at
+ * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S] [--ef-search EF]`: exact and approximate search at
  * gallery scale on realistic vectors (bench/scale-data.ts). Prints one JSON object (stdout, first) and a Markdown
  * table. Each engine runs in its own child process, so one engine's memory is not charged to the next; the exact
  * float32 run writes the ground truth (top 10 subjects per query) that the others' recall is measured against.
@@ -164,6 +164,7 @@ function runEngine(
     graph = new UsearchGraph(DIM, rows, {
       quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
       addThreads: 0,
+      expansionSearch: EF_SEARCH,
     });
   const index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
   for (const b of gallery.batches(rows)) {
@@ -188,6 +189,7 @@ function runEngine(
     const fresh = new UsearchGraph(DIM, rows, {
       quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
       addThreads: 0,
+      expansionSearch: EF_SEARCH,
     });
     let t = performance.now();
     fresh.load(file, graph.size);
@@ -195,6 +197,7 @@ function runEngine(
     const viewed = new UsearchGraph(DIM, rows, {
       quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
       addThreads: 0,
+      expansionSearch: EF_SEARCH,
     });
     t = performance.now();
     viewed.view(file, graph.size);
@@ -228,6 +231,8 @@ function runEngine(
 const rows = Number(arg('rows', '100000'));
 const queryCount = Number(arg('queries', '1000'));
 const seed = Number(arg('seed', '14'));
+/** usearch's search ef (`--ef-search`, default the shipped 128): recall against speed at large galleries. */
+const EF_SEARCH = Number(arg('ef-search', '128'));
 const child = arg('child', '');
 const work = arg('work', '');
 if (!Number.isInteger(rows) || rows < 10) throw new Error('--rows must be an integer ≥ 10');
@@ -261,6 +266,8 @@ if (child) {
           String(queryCount),
           '--seed',
           String(seed),
+          '--ef-search',
+          String(EF_SEARCH),
           '--work',
           dir,
         ],
