@@ -14,7 +14,7 @@ import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipel
 import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../functions/core/search/vector-index.ts';
 import { read, seedPhoto } from '../test/support/data.ts';
-import { createTables, startDynamoLocal, startS3rver } from '../test/support/emulators.ts';
+import { createTables, emulatorEnv, startDynamoLocal, startS3rver } from '../test/support/emulators.ts';
 import { lambdaContext, restEvent } from '../test/support/lambda-events.ts';
 import { randomUnit, rng } from '../test/support/random.ts';
 import { markdownTable } from './pipeline.bench.ts';
@@ -88,18 +88,7 @@ async function main(): Promise<void> {
         {
           env: {
             ...process.env,
-            AWS_REGION: 'us-east-1',
-            AWS_ACCESS_KEY_ID: 'S3RVER',
-            AWS_SECRET_ACCESS_KEY: 'S3RVER',
-            AWS_ENDPOINT_URL_S3: s3rver.endpoint,
-            AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-            FACEPRINT_BUCKET: BUCKET,
-            FACEPRINT_SUBJECTS_TABLE: tables.subjects,
-            FACEPRINT_TEMPLATES_TABLE: tables.templates,
-            FACEPRINT_DETECTIONS_TABLE: tables.detections,
-            FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
-            FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
-            FACEPRINT_INDEX_PREFIX: 'index/',
+            ...emulatorEnv({ s3: s3rver.endpoint, dynamo: dynamo.endpoint, bucket: BUCKET, tables }),
             FACEPRINT_API_KEYS_REQUIRED: 'false',
           },
           maxBuffer: 1 << 20,

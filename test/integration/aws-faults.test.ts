@@ -23,6 +23,7 @@ import { hasData, read, SEED, SEED_PEOPLE, seedPhoto } from '../support/data.ts'
 import {
   createTables,
   type Emulator,
+  emulatorEnv,
   FAKE_CREDENTIALS,
   REGION,
   startDynamoLocal,
@@ -57,19 +58,13 @@ describe.runIf(HAVE_DATA)('AWS ingest survives S3 going away mid-batch', () => {
     ]);
     tables = await createTables(dynamo.endpoint);
     Object.assign(process.env, {
-      AWS_REGION: REGION,
-      AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_S3: s3rver.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.endpoint,
-      FACEPRINT_BUCKET: BUCKET,
-      FACEPRINT_SUBJECTS_TABLE: tables.subjects,
-      FACEPRINT_TEMPLATES_TABLE: tables.templates,
-      FACEPRINT_DETECTIONS_TABLE: tables.detections,
-      FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
-      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
-      FACEPRINT_INDEX_PREFIX: 'index/',
+      ...emulatorEnv({
+        s3: s3rver.endpoint,
+        dynamo: dynamo.endpoint,
+        events: bus.endpoint,
+        bucket: BUCKET,
+        tables,
+      }),
       FACEPRINT_EVENT_BUS: 'faceprint-faults-bus',
     });
     delete process.env.AWS_PROFILE;

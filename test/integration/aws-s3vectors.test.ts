@@ -12,6 +12,7 @@ import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
 import {
   createTables,
   type Emulator,
+  emulatorEnv,
   type S3rverInstance,
   startDynamoLocal,
   startS3rver,
@@ -70,19 +71,8 @@ describe.runIf(hasData(SEED))('AWS with index: s3vectors (contract fake of S3 Ve
     stream = await TableStream.open(dynamo.endpoint, tables.templates);
     delete process.env.AWS_PROFILE;
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3rver.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      ...emulatorEnv({ s3: s3rver.endpoint, dynamo: dynamo.endpoint, bucket: BUCKET, tables }),
       AWS_ENDPOINT_URL_S3VECTORS: vectors.endpoint,
-      FACEPRINT_BUCKET: BUCKET,
-      FACEPRINT_SUBJECTS_TABLE: tables.subjects,
-      FACEPRINT_TEMPLATES_TABLE: tables.templates,
-      FACEPRINT_DETECTIONS_TABLE: tables.detections,
-      FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
-      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
-      FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_API_KEYS_REQUIRED: 'false',
       FACEPRINT_VECTOR_INDEX: INDEX_ARN,
     });

@@ -14,6 +14,7 @@ import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
 import {
   createTables,
   type Emulator,
+  emulatorEnv,
   type S3rverInstance,
   startDynamoLocal,
   startEventBusRecorder,
@@ -92,19 +93,13 @@ describe.runIf(hasData(SEED))('unknown persons and the review queue on DynamoDB'
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3rver.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.endpoint,
-      FACEPRINT_BUCKET: BUCKET,
-      FACEPRINT_SUBJECTS_TABLE: tables.subjects,
-      FACEPRINT_TEMPLATES_TABLE: tables.templates,
-      FACEPRINT_DETECTIONS_TABLE: tables.detections,
-      FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
-      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
-      FACEPRINT_INDEX_PREFIX: 'index/',
+      ...emulatorEnv({
+        s3: s3rver.endpoint,
+        dynamo: dynamo.endpoint,
+        events: bus.endpoint,
+        bucket: BUCKET,
+        tables,
+      }),
       FACEPRINT_EVENT_BUS: 'faceprint-follow-up-bus',
       FACEPRINT_API_KEYS_REQUIRED: 'false',
     });

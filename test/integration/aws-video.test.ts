@@ -16,13 +16,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, S3Event, SQSEvent } from 'aws-lambda';
+import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrackEvent } from '../../functions/core/video/events.ts';
 import { hasData, LFW, lfwPhoto, read } from '../support/data.ts';
 import {
   createTables,
   type Emulator,
+  emulatorEnv,
   type RecordedEvent,
   type S3rverInstance,
   startDynamoLocal,
@@ -30,6 +31,7 @@ import {
   startS3rver,
   type TableNames,
 } from '../support/emulators.ts';
+import { lambdaContext, sqsEvent } from '../support/lambda-events.ts';
 import { hasFfmpeg, makeClip } from '../support/video.ts';
 
 const READY = hasData(LFW) && hasFfmpeg();
@@ -69,45 +71,6 @@ async function startSqsRecorder(): Promise<Emulator & { bodies: string[] }> {
     endpoint: `http://127.0.0.1:${address.port}`,
     bodies,
     stop: () => new Promise<void>((ok) => server.close(() => ok())),
-  };
-}
-
-function lambdaContext(functionName: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '3008',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2026/01/01/[$LATEST]test',
-    getRemainingTimeInMillis: () => 90_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-function sqsEvent(...bodies: S3Event[]): SQSEvent {
-  const now = String(Date.now());
-  return {
-    Records: bodies.map((body) => ({
-      messageId: randomUUID(),
-      receiptHandle: randomUUID(),
-      body: JSON.stringify(body),
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: now,
-        SenderId: 'AROAEXAMPLE',
-        ApproximateFirstReceiveTimestamp: now,
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:faceprint-ingest',
-      awsRegion: 'us-east-1',
-    })),
   };
 }
 
@@ -165,20 +128,14 @@ describe.runIf(READY)('videos on AWS: ingest hands off to Batch, Batch records t
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3rver.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.endpoint,
+      ...emulatorEnv({
+        s3: s3rver.endpoint,
+        dynamo: dynamo.endpoint,
+        events: bus.endpoint,
+        bucket: BUCKET,
+        tables,
+      }),
       AWS_ENDPOINT_URL_SQS: feed.endpoint,
-      FACEPRINT_BUCKET: BUCKET,
-      FACEPRINT_SUBJECTS_TABLE: tables.subjects,
-      FACEPRINT_TEMPLATES_TABLE: tables.templates,
-      FACEPRINT_DETECTIONS_TABLE: tables.detections,
-      FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
-      FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
-      FACEPRINT_INDEX_PREFIX: 'index/',
       FACEPRINT_EVENT_BUS: BUS,
       FACEPRINT_BATCH_FEED_QUEUE_URL: `${feed.endpoint}/000000000000/faceprint-batch-feed`,
     });

@@ -418,3 +418,33 @@ export async function startEventBusRecorder(): Promise<
     stop: () => new Promise<void>((ok) => server.close(() => ok())),
   };
 }
+
+/**
+ * The environment the Faceprint handlers read at load, pointed at the emulators: fake credentials and the test
+ * region, the endpoints, the data bucket, every table of {@link createTables} and the index prefix. Tests add
+ * what their runtime needs beyond it (event bus, API keys, queues).
+ */
+export function emulatorEnv(options: {
+  s3: string;
+  dynamo: string;
+  events?: string | undefined;
+  bucket: string;
+  tables: TableNames;
+}): Record<string, string> {
+  const { tables } = options;
+  return {
+    AWS_REGION: REGION,
+    AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_S3: options.s3,
+    AWS_ENDPOINT_URL_DYNAMODB: options.dynamo,
+    ...(options.events ? { AWS_ENDPOINT_URL_EVENTBRIDGE: options.events } : {}),
+    FACEPRINT_BUCKET: options.bucket,
+    FACEPRINT_SUBJECTS_TABLE: tables.subjects,
+    FACEPRINT_TEMPLATES_TABLE: tables.templates,
+    FACEPRINT_DETECTIONS_TABLE: tables.detections,
+    FACEPRINT_IDEMPOTENCY_TABLE: tables.idempotency,
+    FACEPRINT_FOLLOW_UP_TABLE: tables.followUp,
+    FACEPRINT_INDEX_PREFIX: 'index/',
+  };
+}
