@@ -6,7 +6,8 @@
  * the catch-up query; the second is warm). Prints one JSON object and a Markdown table. Loopback only; the
  * figures include this machine's load (printed), not S3's real bandwidth.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
@@ -82,7 +83,8 @@ async function main(): Promise<void> {
       await new S3SnapshotStore(s3, BUCKET, 'index/').save(bytes);
       s3.destroy();
       const load = (await import('node:os')).loadavg()[0] as number;
-      const out = execFileSync(
+      // Asynchronously: s3rver answers from this process's event loop.
+      const { stdout: out } = await promisify(execFile)(
         process.execPath,
         ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', '1'],
         {
@@ -92,9 +94,8 @@ async function main(): Promise<void> {
             FACEPRINT_API_KEYS_REQUIRED: 'false',
           },
           maxBuffer: 1 << 20,
-          stdio: ['ignore', 'pipe', 'inherit'],
         },
-      ).toString();
+      );
       const timing = JSON.parse(out) as { importMs: number; firstMs: number; secondMs: number };
       const round = (x: number) => Math.round(x);
       results.push({
