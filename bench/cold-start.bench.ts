@@ -7,8 +7,8 @@
  * figures include this machine's load (printed), not S3's real bandwidth.
  */
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
 import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
