@@ -1,7 +1,7 @@
 /**
  * Issue 13, finding 8: faults in AWS mode. A batch of S3 upload notifications is driven through the SQS edge
  * (`processSqsBatch`, the ingest function's own code) with the real runtime against DynamoDB Local and s3rver;
- * in the middle of the batch s3rver is stopped, and started again (same port, same directory) before SQS
+ * in the middle of the batch (just before the third upload is read) s3rver is stopped, and started again (same port, same directory) before SQS
  * delivers the failed messages again. The test plays SQS: it redelivers exactly the `batchItemFailures` ids and
  * moves a message to the DLQ after 3 receives (the stack's default `maxReceiveCount`).
  *
@@ -134,8 +134,27 @@ describe.runIf(HAVE_DATA)('AWS ingest survives S3 going away mid-batch', () => {
     const { readConfig } = await import('../../functions/handlers/aws/config.ts');
     const { AwsRuntime } = await import('../../functions/handlers/aws/composition.ts');
     const { processSqsBatch } = await import('../../functions/handlers/aws/sqs-batch.ts');
+    const { createClients } = await import('../../functions/handlers/aws/clients.ts');
     const config = readConfig('ingest');
-    const runtime = new AwsRuntime(config, { staleAfterMs: 0 });
+    // The fault: S3 goes away just before the third upload is read, whatever the machine's speed.
+    const clients = createClients();
+    let uploadReads = 0;
+    let faulted = false;
+    clients.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: unknown }).Key;
+        if (context.commandName === 'GetObjectCommand' && String(key).startsWith('uploads/')) {
+          uploadReads += 1;
+          if (uploadReads === 3) {
+            await s3rver.down();
+            faulted = true;
+          }
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'faultOnThirdUploadRead' },
+    );
+    const runtime = new AwsRuntime(config, { clients, staleAfterMs: 0 });
     const receives = new Map<string, number>();
     const dlq: string[] = [];
     const deliver = async (ids: string[]) => {
@@ -166,19 +185,7 @@ describe.runIf(HAVE_DATA)('AWS ingest survives S3 going away mid-batch', () => {
       return response.batchItemFailures.map((f) => f.itemIdentifier);
     };
 
-    // The fault: once two uploads are recorded, S3 goes away for the rest of the batch.
-    let faulted = false;
-    const watcher = (async () => {
-      for (;;) {
-        const recorded = (await detectionRecords()).filter((r) => String(r.pk).startsWith('DETECTION#'));
-        if (recorded.length >= 2) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      await s3rver.down();
-      faulted = true;
-    })();
     let pending = await deliver([...messages.keys()]);
-    await watcher;
     expect(faulted).toBe(true);
     // Some uploads of the first batch could not be read: they are among the failures, with the poison.
     expect(pending.length, 'uploads failed by the fault, besides the poison').toBeGreaterThan(1);
