@@ -85,6 +85,42 @@ function recall(truth: string[][], got: string[][]): { at1: number; at10: number
   return { at1: round(at1 / truth.length, 4), at10: round(at10 / truth.length, 4) };
 }
 
+/** The usearch graph settings of an engine (quantisation from its name, every core for the build). */
+function usearchSettings(engine: Engine) {
+  return {
+    quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
+    addThreads: 0,
+    expansionSearch: EF_SEARCH,
+  } as const;
+}
+
+/** One engine's row: its timings, and its recall against the exact float32 run's ground truth. */
+function result(
+  engine: Engine,
+  rows: number,
+  subjects: number,
+  timed: { p50: number; p99: number; results: string[][] },
+  truthFile: string,
+  cost: { buildS: number; memory: number; diskBytes: number; loadMs: number; note: string },
+): Result {
+  const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as string[][];
+  const r = recall(truth, timed.results);
+  return {
+    engine,
+    rows,
+    subjects,
+    p50Ms: timed.p50,
+    p99Ms: timed.p99,
+    recallAt1: r.at1,
+    recallAt10: r.at10,
+    buildS: round(cost.buildS, 1),
+    memoryMiB: mib(cost.memory),
+    diskMiB: mib(cost.diskBytes),
+    loadMs: round(cost.loadMs, 0),
+    note: cost.note,
+  };
+}
+
 /** One engine, in this process. */
 function runEngine(
   engine: Engine,
@@ -141,31 +177,11 @@ function runEngine(
     search = (q) => loaded.search(q, { k: K });
     const timed = timeQueries(queries, search);
     if (engine === 'exact-f32') writeFileSync(truthFile, JSON.stringify(timed.results));
-    const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as string[][];
-    const r = recall(truth, timed.results);
-    return {
-      engine,
-      rows,
-      subjects,
-      p50Ms: timed.p50,
-      p99Ms: timed.p99,
-      recallAt1: r.at1,
-      recallAt10: r.at10,
-      buildS: round(buildS, 1),
-      memoryMiB: mib(memory),
-      diskMiB: mib(diskBytes),
-      loadMs: round(loadMs, 0),
-      note,
-    };
+    return result(engine, rows, subjects, timed, truthFile, { buildS, memory, diskBytes, loadMs, note });
   }
   let graph: AnnGraph;
   if (engine === 'hnswlib-f32') graph = new HnswlibGraph(DIM, rows);
-  else
-    graph = new UsearchGraph(DIM, rows, {
-      quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
-      addThreads: 0,
-      expansionSearch: EF_SEARCH,
-    });
+  else graph = new UsearchGraph(DIM, rows, usearchSettings(engine));
   const index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
   for (const b of gallery.batches(rows)) {
     index.add(
@@ -186,19 +202,11 @@ function runEngine(
   if (graph instanceof UsearchGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
-    const fresh = new UsearchGraph(DIM, rows, {
-      quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
-      addThreads: 0,
-      expansionSearch: EF_SEARCH,
-    });
+    const fresh = new UsearchGraph(DIM, rows, usearchSettings(engine));
     let t = performance.now();
     fresh.load(file, graph.size);
     loadMs = performance.now() - t;
-    const viewed = new UsearchGraph(DIM, rows, {
-      quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
-      addThreads: 0,
-      expansionSearch: EF_SEARCH,
-    });
+    const viewed = new UsearchGraph(DIM, rows, usearchSettings(engine));
     t = performance.now();
     viewed.view(file, graph.size);
     note = `${graph.engine}; memory-mapped open ${round(performance.now() - t, 1)} ms`;
@@ -210,22 +218,13 @@ function runEngine(
     loadMs = performance.now() - t;
     note = graph.engine;
   }
-  const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as string[][];
-  const r = recall(truth, timed.results);
-  return {
-    engine,
-    rows,
-    subjects,
-    p50Ms: timed.p50,
-    p99Ms: timed.p99,
-    recallAt1: r.at1,
-    recallAt10: r.at10,
-    buildS: round(buildS, 1),
-    memoryMiB: mib(memory),
-    diskMiB: mib(diskBytes),
-    loadMs: round(loadMs, 0),
+  return result(engine, rows, subjects, timed, truthFile, {
+    buildS,
+    memory,
+    diskBytes,
+    loadMs,
     note: `${note}; memory = RSS growth incl. id tables`,
-  };
+  });
 }
 
 const rows = Number(arg('rows', '100000'));
