@@ -1,9 +1,11 @@
 /**
- * `npm run bench:cold -- --rows 100000[,1000000] [--dtype float32|int8]`: the API Lambda's cold start with the
- * real handler, locally — DynamoDB Local and s3rver stand in for DynamoDB and S3, a snapshot of N templates is
- * published under `index/` as the indexer would, and a fresh Node process imports `functions/handlers/api.ts` and
- * answers two `POST /identify` requests (the first pays for the ONNX sessions, the snapshot download and decode and
- * the catch-up query; the second is warm). Prints one JSON object and a Markdown table. Loopback only; the
+ * `npm run bench:cold -- --rows 100000[,1000000] [--dtype float32|int8] [--shards 16|0]`: the API Lambda's cold
+ * start with the real handler, locally — DynamoDB Local and s3rver stand in for DynamoDB and S3, a snapshot of N
+ * templates is published under `index/` as the indexer would (in `--shards` shards, default 16; 0: the single
+ * object of older releases), and a fresh Node process with Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE` imports
+ * `functions/handlers/api.ts` (its init phase loads the index and the ONNX sessions) and answers two
+ * `POST /identify` requests (the first pays for the catch-up query and anything the init phase did not do; the
+ * second is warm). Prints one JSON object and a Markdown table. Loopback only; the
  * figures include this machine's load (printed), not S3's real bandwidth.
  */
 import { execFile } from 'node:child_process';
@@ -12,6 +14,7 @@ import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
 import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
+import { DEFAULT_INDEX_SHARDS, encodeShards } from '../functions/core/search/shards.ts';
 import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../functions/core/search/vector-index.ts';
 import { read, seedPhoto } from '../test/support/data.ts';
@@ -40,16 +43,24 @@ async function child(): Promise<void> {
   const t2 = performance.now();
   const second = await api.handler(event(), lambdaContext('faceprint-api'));
   const t3 = performance.now();
+  const cpu = process.cpuUsage();
   if (first.statusCode !== 200 || second.statusCode !== 200) throw new Error(`identify: ${first.body}`);
   const index = (JSON.parse(first.body) as { faces: unknown[] }).faces.length;
   process.stdout.write(
-    JSON.stringify({ importMs: t1 - t0, firstMs: t2 - t1, secondMs: t3 - t2, faces: index }),
+    JSON.stringify({
+      importMs: t1 - t0,
+      firstMs: t2 - t1,
+      secondMs: t3 - t2,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      faces: index,
+    }),
   );
 }
 
 async function main(): Promise<void> {
   const rowsList = arg('rows', '100000').split(',').map(Number);
   const dtype = arg('dtype', 'float32') as 'float32' | 'int8';
+  const shards = Number(arg('shards', String(DEFAULT_INDEX_SHARDS)));
   const [dynamo, s3rver] = await Promise.all([startDynamoLocal(), startS3rver([BUCKET])]);
   const results: Record<string, unknown>[] = [];
   try {
@@ -79,8 +90,18 @@ async function main(): Promise<void> {
         }
         index.add(batch);
       }
-      const bytes = encodeSnapshot(index, { createdAt: new Date().toISOString(), dtype });
-      await new S3SnapshotStore(s3, BUCKET, 'index/').save(bytes);
+      const createdAt = new Date().toISOString();
+      const store = new S3SnapshotStore(s3, BUCKET, 'index/');
+      let snapshotBytes: number;
+      if (shards > 0) {
+        const published = encodeShards(index, { count: shards, createdAt, dtype });
+        await store.saveShards({ count: shards, createdAt, shards: published });
+        snapshotBytes = [...published.values()].reduce((sum, b) => sum + b.byteLength, 0);
+      } else {
+        const bytes = encodeSnapshot(index, { createdAt, dtype });
+        await store.save(bytes);
+        snapshotBytes = bytes.byteLength;
+      }
       s3.destroy();
       const load = (await import('node:os')).loadavg()[0] as number;
       // Asynchronously: s3rver answers from this process's event loop.
@@ -92,20 +113,28 @@ async function main(): Promise<void> {
             ...process.env,
             ...emulatorEnv({ s3: s3rver.endpoint, dynamo: dynamo.endpoint, bucket: BUCKET, tables }),
             FACEPRINT_API_KEYS_REQUIRED: 'false',
+            AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
           },
           maxBuffer: 1 << 20,
         },
       );
-      const timing = JSON.parse(out) as { importMs: number; firstMs: number; secondMs: number };
+      const timing = JSON.parse(out) as {
+        importMs: number;
+        firstMs: number;
+        secondMs: number;
+        cpuMs: number;
+      };
       const round = (x: number) => Math.round(x);
       results.push({
         rows,
         dtype,
-        snapshotMiB: Math.round((bytes.byteLength / 2 ** 20) * 10) / 10,
-        importMs: round(timing.importMs),
+        shards,
+        snapshotMiB: Math.round((snapshotBytes / 2 ** 20) * 10) / 10,
+        importAndInitMs: round(timing.importMs),
         firstRequestMs: round(timing.firstMs),
         coldStartMs: round(timing.importMs + timing.firstMs),
         warmRequestMs: round(timing.secondMs),
+        processCpuMs: round(timing.cpuMs),
         loadAverage: Math.round(load * 10) / 10,
       });
       process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);

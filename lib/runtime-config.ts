@@ -38,6 +38,7 @@ export const ENV = {
   unknownRetentionDays: 'FACEPRINT_UNKNOWN_RETENTION_DAYS',
   reviewRule: 'FACEPRINT_REVIEW',
   indexPrefix: 'FACEPRINT_INDEX_PREFIX',
+  indexShards: 'FACEPRINT_INDEX_SHARDS',
   eventBus: 'FACEPRINT_EVENT_BUS',
   batchFeedQueueUrl: 'FACEPRINT_BATCH_FEED_QUEUE_URL',
   vectorBucket: 'FACEPRINT_VECTOR_BUCKET',

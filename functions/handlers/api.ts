@@ -20,6 +20,9 @@ import { toHttpError } from './http/errors.ts';
 
 const config = readConfig('api');
 const runtime = new AwsRuntime(config);
+// In Lambda (which sets AWS_LAMBDA_INITIALIZATION_TYPE), the init phase loads the index and the models before
+// the first request, side by side; tests and other hosts load them on first use.
+if (process.env.AWS_LAMBDA_INITIALIZATION_TYPE) await runtime.prepareColdStart();
 // The web console's static files sit beside the handler in the image (functions/Dockerfile).
 const app = createApp({
   gallery: runtime.gallery,

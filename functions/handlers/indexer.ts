@@ -1,8 +1,11 @@
 /**
  * Lambda `indexer.handler`: the templates table's DynamoDB stream → the vector-index snapshot under `index/`.
  *
- * Per batch: load the published snapshot (or, when there is none or it cannot be used, build the index from the
- * whole templates table), apply the changes in stream order, publish one new snapshot. INSERT adds the
+ * Per batch: load the shards of the published snapshot that hold the batch's subjects (a subject's templates
+ * are all in shard `shardOf(subjectId, FACEPRINT_INDEX_SHARDS)`; when nothing usable is published, build the
+ * index from the whole templates table), apply the changes in stream order, and publish those shards again with
+ * a new manifest (`S3SnapshotStore.saveShards`): at a million templates a batch reads and writes a sixteenth of
+ * the index, and a cold API container fetches the shards side by side. INSERT adds the
  * template from the record's NewImage (binary embedding); REMOVE, and a MODIFY of a template already indexed,
  * rebuild that subject's rows from the store (`VectorIndex` removes whole subjects only), which also covers a
  * deleted subject. Replays are harmless: a template already in the index is not added twice.
@@ -14,7 +17,7 @@
  * number; the snapshot published holds every change before it, and Lambda retries from that record (then
  * bisects, and finally sends the record's metadata to the indexer DLQ).
  *
- * Concurrency: this is a read-modify-write of one S3 object, so exactly one invocation may run at a time. The
+ * Concurrency: this is a read-modify-write of the manifest, so exactly one invocation may run at a time. The
  * event source keeps the default parallelization factor of 1 (one batch per shard at a time), but a table
  * stream has one shard per partition, so the function also needs reserved concurrency 1 (not set by
  * `lib/constructs/compute.ts` today).
@@ -29,9 +32,9 @@ import {
   type TemplateChange,
 } from '../adapters/aws/template-stream.ts';
 import { loadModelPack } from '../core/models/pack.ts';
-import { decodeUsableSnapshot, entriesOf } from '../core/search/gallery-index.ts';
+import { decodeUsableShards, entriesOf, loadUsableSnapshot } from '../core/search/gallery-index.ts';
 import type { RemoteVectorIndex } from '../core/search/remote-index.ts';
-import { encodeSnapshot } from '../core/search/snapshot.ts';
+import { encodeShards, shardsOfSubjects } from '../core/search/shards.ts';
 import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';
 import { AwsRuntime } from './aws/composition.ts';
 import { readConfig } from './aws/config.ts';
@@ -44,12 +47,35 @@ let runtime: AwsRuntime | undefined;
 const PACK = loadModelPack();
 const INDEX_MODEL = { id: PACK.id, dim: PACK.embeddingSize } as const;
 
-/** The published index, or undefined when there is none or it cannot be used (then it is rebuilt). */
-async function loadIndex(rt: AwsRuntime): Promise<VectorIndex | undefined> {
-  const bytes = await timed('LoadIndex', () => rt.snapshots.load());
-  const usable = decodeUsableSnapshot(bytes, INDEX_MODEL);
-  if (bytes && !usable) logger.warn('published snapshot unusable; rebuilding from the templates table');
-  return usable?.index;
+/** The index as far as this batch needs it: the shards it touches, or the whole index. */
+interface LoadedIndex {
+  index: VectorIndex;
+  /** The shards loaded (and so the only ones to publish); undefined: every shard (the whole index). */
+  shards: number[] | undefined;
+}
+
+/**
+ * The published index, or undefined when there is none or it cannot be used (then it is rebuilt). A set of
+ * `indexShards` shards is loaded only where `subjects` live; anything else (another shard count, an older
+ * release's single snapshot) is loaded whole, to be published again in `indexShards` shards.
+ */
+async function loadIndex(rt: AwsRuntime, subjects: Iterable<string>): Promise<LoadedIndex | undefined> {
+  const count = rt.config.indexShards;
+  if ((await rt.snapshots.publishedShardCount()) === count) {
+    const only = shardsOfSubjects(subjects, count);
+    if (only.length === 0) {
+      return { index: new VectorIndex({ modelId: INDEX_MODEL.id, dim: INDEX_MODEL.dim }), shards: [] };
+    }
+    const published = await timed('LoadIndex', () => rt.snapshots.loadShards(only));
+    const usable = decodeUsableShards(published, INDEX_MODEL);
+    if (usable) return { index: usable.index, shards: only };
+    logger.warn('published index shards unusable; rebuilding from the templates table');
+    return undefined;
+  }
+  const usable = await timed('LoadIndex', () => loadUsableSnapshot(rt.snapshots, INDEX_MODEL));
+  if (!usable && (await rt.snapshots.version()))
+    logger.warn('published snapshot unusable; rebuilding from the templates table');
+  return usable ? { index: usable.index, shards: undefined } : undefined;
 }
 
 export interface IndexerResult {
@@ -116,13 +142,14 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
   const { changes, failedSequence: unreadable } = decodeChanges(records);
   let failedSequence = unreadable;
 
-  const loaded = await loadIndex(rt);
+  const subjects = changes.map((c) => (c.kind === 'remove' ? c.subjectId : c.entry.subjectId));
+  const loaded = await loadIndex(rt, subjects);
   if (!loaded) {
     // The store is at least as new as every record of the batch: the rebuilt index already holds them.
     const startedAt = Date.now();
     const index = new VectorIndex({ modelId: INDEX_MODEL.id, dim: INDEX_MODEL.dim });
     index.add(entriesOf(await rt.store.listTemplates(), INDEX_MODEL));
-    await publish(rt, index, startedAt);
+    await publish(rt, { index, shards: undefined }, startedAt, { erasure: false });
     count('TemplatesIndexed', index.size);
     logger.info('index rebuilt from the templates table', {
       templates: index.size,
@@ -131,7 +158,7 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
     return { failedSequence: undefined, applied: changes.length, rebuilt: true, published: true };
   }
 
-  const index = loaded;
+  const { index } = loaded;
   let changed = 0;
   let watermark: number | undefined;
   /** Subjects whose rows are rebuilt from the store, with the first record that asked for it. */
@@ -165,26 +192,42 @@ export async function indexRecords(rt: AwsRuntime, records: readonly unknown[]):
     }
   }
   if (changed > 0) {
-    await publish(rt, index, Math.min(watermark ?? Date.now(), Date.now()));
-    count('TemplatesIndexed', changed);
     // Erasure (issue 13): the superseded snapshot versions held the deleted subjects' embeddings.
-    if (erased > 0) count('SnapshotVersionsPruned', await rt.snapshots.pruneSuperseded());
+    const pruned = await publish(rt, loaded, Math.min(watermark ?? Date.now(), Date.now()), {
+      erasure: erased > 0,
+    });
+    count('TemplatesIndexed', changed);
+    if (erased > 0) count('SnapshotVersionsPruned', pruned);
   }
   logger.info('stream batch indexed', {
     records: records.length,
     changes: changes.length,
     rebuiltSubjects: dirty.size,
-    templates: index.size,
-    subjects: index.subjectCount,
+    shardsLoaded: loaded.shards?.length ?? rt.config.indexShards,
+    templatesLoaded: index.size,
+    subjectsLoaded: index.subjectCount,
     published: changed > 0,
   });
   return { failedSequence, applied: changes.length, rebuilt: false, published: changed > 0 };
 }
 
-async function publish(rt: AwsRuntime, index: VectorIndex, createdAtMs: number): Promise<void> {
-  const bytes = encodeSnapshot(index, { createdAt: new Date(createdAtMs).toISOString() });
-  await timed('SaveIndex', () => rt.snapshots.save(bytes));
+/**
+ * Publishes the loaded shards (all `indexShards` of them when the whole index was loaded) as of `createdAtMs`;
+ * returns how many superseded object versions an erasure deleted.
+ */
+async function publish(
+  rt: AwsRuntime,
+  loaded: LoadedIndex,
+  createdAtMs: number,
+  options: { erasure: boolean },
+): Promise<number> {
+  const createdAt = new Date(createdAtMs).toISOString();
+  const shardCount = rt.config.indexShards;
+  const shards = encodeShards(loaded.index, { count: shardCount, createdAt, only: loaded.shards });
+  const published = { count: shardCount, createdAt, shards };
+  const pruned = await timed('SaveIndex', () => rt.snapshots.saveShards(published, options));
   count('SnapshotsPublished');
+  return pruned;
 }
 
 export async function handler(event: unknown, context: Context): Promise<DynamoDBBatchResponse> {

@@ -89,12 +89,21 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
     return (await doc.send(new ScanCommand({ TableName: tables.subjects }))).Items ?? [];
   }
 
+  async function manifestShardKeys(): Promise<string[]> {
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: 'index/gallery.manifest.json' }),
+    );
+    const manifest = JSON.parse(await object.Body!.transformToString()) as { shards: { key: string }[] };
+    return manifest.shards.map((s) => s.key);
+  }
+
   async function snapshotSubjects(): Promise<string[]> {
     const { S3SnapshotStore } = await import('../../functions/adapters/aws/s3-snapshot-store.ts');
-    const { decodeSnapshot } = await import('../../functions/core/search/snapshot.ts');
-    const bytes = await new S3SnapshotStore(s3, BUCKET, 'index/').load();
-    if (!bytes) throw new Error('no snapshot');
-    return decodeSnapshot(bytes).subjectIds().sort();
+    const { decodeShards } = await import('../../functions/core/search/shards.ts');
+    const { EMBEDDING_MODEL, EMBEDDING_DIM } = await import('../../functions/core/pipeline/pipeline.ts');
+    const published = await new S3SnapshotStore(s3, BUCKET, 'index/').loadShards();
+    if (!published) throw new Error('no snapshot');
+    return decodeShards(published, { id: EMBEDDING_MODEL.id, dim: EMBEDDING_DIM }).subjectIds().sort();
   }
 
   async function identify(api: Handlers['api'], path: string) {
@@ -138,6 +147,7 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
       }),
       FACEPRINT_EVENT_BUS: BUS,
       FACEPRINT_API_KEYS_REQUIRED: 'false',
+      FACEPRINT_INDEX_SHARDS: '4',
     });
     // The handlers read their configuration when they are loaded: only now.
     handlers = {
@@ -209,13 +219,24 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
     const response = await handlers.indexer.handler(event, lambdaContext('faceprint-indexer'));
 
     expect(response.batchItemFailures).toEqual([]);
-    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'index/gallery.fpidx' }));
-    expect(head.ContentLength).toBeGreaterThan(templates.length * 512 * 4);
+    // Published in FACEPRINT_INDEX_SHARDS (4 here) shard objects named by one manifest.
+    const manifestKey = 'index/gallery.manifest.json';
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: manifestKey }));
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'index/shards/' }));
+    const shardObjects = listed.Contents ?? [];
+    expect(shardObjects.map((o) => o.Key?.split('/').slice(2, 4).join('/')).sort()).toEqual([
+      '4/0',
+      '4/1',
+      '4/2',
+      '4/3',
+    ]);
+    const bytes = shardObjects.reduce((sum, o) => sum + (o.Size ?? 0), 0);
+    expect(bytes).toBeGreaterThan(templates.length * 512 * 4);
     expect(await snapshotSubjects()).toEqual([...SEED_PEOPLE].sort());
     // A replayed batch changes nothing and publishes nothing.
     const again = await handlers.indexer.handler(event, lambdaContext('faceprint-indexer'));
     expect(again.batchItemFailures).toEqual([]);
-    const headAgain = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'index/gallery.fpidx' }));
+    const headAgain = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: manifestKey }));
     expect(headAgain.ETag).toBe(head.ETag);
   });
 
@@ -328,12 +349,24 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
     expect(deleted.statusCode).toBe(204);
     const event = await stream.next();
     expect(event.Records.filter((r) => r.eventName === 'REMOVE').length).toBeGreaterThan(0);
+    const before = await manifestShardKeys();
 
     const response = await handlers.indexer.handler(event, lambdaContext('faceprint-indexer'));
 
     expect(response.batchItemFailures).toEqual([]);
     const expected = [...SEED_PEOPLE.filter((p) => p !== 'joy'), LATE.id].sort();
     expect(await snapshotSubjects()).toEqual(expected);
+    // Only the shards of the batch's subjects were rewritten; the others keep their objects.
+    const { shardsOfSubjects } = await import('../../functions/core/search/shards.ts');
+    const touched = shardsOfSubjects(['joy', LATE.id], 4);
+    const after = await manifestShardKeys();
+    for (let shard = 0; shard < 4; shard++) {
+      if (touched.includes(shard)) expect(after[shard], `shard ${shard}`).not.toBe(before[shard]);
+      else expect(after[shard], `shard ${shard}`).toBe(before[shard]);
+    }
+    // An erasure leaves no superseded shard object behind: only the current manifest's remain.
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'index/shards/' }));
+    expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([...after].sort());
   });
 
   it('runs Batch jobs through the same workflow: new keys processed, settled keys skipped, a summary written', async () => {

@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsSubjectEraser } from '../../functions/adapters/aws/aws-erasure.ts';
 import { DynamoDetectionSink } from '../../functions/adapters/aws/detection-sink.ts';
 import { DynamoFaceStore } from '../../functions/adapters/aws/dynamo-face-store.ts';
+import { S3SnapshotStore } from '../../functions/adapters/aws/s3-snapshot-store.ts';
 import { deleteAllVersions, pruneSupersededSnapshots } from '../../functions/adapters/aws/s3-versions.ts';
 import type { DecisionAuditEntry, FaceTemplate } from '../../functions/core/domain.ts';
 import { ERASED } from '../../functions/core/gallery/erasure.ts';
@@ -252,6 +253,7 @@ describe('AWS erasure', () => {
       bucket: BUCKET,
       detectionsTable: tables.detections,
       idempotencyTable: tables.idempotency,
+      pruneSnapshots: () => new S3SnapshotStore(s3, BUCKET, 'index/').pruneSuperseded(),
     }).eraseTraces('wendy');
 
     expect(report.auditRowsRedacted).toBe(2);

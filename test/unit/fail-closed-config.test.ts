@@ -133,6 +133,14 @@ describe('models directory', () => {
     expect(() => readConfig('api', { ...env, FACEPRINT_FOLLOW_UP_TABLE: undefined })).toThrow(
       /FACEPRINT_FOLLOW_UP_TABLE/,
     );
+    // The indexer's shard count: 16 unless set, and a count that makes no sense refuses to start.
+    expect(readConfig('api', env).indexShards).toBe(16);
+    expect(readConfig('api', { ...env, FACEPRINT_INDEX_SHARDS: '4' }).indexShards).toBe(4);
+    for (const bad of ['0', '2.5', 'many', '257']) {
+      expect(() => readConfig('api', { ...env, FACEPRINT_INDEX_SHARDS: bad }), bad).toThrow(
+        /FACEPRINT_INDEX_SHARDS/,
+      );
+    }
     const error = thrown(() => readConfig('api', { ...env, FACEPRINT_MODELS_DIR: altered }));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toMatch(/does not match the checksum/);

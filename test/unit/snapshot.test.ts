@@ -5,6 +5,7 @@ import { FaceprintError } from '../../functions/core/errors.ts';
 import {
   assertCompatible,
   crc32,
+  crc32Js,
   decodeSnapshot,
   encodeSnapshot,
   inspectSnapshot,
@@ -90,6 +91,7 @@ describe('crc32', () => {
       for (const length of [0, 1, 3, 7, 8, 9, 16, 33, 95]) {
         const view = data.subarray(start, start + length);
         expect(crc32(view), `${start}+${length}`).toBe(reference(view));
+        expect(crc32Js(view), `JavaScript ${start}+${length}`).toBe(reference(view));
       }
     }
   });

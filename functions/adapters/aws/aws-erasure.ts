@@ -7,10 +7,10 @@
  *   where the subject was only a candidate are rewritten without it);
  * - S3 (a versioned bucket): the subject's enrolment photos (`gallery/<id>/`) and the uploads decided as the
  *   subject, every version and delete marker, by VersionId (`s3-versions.ts`);
- * - index snapshots: every version of the snapshot object except the current one is deleted (they were
- *   published before the deletion and hold the subject's embeddings). The current one is replaced by the
- *   indexer once the deletion reaches it through the templates stream, and the indexer then deletes the
- *   version it superseded (`S3SnapshotStore.pruneSuperseded`).
+ * - index snapshots: every superseded version and shard object is deleted (they were published before the
+ *   deletion and hold the subject's embeddings; `S3SnapshotStore.pruneSuperseded`). The current set is replaced
+ *   by the indexer once the deletion reaches it through the templates stream, and the indexer then deletes
+ *   what it superseded.
  *
  * The audit and detection records are found with a Scan of the detections table (filtered on the subject id
  * appearing in the stored JSON): erasure is rare, and a scan reads each item once.
@@ -27,7 +27,7 @@ import {
   type StoredFace,
   type SubjectEraser,
 } from '../../core/gallery/erasure.ts';
-import { deleteAllVersions, pruneSupersededSnapshots } from './s3-versions.ts';
+import { deleteAllVersions } from './s3-versions.ts';
 
 export interface AwsEraserOptions {
   doc: DynamoDBDocumentClient;
@@ -38,8 +38,8 @@ export interface AwsEraserOptions {
   idempotencyTable?: string | undefined;
   /** Enrolment photos' prefix (default `gallery/`). */
   galleryPrefix?: string | undefined;
-  /** The index snapshot's object key (default `index/gallery.fpidx`). */
-  snapshotKey?: string | undefined;
+  /** Deletes the superseded index snapshots (`S3SnapshotStore.pruneSuperseded`); returns the versions deleted. */
+  pruneSnapshots: () => Promise<number>;
 }
 
 type Item = Record<string, unknown>;
@@ -62,11 +62,7 @@ export class AwsSubjectEraser implements SubjectEraser {
       uploadVersions += deleted.versions;
       uploads.push(...deleted.keys);
     }
-    const snapshotVersions = await pruneSupersededSnapshots(
-      this.o.s3,
-      this.o.bucket,
-      this.o.snapshotKey ?? 'index/gallery.fpidx',
-    );
+    const snapshotVersions = await this.o.pruneSnapshots();
     return {
       auditRowsRedacted,
       filesRemoved: [...gallery.keys, ...uploads].map((k) => `s3://${this.o.bucket}/${k}`),

@@ -46,6 +46,20 @@ export interface IndexSnapshotStore {
    * cheaply; lets a long-running process notice writes made by another one.
    */
   version?(): Promise<string | undefined>;
+  /**
+   * A store that publishes the index in shards (AWS): the published set, every shard fetched side by side, or
+   * undefined when none is published (then {@link load} is asked for a single snapshot). A reader prefers it.
+   */
+  loadShards?(): Promise<PublishedShards | undefined>;
+}
+
+/** An index published as shards (`core/search/shards.ts`): shard `i` holds the subjects `shardOf(id, count) = i`. */
+export interface PublishedShards {
+  count: number;
+  /** The change-feed time every shard reflects: a reader catches up from here. */
+  createdAt: string;
+  /** The bytes (snapshot format) of each shard fetched, by shard number. */
+  shards: Map<number, Uint8Array>;
 }
 
 /** What changed in the store of record since a cursor: what an index applies to catch up. */

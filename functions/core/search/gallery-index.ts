@@ -16,9 +16,10 @@
  * deleted vector) and the graph is not saved again by this process, so the next start rebuilds it clean.
  */
 import type { Candidate, FaceTemplate } from '../domain.ts';
-import type { IndexSnapshotStore, TemplateChanges, TemplateFeed } from '../gallery/ports.ts';
+import type { IndexSnapshotStore, PublishedShards, TemplateChanges, TemplateFeed } from '../gallery/ports.ts';
 import type { ApproximateIndex } from './ann-index.ts';
-import { assertCompatible, decodeSnapshot, encodeSnapshot, inspectSnapshot } from './snapshot.ts';
+import { decodeShards } from './shards.ts';
+import { assertCompatible, decodeSnapshotWithInfo, encodeSnapshot } from './snapshot.ts';
 import { type ApproximateIndexing, TieredIndex } from './tiered-index.ts';
 import { type IndexEntry, type SearchOptions, VectorIndex } from './vector-index.ts';
 
@@ -74,13 +75,38 @@ export function decodeUsableSnapshot(
 ): { index: VectorIndex; cursor: string | undefined; createdAt: string } | undefined {
   if (!bytes) return undefined;
   try {
-    const index = decodeSnapshot(bytes);
+    const { index, info } = decodeSnapshotWithInfo(bytes);
     assertCompatible(index, { modelId: model.id, dim: model.dim });
-    const info = inspectSnapshot(bytes);
     return { index, cursor: info.cursor, createdAt: info.createdAt };
   } catch {
     return undefined;
   }
+}
+
+/** Decodes a published set of shards for `model`; undefined when there is none or it cannot be used. */
+export function decodeUsableShards(
+  published: PublishedShards | undefined,
+  model: IndexModel,
+): { index: VectorIndex; cursor: string | undefined; createdAt: string } | undefined {
+  if (!published) return undefined;
+  try {
+    return { index: decodeShards(published, model), cursor: undefined, createdAt: published.createdAt };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The newest published index for `model` from `snapshots`: its shards when the store publishes shards and has a
+ * set, else its single snapshot; undefined when there is none or it cannot be used (then it is rebuilt).
+ */
+export async function loadUsableSnapshot(
+  snapshots: IndexSnapshotStore,
+  model: IndexModel,
+): Promise<{ index: VectorIndex; cursor: string | undefined; createdAt: string } | undefined> {
+  const published = await snapshots.loadShards?.();
+  if (published) return decodeUsableShards(published, model);
+  return decodeUsableSnapshot(await snapshots.load(), model);
 }
 
 /** The gallery's index, kept in step with the store's change feed. Not for concurrent writers of one instance. */
@@ -99,6 +125,8 @@ export class GalleryIndex {
   #checkedAt = Number.NEGATIVE_INFINITY;
   #queue: Promise<unknown> = Promise.resolve();
   #pendingCheck: Promise<IndexRefresh | undefined> | undefined;
+  /** The first load while it runs: callers that arrive meanwhile (a cold start's prefetch and its first request) share it. */
+  #opening: Promise<IndexRefresh> | undefined;
   readonly #options: GalleryIndexOptions;
   readonly #now: () => number;
 
@@ -176,7 +204,7 @@ export class GalleryIndex {
   async open(): Promise<IndexRefresh> {
     return this.#serial(async () => {
       const version = await this.#options.snapshots.version?.();
-      const loaded = decodeUsableSnapshot(await this.#options.snapshots.load(), this.#options.model);
+      const loaded = await loadUsableSnapshot(this.#options.snapshots, this.#options.model);
       this.#install(loaded?.index ?? this.#empty());
       // A snapshot without a cursor (published by the AWS indexer) is caught up from its time.
       this.#cursor = loaded ? (loaded.cursor ?? loaded.createdAt) : undefined;
@@ -196,7 +224,12 @@ export class GalleryIndex {
    * a failure after that is reported to `onStale` and the loaded index keeps serving.
    */
   async ensureFresh(): Promise<IndexRefresh | undefined> {
-    if (!this.#loaded) return this.open();
+    if (!this.#loaded) {
+      this.#opening ??= this.open().finally(() => {
+        this.#opening = undefined;
+      });
+      return this.#opening;
+    }
     if (this.#now() - this.#checkedAt < (this.#options.refreshIntervalMs ?? 0)) return undefined;
     this.#pendingCheck ??= this.refresh()
       .catch((error: unknown) => {
@@ -218,7 +251,7 @@ export class GalleryIndex {
       if (!this.#options.writesSnapshots && this.#options.snapshots.version) {
         const version = await this.#options.snapshots.version();
         if (version !== this.#snapshotVersion) {
-          const loaded = decodeUsableSnapshot(await this.#options.snapshots.load(), this.#options.model);
+          const loaded = await loadUsableSnapshot(this.#options.snapshots, this.#options.model);
           if (loaded) {
             this.#install(loaded.index);
             this.#cursor = loaded.cursor ?? loaded.createdAt;

@@ -171,7 +171,7 @@ export class AwsRuntime {
       detectionsTable: this.config.detectionsTable ?? notBound(ENV.detectionsTable),
       idempotencyTable: this.config.idempotencyTable,
       galleryPrefix: PREFIX.gallery,
-      snapshotKey: this.snapshots.key,
+      pruneSnapshots: () => this.snapshots.pruneSuperseded(),
     });
     return this.eraserValue;
   }
@@ -237,6 +237,31 @@ export class AwsRuntime {
       marshallOptions: { removeUndefinedValues: true },
     });
     return this.docValue;
+  }
+
+  /**
+   * A cold start's work done before the first request (Lambda's init phase): the index fetched and decoded and
+   * the ONNX sessions created side by side (the snapshot's bytes arrive while the sessions load). Never throws:
+   * what failed here is done again, and reported, by the first request that needs it.
+   */
+  async prepareColdStart(): Promise<void> {
+    const started = performance.now();
+    const [index, models] = await Promise.allSettled([
+      this.vectorIndex ? Promise.resolve(false) : this.freshGallery(),
+      this.pipeline.warmUp(),
+    ]);
+    for (const [part, outcome] of [
+      ['index', index],
+      ['models', models],
+    ] as const) {
+      if (outcome.status === 'rejected') {
+        logger.warn('cold-start preparation failed; the first request retries it', {
+          part,
+          error: outcome.reason,
+        });
+      }
+    }
+    logger.info('cold start prepared', { ms: Math.round(performance.now() - started) });
   }
 
   /**

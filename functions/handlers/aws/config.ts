@@ -17,6 +17,7 @@ import { loadCalibration, SHIPPED_CALIBRATION_PATH } from '../../core/gallery/co
 import { defaultModelsDir, verifyModelsDir } from '../../core/pipeline/model-integrity.ts';
 import { parseReviewRule } from '../../core/review/service.ts';
 import type { Calibration } from '../../core/search/calibration.ts';
+import { DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS } from '../../core/search/shards.ts';
 import { parseRetentionDays } from '../../core/unknowns/service.ts';
 
 /** Which runtime reads the configuration: one per Lambda function, plus the Batch job. */
@@ -109,6 +110,13 @@ const Common = z.object({
     .optional(),
   [ENV.unknownRetentionDays]: z.string().optional(),
   [ENV.reviewRule]: z.string().optional(),
+  // How many shards the indexer publishes the snapshot in (readers take the count from the manifest).
+  [ENV.indexShards]: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1)
+    .max(MAX_INDEX_SHARDS)
+    .default(DEFAULT_INDEX_SHARDS),
 });
 
 const PositiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
@@ -131,6 +139,8 @@ export interface BaseConfig {
   calibration: Calibration;
   /** `FACEPRINT_VECTOR_INDEX`: the S3 Vectors index ARN, when the deployment searches one (else the snapshot). */
   vectorIndex?: string | undefined;
+  /** `FACEPRINT_INDEX_SHARDS` (default {@link DEFAULT_INDEX_SHARDS}): the shards the indexer publishes. */
+  indexShards: number;
   /** Batch job settings (role `batch` only). */
   batch?: BatchSettings | undefined;
   /** Unknown persons and reviews: the configuration texts, checked at cold start (as local mode reads them). */
@@ -226,6 +236,7 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
     modelsDir: common.data[ENV.modelsDir],
     calibration,
     vectorIndex: common.data[ENV.vectorIndex],
+    indexShards: common.data[ENV.indexShards],
     followUp: {
       retentionDays: common.data[ENV.unknownRetentionDays],
       reviewRule: common.data[ENV.reviewRule],

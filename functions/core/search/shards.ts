@@ -1,0 +1,105 @@
+/**
+ * A published index in shards: the gallery's snapshot split by subject (`shardOf(subjectId, count)`, so a
+ * subject's templates are all in one shard), so that the AWS indexer rewrites only the shards a stream batch
+ * touched and a cold API container fetches every shard side by side instead of one large object.
+ *
+ * The codec of each shard is the snapshot format (`snapshot.ts`, whose header names its shard); this module
+ * encodes a set of shards from one index and decodes a published set back into one, checking that the set adds
+ * up (one of each shard, one model, no template twice). Where the shards are kept is an adapter's business
+ * (`IndexSnapshotStore.loadShards`).
+ */
+
+import { FaceprintError } from '../errors.ts';
+import type { PublishedShards } from '../gallery/ports.ts';
+import { assertCompatible, buildMerged, encodeSnapshot, type SnapshotDtype, shardOf } from './snapshot.ts';
+import type { VectorIndex } from './vector-index.ts';
+
+/** The most shards a published index may have (each is one object to fetch at a cold start). */
+export const MAX_INDEX_SHARDS = 256;
+
+/**
+ * Shards by default: at 100k templates (~200 MB of float32) each is ~12 MB, which one S3 connection fetches in
+ * well under a second, and a stream batch touching a few subjects rewrites a sixteenth of the index or less.
+ */
+export const DEFAULT_INDEX_SHARDS = 16;
+
+/** The embedding space a published set must be in. */
+export interface ShardModel {
+  id: string;
+  dim: number;
+}
+
+function corrupt(message: string): FaceprintError {
+  return new FaceprintError('INDEX_CORRUPT', `published index shards: ${message}`);
+}
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `count` is a whole number of shards from 1 to {@link MAX_INDEX_SHARDS}.
+ */
+export function checkShardCount(count: number): void {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_INDEX_SHARDS) {
+    throw new FaceprintError(
+      'INVALID_ARGUMENT',
+      `the index shard count must be a whole number from 1 to ${MAX_INDEX_SHARDS}, got ${count}`,
+    );
+  }
+}
+
+/** The shards that hold `subjectIds` (sorted, each once). */
+export function shardsOfSubjects(subjectIds: Iterable<string>, count: number): number[] {
+  checkShardCount(count);
+  const shards = new Set<number>();
+  for (const subjectId of subjectIds) shards.add(shardOf(subjectId, count));
+  return [...shards].sort((a, b) => a - b);
+}
+
+/**
+ * Encodes the shards `only` (default: all `count` of them) of `index`. An index loaded from some shards only
+ * encodes those correctly: the others would come out empty.
+ */
+export function encodeShards(
+  index: VectorIndex,
+  options: { count: number; createdAt: string; only?: Iterable<number> | undefined; dtype?: SnapshotDtype },
+): Map<number, Uint8Array> {
+  checkShardCount(options.count);
+  const which = options.only
+    ? [...new Set(options.only)]
+    : Array.from({ length: options.count }, (_, i) => i);
+  const out = new Map<number, Uint8Array>();
+  for (const shard of which.sort((a, b) => a - b)) {
+    out.set(
+      shard,
+      encodeSnapshot(index, {
+        createdAt: options.createdAt,
+        shard: { index: shard, count: options.count },
+        ...(options.dtype ? { dtype: options.dtype } : {}),
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * Decodes a published set (all of its shards, or the ones asked for) into one index, checking that each shard's
+ * header names the shard it was published as and the set's count, and that every shard is of `model`.
+ *
+ * @throws FaceprintError `INDEX_CORRUPT` for a shard under the wrong number or count, or overlapping shards;
+ *   `INDEX_INCOMPATIBLE` for a shard of another model or dimension.
+ */
+export function decodeShards(published: PublishedShards, model: ShardModel): VectorIndex {
+  checkShardCount(published.count);
+  if (published.shards.size === 0) throw corrupt('no shard to decode');
+  const numbered = [...published.shards].sort(([a], [b]) => a - b);
+  const index = buildMerged(
+    numbered.map(([, bytes]) => bytes),
+    (info, at) => {
+      const number = numbered[at]?.[0];
+      if (!info.shard || info.shard.index !== number || info.shard.count !== published.count) {
+        const found = info.shard ? `${info.shard.index} of ${info.shard.count}` : 'an unsharded snapshot';
+        throw corrupt(`shard ${number} of ${published.count} holds ${found}`);
+      }
+    },
+  );
+  assertCompatible(index, { modelId: model.id, dim: model.dim });
+  return index;
+}
