@@ -5,14 +5,19 @@
  * object of older releases), and a fresh Node process with Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE` imports
  * `functions/handlers/api.ts` (its init phase loads the index and the ONNX sessions) and answers two
  * `POST /identify` requests (the first pays for the catch-up query and anything the init phase did not do; the
- * second is warm). Prints one JSON object and a Markdown table. Loopback only; the
+ * second is warm). The handler is bundled by esbuild as the container image bundles it (`functions/Dockerfile`), so
+ * the import is not TypeScript compiled on the fly; `--source` imports the TypeScript instead. Prints one JSON
+ * object and a Markdown table. Loopback only; the
  * figures include this machine's load (printed), not S3's real bandwidth.
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
+import { SHIPPED_CALIBRATION_PATH } from '../functions/core/gallery/config.ts';
 import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
 import { DEFAULT_INDEX_SHARDS, encodeShards } from '../functions/core/search/shards.ts';
 import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
@@ -24,18 +29,45 @@ import { randomUnit, rng } from '../test/support/random.ts';
 import { markdownTable } from './pipeline.bench.ts';
 
 const BUCKET = 'faceprint-cold';
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
+/** Bundles the api handler as the container image does; returns the bundle's path. */
+async function bundleApi(): Promise<string> {
+  const out = join(ROOT, 'out', 'bench-cold');
+  await mkdir(out, { recursive: true });
+  await promisify(execFile)(join(ROOT, 'node_modules', '.bin', 'esbuild'), [
+    join(ROOT, 'functions', 'handlers', 'api.ts'),
+    '--bundle',
+    '--platform=node',
+    '--target=node20',
+    '--format=esm',
+    `--outfile=${join(out, 'api.mjs')}`,
+    '--main-fields=module,main',
+    '--legal-comments=none',
+    '--external:sharp',
+    '--external:onnxruntime-node',
+    '--external:better-sqlite3',
+    "--banner:js=import { createRequire as __faceprintCreateRequire } from 'node:module'; const require = __faceprintCreateRequire(import.meta.url);",
+  ]);
+  return join(out, 'api.mjs');
+}
+
+type ApiModule = typeof import('../functions/handlers/api.ts');
+
 /** In the child: a cold container answering two identify requests. */
 async function child(): Promise<void> {
   process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const bundle = arg('bundle', '');
   const t0 = performance.now();
-  const api = await import('../functions/handlers/api.ts');
+  const api: ApiModule = bundle
+    ? ((await import(pathToFileURL(bundle).href)) as ApiModule)
+    : await import('../functions/handlers/api.ts');
   const t1 = performance.now();
   const event = () =>
     restEvent('POST', '/identify', { bytes: read(seedPhoto('irene', 1)), contentType: 'image/jpeg' });
@@ -61,6 +93,7 @@ async function main(): Promise<void> {
   const rowsList = arg('rows', '100000').split(',').map(Number);
   const dtype = arg('dtype', 'float32') as 'float32' | 'int8';
   const shards = Number(arg('shards', String(DEFAULT_INDEX_SHARDS)));
+  const bundle = process.argv.includes('--source') ? undefined : await bundleApi();
   const [dynamo, s3rver] = await Promise.all([startDynamoLocal(), startS3rver([BUCKET])]);
   const results: Record<string, unknown>[] = [];
   try {
@@ -107,13 +140,23 @@ async function main(): Promise<void> {
       // Asynchronously: s3rver answers from this process's event loop.
       const { stdout: out } = await promisify(execFile)(
         process.execPath,
-        ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', '1'],
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(import.meta.url),
+          '--child',
+          '1',
+          ...(bundle ? ['--bundle', bundle] : []),
+        ],
         {
           env: {
             ...process.env,
             ...emulatorEnv({ s3: s3rver.endpoint, dynamo: dynamo.endpoint, bucket: BUCKET, tables }),
             FACEPRINT_API_KEYS_REQUIRED: 'false',
             AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+            // As the image sets them: a bundle cannot find them relative to its own modules.
+            FACEPRINT_MODELS_DIR: join(ROOT, 'layers', 'models'),
+            FACEPRINT_CALIBRATION: SHIPPED_CALIBRATION_PATH,
           },
           maxBuffer: 1 << 20,
         },
@@ -129,6 +172,7 @@ async function main(): Promise<void> {
         rows,
         dtype,
         shards,
+        handler: bundle ? 'bundled' : 'source (tsx)',
         snapshotMiB: Math.round((snapshotBytes / 2 ** 20) * 10) / 10,
         importAndInitMs: round(timing.importMs),
         firstRequestMs: round(timing.firstMs),
