@@ -168,6 +168,7 @@ export class FaceprintCompute extends Construct {
       .useBucket(storage.bucket, { read: [PREFIX.index], write: [PREFIX.index], delete: [PREFIX.index] })
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')
       .setEnv(ENV.indexPrefix, PREFIX.index)
+      .setEnv(ENV.indexShards, String(options.indexShards))
       .consumeTableStream(storage.templatesTable, this.indexerDlq, {
         batchSize: 100,
         maxBatchingWindow: Duration.seconds(10),

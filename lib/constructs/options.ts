@@ -138,6 +138,13 @@ export interface FaceprintOptions {
    * @default 'snapshot'
    */
   readonly index?: IndexBackend;
+  /**
+   * How many shards the indexer publishes the snapshot in (`FACEPRINT_INDEX_SHARDS`, 1–256): a stream batch
+   * rewrites only its subjects' shards, and a cold container fetches them side by side. Readers take the count
+   * from the published manifest, so changing it re-shards on the next batch.
+   * @default 16
+   */
+  readonly indexShards?: number;
 }
 
 /** Which vector index identify uses in AWS. */
@@ -188,6 +195,7 @@ export interface ResolvedFaceprintOptions {
   readonly reviewRule: string;
   readonly batch: ResolvedBatchOptions | undefined;
   readonly index: IndexBackend;
+  readonly indexShards: number;
 }
 
 /** Defaults of each function, in one place. */
@@ -280,6 +288,8 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
   checkInteger(accessLogExpirationDays, 1, 3650, 'accessLogExpirationDays');
   const unknownRetentionDays = options.unknownRetentionDays ?? 30;
   checkInteger(unknownRetentionDays, 1, 3650, 'unknownRetentionDays');
+  const indexShards = options.indexShards ?? 16;
+  checkInteger(indexShards, 1, 256, 'indexShards');
   const reviewRule = options.reviewRule ?? 'all';
   // The same grammar the runtime parses at cold start (core/review/service.ts parseReviewRule), refused here first.
   if (!/^(all|off|below:-?(\d+\.?\d*|\.\d+)|watch:[^,\s]+(,[^,\s]+)*)$/.test(reviewRule)) {
@@ -356,6 +366,7 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
     reviewRule,
     batch,
     index,
+    indexShards,
   };
 }
 

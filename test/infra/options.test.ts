@@ -60,6 +60,8 @@ describe('synth-time option checks', () => {
       { batch: { instanceClasses: [] } },
       /batch\.instanceClasses must not be empty/,
     ],
+    ['no index shards', { indexShards: 0 }, /indexShards must be an integer in \[1, 256\]/],
+    ['a fractional shard count', { indexShards: 2.5 }, /indexShards must be an integer in \[1, 256\]/],
     [
       'an unknown authorisation',
       { apiAuthorization: 'none' as 'iam' },
@@ -87,6 +89,7 @@ describe('synth-time option checks', () => {
     expect(options.functions.api.timeout.toSeconds()).toBe(29);
     expect(options).toMatchObject({ apiAuthorization: 'cognito', apiKeysRequired: true, maxReceiveCount: 3 });
     expect(options.batch).toMatchObject({ maxvCpus: 64, jobGpus: 1, spot: false });
+    expect(options.indexShards).toBe(16);
   });
 });
 
