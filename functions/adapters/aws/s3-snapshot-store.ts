@@ -138,8 +138,8 @@ export class S3SnapshotStore implements IndexSnapshotStore {
 
   /**
    * The published shards (all of them, or those numbered in `only`), fetched side by side; undefined when no
-   * manifest has been published. A shard deleted under a reader (an erasure's prune) makes it read the manifest
-   * again, once.
+   * manifest has been published, or when a shard it names is missing even after reading the manifest again (a
+   * shard deleted under a reader by an erasure's prune is found that way).
    */
   async loadShards(only?: readonly number[]): Promise<PublishedShards | undefined> {
     for (let attempt = 0; ; attempt++) {
@@ -147,15 +147,14 @@ export class S3SnapshotStore implements IndexSnapshotStore {
       if (!manifest) return undefined;
       const wanted = manifest.shards.filter((s) => !only || only.includes(s.index));
       const bodies = await mapLimit(wanted, SHARD_CONCURRENCY, (s) => this.get(s.key));
-      if (bodies.every((b) => b !== undefined) || attempt > 0) {
+      if (bodies.every((b) => b !== undefined)) {
         const shards = new Map<number, Uint8Array>();
-        for (const [i, shard] of wanted.entries()) {
-          const body = bodies[i];
-          if (!body) throw new Error(`index shard s3://${this.bucket}/${shard.key} is missing`);
-          shards.set(shard.index, body);
-        }
+        for (const [i, shard] of wanted.entries()) shards.set(shard.index, bodies[i] as Uint8Array);
         return { count: manifest.count, createdAt: manifest.createdAt, shards };
       }
+      // Still missing on a second manifest (deleted by hand?): as if nothing were published, so a reader
+      // rebuilds from the store of record and the indexer publishes every shard again.
+      if (attempt > 0) return undefined;
     }
   }
 
