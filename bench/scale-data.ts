@@ -249,6 +249,7 @@ export class Gallery {
    */
   queries(count: number): Float32Array[] {
     const next = rng(this.seed + 99);
+    // Query q is a stranger exactly when Gallery.isStranger(q): keep the two in step.
     const real = this.realEnrolled;
     const out: Float32Array[] = [];
     for (let q = 0; q < count; q++) {
@@ -263,6 +264,11 @@ export class Gallery {
       }
     }
     return out;
+  }
+
+  /** Whether query `q` of {@link queries} is a stranger (no template in the gallery): every fifth. */
+  static isStranger(q: number): boolean {
+    return q % 5 === 4;
   }
 }
 
