@@ -4,6 +4,7 @@
  * and AWS Batch; the frame source, the gallery and the event sinks are ports.
  */
 
+import type { RawDetection } from '../pipeline/detect.ts';
 import type { RgbImage } from '../pipeline/image.ts';
 import {
   type AnalyzeOptionsInput,
@@ -11,8 +12,10 @@ import {
   type FacePipeline,
   type FaceWithCrops,
   resolveOptions,
+  roundBox,
   type Stage,
 } from '../pipeline/pipeline.ts';
+import type { Box } from '../types.ts';
 import { drawTrackBoxes } from './draw.ts';
 import type { TrackEvent, TrackEventSink, TrackEventType } from './events.ts';
 import { fastMinFaceSize, sceneChanged, searchAroundTracks, thumbnailOf } from './fast-path.ts';
@@ -34,6 +37,11 @@ export interface VideoJobOptions {
   aggregation?: Aggregation;
   /** Run the full detector pyramid every this many frames (and on a scene change); 1 = every frame. */
   fullScanEvery?: number;
+  /**
+   * Once a track holds its best-K faces, describe (landmarks, alignment, pose, quality) its face in one frame of
+   * this many; 1 = every frame.
+   */
+  describeEvery?: number;
   /** Candidates kept per decision. */
   topK?: number;
   /** Called after every frame (cheap: the CLI throttles its own drawing). */
@@ -64,10 +72,28 @@ interface TrackRecord {
   decision: TrackDecision | undefined;
   decisions: number;
   embedded: number;
+  /** The last frame this track's face was described (landmarks, quality) in. */
+  describedFrame: number;
   started: boolean;
   firstMs: number;
   lastMs: number;
   dirty: boolean;
+}
+
+/** See {@link VideoJobOptions.describeEvery}. */
+const DESCRIBE_EVERY = 3;
+
+/** A face of the current frame: detected, and described once something needs its landmarks or quality. */
+interface FrameFace {
+  box: Box;
+  score: number;
+  detection?: RawDetection;
+  face?: FaceWithCrops;
+}
+
+/** Milliseconds spent describing faces so far in a frame's stage times. */
+function describedMs(t: Record<Stage, number>): number {
+  return t.landmarks + t.align + t.quality + t.enhance;
 }
 
 /** Best aligned crops of a finished job, for thumbnails: track id → crops, best first. */
@@ -112,6 +138,7 @@ export async function processVideo(
   const bestK = options.bestK ?? 5;
   const aggregation = options.aggregation ?? 'quality-mean';
   const fullEvery = Math.max(1, options.fullScanEvery ?? 10);
+  const describeEvery = Math.max(1, options.describeEvery ?? DESCRIBE_EVERY);
   const topK = options.topK ?? 5;
   const tracker = new FaceTracker(options.tracker);
   const timings = zeroTimings();
@@ -187,11 +214,19 @@ export async function processVideo(
         enhance: 0,
         embed: 0,
       };
-      let faces: FaceWithCrops[] = await deps.pipeline.analyzeImage(
+      // Faces are detected here and described (landmarks, alignment, pose, quality) only where needed: for a
+      // track whose best-K is full, one frame in `describeEvery` (consecutive frames of a face differ in quality
+      // by noise), and whenever the tracker wants an embedding to re-link a track.
+      const detections = await deps.pipeline.detectImage(
         frame.image,
         full ? analyze : fastAnalyze,
         stageTimes,
       );
+      const faces: FrameFace[] = detections.map((detection) => ({
+        box: roundBox(detection.box),
+        score: Math.round(detection.score * 10_000) / 10_000,
+        detection,
+      }));
       if (!full) {
         const expected = tracker
           .active()
@@ -199,18 +234,37 @@ export async function processVideo(
             (t) => t.missed <= fullEvery && (t.state !== 'tentative' || t.lastFrame === frame.index - 1),
           )
           .map((t) => t.box);
-        if (expected.length > 0)
-          faces = await searchAroundTracks(deps.pipeline, frame.image, expected, faces, analyze, stageTimes);
+        if (expected.length > 0) {
+          const extra = await searchAroundTracks(
+            deps.pipeline,
+            frame.image,
+            expected,
+            faces.map((f) => f.box),
+            analyze,
+            stageTimes,
+          );
+          for (const face of extra) faces.push({ box: face.box, score: face.score, face });
+        }
       }
-      for (const stage of ['detect', 'landmarks', 'align', 'quality', 'enhance'] as const)
-        timings[stage] += stageTimes[stage];
+      const describe = async (i: number): Promise<FaceWithCrops | undefined> => {
+        const entry = faces[i];
+        if (!entry) return undefined;
+        if (!entry.face && entry.detection)
+          [entry.face] = await deps.pipeline.describeFaces(
+            frame.image,
+            [entry.detection],
+            analyze,
+            stageTimes,
+          );
+        return entry.face;
+      };
 
       // Embeddings on demand: only for faces that can re-link a track or improve its best-K.
       const embeddings = new Map<number, Float32Array>();
       const embedOf = async (i: number): Promise<Float32Array | undefined> => {
         const known = embeddings.get(i);
         if (known) return known;
-        const crop = faces[i]?.crops?.embedded;
+        const crop = (await describe(i))?.crops?.embedded;
         if (!crop) return undefined;
         const e0 = performance.now();
         const [vector] = await deps.pipeline.embedCrops([crop], analyze.flip);
@@ -221,12 +275,14 @@ export async function processVideo(
 
       t = performance.now();
       const embedBefore = timings.embed;
+      const describedBefore = describedMs(stageTimes);
       const update = await tracker.update(
         frame.index,
         faces.map((f) => ({ box: f.box, score: f.score })),
         embedOf,
       );
-      timings.track += performance.now() - t - (timings.embed - embedBefore);
+      timings.track +=
+        performance.now() - t - (timings.embed - embedBefore) - (describedMs(stageTimes) - describedBefore);
 
       const events: TrackEvent[] = [];
       for (const [i, object] of update.assignments.entries()) {
@@ -239,6 +295,7 @@ export async function processVideo(
             decision: undefined,
             decisions: 0,
             embedded: 0,
+            describedFrame: Number.NEGATIVE_INFINITY,
             started: false,
             firstMs: frame.timestampMs,
             lastMs: frame.timestampMs,
@@ -248,7 +305,11 @@ export async function processVideo(
         }
         record.lastMs = frame.timestampMs;
         record.evidence.seen++;
-        const face = faces[i]!;
+        if (record.evidence.full && !faces[i]?.face && frame.index - record.describedFrame < describeEvery)
+          continue;
+        const face = await describe(i);
+        if (!face) continue;
+        record.describedFrame = frame.index;
         if (record.evidence.wouldKeep(face.quality.score)) {
           const embedding = await embedOf(i);
           if (embedding) {
@@ -266,6 +327,8 @@ export async function processVideo(
           }
         }
       }
+      for (const stage of ['detect', 'landmarks', 'align', 'quality', 'enhance'] as const)
+        timings[stage] += stageTimes[stage];
       for (const object of update.confirmed) {
         const record = records.get(object.id)!;
         record.started = true;
