@@ -232,10 +232,12 @@ export function videoMarkdown(rows: VideoBenchRow[]): string {
 }
 
 export const VIDEO_NOTE =
-  'End to end: FFmpeg decode through a pipe, the whole-frame ULFD pass every frame, the full detector (fine ' +
-  'pyramid, BlazeFace) every 10th frame and on scene changes, the full detector in a window around each track ' +
-  "the whole-frame pass missed, embeddings only for faces that enter a track's best 5, one ONNX thread per " +
-  'model. fps and stage times are wall-clock (decode = waiting for the next frame from FFmpeg) and follow the ' +
+  'End to end: FFmpeg decode through a pipe (3 frames read ahead), the whole-frame ULFD pass every frame, the ' +
+  'full detector (fine pyramid, BlazeFace) once a second of video (every 30th frame at 30 fps, 15th at 15 fps) ' +
+  'and on scene changes, the full detector in a window around each track the whole-frame pass missed, a ' +
+  "track's face described (landmarks, pose, quality) in one frame of 3 once its best 5 are full, embeddings " +
+  "only for faces that enter a track's best 5, one ONNX thread per model. fps and stage times are " +
+  'wall-clock (decode = waiting for the next frame from FFmpeg) and follow the ' +
   "machine's load; CPU ms/frame are CPU time (Node: JavaScript + ONNX Runtime; decoder: the FFmpeg child " +
   'decoding alone), and "CPU-bound fps" is what two otherwise idle cores sustain from them: ' +
   'min(1000 / Node, 2000 / (Node + decoder)). A busy machine inflates CPU time too (shared caches and cores): ' +

@@ -33,7 +33,7 @@ const OPTIONS = {
 
 const VIDEO_HELP = `Usage: faceprint video <file|url|folder> [--annotate out.mp4] [--json|--ndjson] [--every N]
   --every N          analyse every Nth frame (default 1)
-  --full-every N     full detector pyramid every N analysed frames (default 10; others: fast path)
+  --full-every N     full detector pyramid every N analysed frames (default: one second, at least 10)
   --aggregation A    quality-mean (default), best-single, max-score or top2-mean
   --start S          start S seconds in;  --max-seconds S  stop after S seconds of video
   --ndjson           one JSON track event per line as it happens, then the result
@@ -179,7 +179,10 @@ export async function videoCommand(argv: string[]): Promise<number> {
       label,
       {
         aggregation,
-        fullScanEvery: intOption(values['full-every'], 'full-every', 10) || 1,
+        fullScanEvery:
+          values['full-every'] === undefined
+            ? undefined
+            : intOption(values['full-every'], 'full-every', 10) || 1,
         annotate: values.annotate ? new FfmpegVideoWriter(values.annotate) : undefined,
         signal: controller.signal,
         onProgress: (p) => {

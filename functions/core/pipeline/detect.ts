@@ -63,6 +63,11 @@ export interface DetectOptions {
    * tile, the exhaustive scan.
    */
   tileGate: number;
+  /**
+   * A rolling scan (video): run only the fine-level tiles whose index is `index` modulo `count`, so consecutive
+   * frames with index 0 … count − 1 visit every tile once. Unset: every tile.
+   */
+  tileSlice?: { index: number; count: number } | undefined;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
@@ -327,9 +332,15 @@ export function blazeBoxToUlfdBox(box: Box): Box {
   return { x: x1, y: y1, width: x2 - x1, height: y2 - y1 };
 }
 
+function levelSize(image: RgbImage, scale: number): { width: number; height: number } {
+  return {
+    width: Math.max(1, Math.round(image.width * scale)),
+    height: Math.max(1, Math.round(image.height * scale)),
+  };
+}
+
 async function levelImage(image: RgbImage, scale: number): Promise<RgbImage> {
-  const w = Math.max(1, Math.round(image.width * scale));
-  const h = Math.max(1, Math.round(image.height * scale));
+  const { width: w, height: h } = levelSize(image, scale);
   return w === image.width && h === image.height ? image : resizeImage(image, w, h);
 }
 
@@ -492,8 +503,15 @@ async function detectOnce(
     );
   }
 
+  const slice = options.tileSlice;
+  let tileIndex = 0;
+  const inSlice = () => !slice || tileIndex++ % slice.count === slice.index;
   for (const scale of scales) {
     if (gated && candidates.length === 0) break;
+    // This frame's share of a rolling scan; a level it has no tile of is not even resized.
+    const { width: lw, height: lh } = levelSize(image, scale);
+    const sliced = tilesOf({ width: lw, height: lh, data: image.data }, 1, 1, ULFD_W, ULFD_H).filter(inSlice);
+    if (slice && sliced.length === 0 && options.detector !== 'blazeface') continue;
     const level = await levelImage(image, scale);
     const sx = level.width / image.width;
     const sy = level.height / image.height;
@@ -502,7 +520,7 @@ async function detectOnce(
         ? tilesAroundCandidates(candidates, level, sx, sy, ULFD_W, ULFD_H, TILE_OVERLAP / 2).map(
             (origin): Tile => ({ ...origin, level, scaleX: sx, scaleY: sy }),
           )
-        : tilesOf(level, sx, sy, ULFD_W, ULFD_H);
+        : sliced.map((t): Tile => ({ x: t.x, y: t.y, level, scaleX: sx, scaleY: sy }));
       for (const tile of tiles) {
         budget.check();
         for (const found of await runUlfd(backend, tile, options.ulfdScoreThreshold, levels))
@@ -535,10 +553,18 @@ async function detectOnce(
   }
   // A face found only on a fine tile must be confirmed by BlazeFace: fine tiles turn hair, ears and fabric into
   // small "faces" often enough to matter (seen on the seed photos).
+  // A tile face the whole-frame pass also reported (one face, two boxes merged by NMS) needs no BlazeFace run.
+  const whole = ulfd.filter((d) => !d.fromTile);
+  const seenWhole = (face: RawDetection) => whole.some((d) => iou(d.box, face.box) > options.nmsIouThreshold);
   const confirmed: RawDetection[] = [];
   for (const face of merged) {
     budget.check();
-    if (!face.fromTile || face.secondOpinion || (await confirmedByBlazeFace(backend, image, face, levels)))
+    if (
+      !face.fromTile ||
+      face.secondOpinion ||
+      seenWhole(face) ||
+      (await confirmedByBlazeFace(backend, image, face, levels))
+    )
       confirmed.push(face);
   }
   return confirmed

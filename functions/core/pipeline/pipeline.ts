@@ -230,14 +230,40 @@ export class FacePipeline implements FaceAnalyser {
     timings: Record<Stage, number> = zeroTimings(),
     budget: WorkBudget = WorkBudget.NONE,
   ): Promise<FaceWithCrops[]> {
+    const detections = await this.detectImage(image, options, timings, budget);
+    return this.describeFaces(image, detections, options, timings, budget);
+  }
+
+  /** The detection step of {@link analyzeImage} alone: the pack's detector, boxes in image pixels. */
+  async detectImage(
+    image: RgbImage,
+    options: AnalyzeOptions,
+    timings: Record<Stage, number> = zeroTimings(),
+    budget: WorkBudget = WorkBudget.NONE,
+  ): Promise<RawDetection[]> {
     const lap = stageClock(timings);
-    const { pack } = this.backend;
     const detections =
-      pack.detector.family === 'ulfd+blazeface'
+      this.backend.pack.detector.family === 'ulfd+blazeface'
         ? await detectFaces(this.backend, image, options.detect, budget)
         : await detectWithPack(this.backend, image, options.detect.maxFaces);
     lap('detect');
+    return detections;
+  }
 
+  /**
+   * The steps of {@link analyzeImage} after detection (landmarks, alignment, pose, quality, enhancement and,
+   * unless `embed: false`, embeddings) for the given detections; the video path describes only the faces it
+   * needs.
+   */
+  async describeFaces(
+    image: RgbImage,
+    detections: readonly RawDetection[],
+    options: AnalyzeOptions,
+    timings: Record<Stage, number> = zeroTimings(),
+    budget: WorkBudget = WorkBudget.NONE,
+  ): Promise<FaceWithCrops[]> {
+    const lap = stageClock(timings);
+    const { pack } = this.backend;
     const prepared: {
       detection: RawDetection;
       landmarks: FiveLandmarks;
@@ -406,7 +432,8 @@ function toSourceFrame(face: FaceWithCrops, scale: number): void {
   });
 }
 
-function roundBox(box: { x: number; y: number; width: number; height: number }) {
+/** A box rounded to 0.1 px, as every reported face's box is. */
+export function roundBox(box: { x: number; y: number; width: number; height: number }) {
   const r = (v: number) => Math.round(v * 10) / 10;
   return { x: r(box.x), y: r(box.y), width: r(box.width), height: r(box.height) };
 }

@@ -78,20 +78,22 @@ function shiftFace(face: FaceWithCrops, dx: number, dy: number): FaceWithCrops {
 
 /**
  * Looks for the faces of tracks the whole-frame pass missed (small, dark or blurred ones) in windows three times
- * their box, with the full detector, and adds what it finds. A window is searched for faces of at least half
- * its track's size and never on a padded copy, so it costs one whole-window pass, not a pyramid.
+ * their box, with the full detector, and returns the faces it adds (fully described) to the `found` boxes. A
+ * window is searched for faces of at least half its track's size and never on a padded copy, so it costs one
+ * whole-window pass, not a pyramid.
  */
 export async function searchAroundTracks(
   pipeline: FacePipeline,
   image: RgbImage,
   predicted: readonly Box[],
-  found: FaceWithCrops[],
+  found: readonly Box[],
   options: AnalyzeOptions,
   timings: Record<Stage, number>,
 ): Promise<FaceWithCrops[]> {
-  const faces = [...found];
+  const boxes = [...found];
+  const added: FaceWithCrops[] = [];
   for (const box of predicted) {
-    if (faces.some((f) => iou(f.box, box) > 0.3)) continue;
+    if (boxes.some((b) => iou(b, box) > 0.3)) continue;
     const side = Math.max(box.width, box.height) * 3;
     const window = cropRegion(image, {
       x: box.x + box.width / 2 - side / 2,
@@ -111,8 +113,10 @@ export async function searchAroundTracks(
     );
     for (const face of local) {
       const shifted = shiftFace(face, window.x, window.y);
-      if (!faces.some((f) => iou(f.box, shifted.box) > 0.3)) faces.push(shifted);
+      if (boxes.some((b) => iou(b, shifted.box) > 0.3)) continue;
+      boxes.push(shifted.box);
+      added.push(shifted);
     }
   }
-  return faces;
+  return added;
 }

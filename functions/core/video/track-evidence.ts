@@ -73,6 +73,11 @@ export class TrackEvidence {
     readonly aggregation: Aggregation,
   ) {}
 
+  /** Whether the best-K is full (a new face must then beat the worst kept one). */
+  get full(): boolean {
+    return this.faces.length >= this.bestK;
+  }
+
   /** Whether a face of this quality would enter the best-K (callers embed only such faces). */
   wouldKeep(qualityScore: number): boolean {
     if (this.faces.length < this.bestK) return true;

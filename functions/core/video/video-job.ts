@@ -4,6 +4,7 @@
  * and AWS Batch; the frame source, the gallery and the event sinks are ports.
  */
 
+import type { RawDetection } from '../pipeline/detect.ts';
 import type { RgbImage } from '../pipeline/image.ts';
 import {
   type AnalyzeOptionsInput,
@@ -11,8 +12,10 @@ import {
   type FacePipeline,
   type FaceWithCrops,
   resolveOptions,
+  roundBox,
   type Stage,
 } from '../pipeline/pipeline.ts';
+import type { Box } from '../types.ts';
 import { drawTrackBoxes } from './draw.ts';
 import type { TrackEvent, TrackEventSink, TrackEventType } from './events.ts';
 import { fastMinFaceSize, sceneChanged, searchAroundTracks, thumbnailOf } from './fast-path.ts';
@@ -32,8 +35,23 @@ export interface VideoJobOptions {
   /** Faces kept per track for its decision. */
   bestK?: number;
   aggregation?: Aggregation;
-  /** Run the full detector pyramid every this many frames (and on a scene change); 1 = every frame. */
+  /**
+   * Visit every fine-pyramid tile (and run BlazeFace on the whole frame) once every this many frames (default:
+   * one second of video, at least 10 frames); 1 = every frame. With `rollingScan` the tiles are spread over those frames, otherwise one frame in this many runs the
+   * whole pyramid. The first frame and a scene change always get the complete detector.
+   */
   fullScanEvery?: number;
+  /**
+   * Spread the fine tiles over `fullScanEvery` frames instead of scanning them all on one frame: no frame pays
+   * for the whole pyramid (steadier latency for a live camera), but measured at 1–4 ms more CPU per 720p frame
+   * (the level is resized on more frames), so it is off by default.
+   */
+  rollingScan?: boolean;
+  /**
+   * Once a track holds its best-K faces, describe (landmarks, alignment, pose, quality) its face in one frame of
+   * this many; 1 = every frame.
+   */
+  describeEvery?: number;
   /** Candidates kept per decision. */
   topK?: number;
   /** Called after every frame (cheap: the CLI throttles its own drawing). */
@@ -64,10 +82,28 @@ interface TrackRecord {
   decision: TrackDecision | undefined;
   decisions: number;
   embedded: number;
+  /** The last frame this track's face was described (landmarks, quality) in. */
+  describedFrame: number;
   started: boolean;
   firstMs: number;
   lastMs: number;
   dirty: boolean;
+}
+
+/** See {@link VideoJobOptions.describeEvery}. */
+const DESCRIBE_EVERY = 3;
+
+/** A face of the current frame: detected, and described once something needs its landmarks or quality. */
+interface FrameFace {
+  box: Box;
+  score: number;
+  detection?: RawDetection;
+  face?: FaceWithCrops;
+}
+
+/** Milliseconds spent describing faces so far in a frame's stage times. */
+function describedMs(t: Record<Stage, number>): number {
+  return t.landmarks + t.align + t.quality + t.enhance;
 }
 
 /** Best aligned crops of a finished job, for thumbnails: track id → crops, best first. */
@@ -111,7 +147,7 @@ export async function processVideo(
   });
   const bestK = options.bestK ?? 5;
   const aggregation = options.aggregation ?? 'quality-mean';
-  const fullEvery = Math.max(1, options.fullScanEvery ?? 10);
+  const describeEvery = Math.max(1, options.describeEvery ?? DESCRIBE_EVERY);
   const topK = options.topK ?? 5;
   const tracker = new FaceTracker(options.tracker);
   const timings = zeroTimings();
@@ -124,6 +160,9 @@ export async function processVideo(
   let previousThumb: Uint8Array | undefined;
 
   const info = await source.open();
+  // Once a second of video by default (at least every 10 frames): a new face too small or too dark for the
+  // whole-frame pass is found within a second; each round of the fine tiles costs 13 ULFD runs at 720p.
+  const fullEvery = Math.max(1, options.fullScanEvery ?? Math.max(10, Math.round(info.fps || 10)));
   const fastMin = Math.max(analyze.detect.minFaceSize, fastMinFaceSize(info.width, info.height));
   // Between full scans: the whole-frame ULFD pass only (no tiles, no BlazeFace, no padded second look), ~10 ms
   // less per frame; a track this pass misses (dark, blurred, small) is looked for by the full detector in a window
@@ -132,6 +171,18 @@ export async function processVideo(
     ...analyze,
     detect: { ...analyze.detect, detector: 'ulfd' as const, minFaceSize: fastMin, searchPadded: false },
   };
+  // A rolling scan: each frame also runs its slice of the fine tiles (and BlazeFace on the whole frame once per
+  // round), so every tile is visited once every `fullEvery` frames without a frame that pays for all of them.
+  const rolling = options.rollingScan ?? false;
+  const rollingAnalyze = (index: number) => ({
+    ...analyze,
+    detect: {
+      ...analyze.detect,
+      detector: index === 0 ? analyze.detect.detector : ('ulfd' as const),
+      searchPadded: false,
+      tileSlice: { index, count: fullEvery },
+    },
+  });
   await options.annotate?.start(info);
 
   const emit = async (events: TrackEvent[]) => {
@@ -174,8 +225,10 @@ export async function processVideo(
       // Detection: the whole frame always; the fine pyramid every N frames or on a scene change; otherwise fine
       // detection only around the tracks' predicted boxes.
       const thumb = thumbnailOf(frame.image);
-      const full =
-        frame.index % fullEvery === 0 || (previousThumb !== undefined && sceneChanged(previousThumb, thumb));
+      const changed = previousThumb !== undefined && sceneChanged(previousThumb, thumb);
+      const full = rolling
+        ? previousThumb === undefined || changed
+        : frame.index % fullEvery === 0 || changed;
       previousThumb = thumb;
       if (full) fullScans++;
       const stageTimes: Record<Stage, number> = {
@@ -187,11 +240,19 @@ export async function processVideo(
         enhance: 0,
         embed: 0,
       };
-      let faces: FaceWithCrops[] = await deps.pipeline.analyzeImage(
+      // Faces are detected here and described (landmarks, alignment, pose, quality) only where needed: for a
+      // track whose best-K is full, one frame in `describeEvery` (consecutive frames of a face differ in quality
+      // by noise), and whenever the tracker wants an embedding to re-link a track.
+      const detections = await deps.pipeline.detectImage(
         frame.image,
-        full ? analyze : fastAnalyze,
+        full ? analyze : rolling ? rollingAnalyze(frame.index % fullEvery) : fastAnalyze,
         stageTimes,
       );
+      const faces: FrameFace[] = detections.map((detection) => ({
+        box: roundBox(detection.box),
+        score: Math.round(detection.score * 10_000) / 10_000,
+        detection,
+      }));
       if (!full) {
         const expected = tracker
           .active()
@@ -199,18 +260,37 @@ export async function processVideo(
             (t) => t.missed <= fullEvery && (t.state !== 'tentative' || t.lastFrame === frame.index - 1),
           )
           .map((t) => t.box);
-        if (expected.length > 0)
-          faces = await searchAroundTracks(deps.pipeline, frame.image, expected, faces, analyze, stageTimes);
+        if (expected.length > 0) {
+          const extra = await searchAroundTracks(
+            deps.pipeline,
+            frame.image,
+            expected,
+            faces.map((f) => f.box),
+            analyze,
+            stageTimes,
+          );
+          for (const face of extra) faces.push({ box: face.box, score: face.score, face });
+        }
       }
-      for (const stage of ['detect', 'landmarks', 'align', 'quality', 'enhance'] as const)
-        timings[stage] += stageTimes[stage];
+      const describe = async (i: number): Promise<FaceWithCrops | undefined> => {
+        const entry = faces[i];
+        if (!entry) return undefined;
+        if (!entry.face && entry.detection)
+          [entry.face] = await deps.pipeline.describeFaces(
+            frame.image,
+            [entry.detection],
+            analyze,
+            stageTimes,
+          );
+        return entry.face;
+      };
 
       // Embeddings on demand: only for faces that can re-link a track or improve its best-K.
       const embeddings = new Map<number, Float32Array>();
       const embedOf = async (i: number): Promise<Float32Array | undefined> => {
         const known = embeddings.get(i);
         if (known) return known;
-        const crop = faces[i]?.crops?.embedded;
+        const crop = (await describe(i))?.crops?.embedded;
         if (!crop) return undefined;
         const e0 = performance.now();
         const [vector] = await deps.pipeline.embedCrops([crop], analyze.flip);
@@ -221,12 +301,14 @@ export async function processVideo(
 
       t = performance.now();
       const embedBefore = timings.embed;
+      const describedBefore = describedMs(stageTimes);
       const update = await tracker.update(
         frame.index,
         faces.map((f) => ({ box: f.box, score: f.score })),
         embedOf,
       );
-      timings.track += performance.now() - t - (timings.embed - embedBefore);
+      timings.track +=
+        performance.now() - t - (timings.embed - embedBefore) - (describedMs(stageTimes) - describedBefore);
 
       const events: TrackEvent[] = [];
       for (const [i, object] of update.assignments.entries()) {
@@ -239,6 +321,7 @@ export async function processVideo(
             decision: undefined,
             decisions: 0,
             embedded: 0,
+            describedFrame: Number.NEGATIVE_INFINITY,
             started: false,
             firstMs: frame.timestampMs,
             lastMs: frame.timestampMs,
@@ -248,7 +331,11 @@ export async function processVideo(
         }
         record.lastMs = frame.timestampMs;
         record.evidence.seen++;
-        const face = faces[i]!;
+        if (record.evidence.full && !faces[i]?.face && frame.index - record.describedFrame < describeEvery)
+          continue;
+        const face = await describe(i);
+        if (!face) continue;
+        record.describedFrame = frame.index;
         if (record.evidence.wouldKeep(face.quality.score)) {
           const embedding = await embedOf(i);
           if (embedding) {
@@ -266,6 +353,8 @@ export async function processVideo(
           }
         }
       }
+      for (const stage of ['detect', 'landmarks', 'align', 'quality', 'enhance'] as const)
+        timings[stage] += stageTimes[stage];
       for (const object of update.confirmed) {
         const record = records.get(object.id)!;
         record.started = true;
