@@ -59,9 +59,8 @@ export class AwsVideo {
 
   constructor(
     private readonly rt: AwsRuntime,
-    private readonly options: AwsVideoOptions = {
-      feedQueueUrl: process.env[ENV.batchFeedQueueUrl] || undefined,
-    },
+    // The URL is validated with the rest of the configuration at cold start (config.ts).
+    private readonly options: AwsVideoOptions = { feedQueueUrl: rt.config.batchFeedQueueUrl },
   ) {
     this.queueValue = options.queue;
   }
