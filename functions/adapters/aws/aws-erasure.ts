@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteCommand,
@@ -42,7 +43,7 @@ import {
   type StoredTrack,
   type SubjectEraser,
 } from '../../core/gallery/erasure.ts';
-import { subjectTracksPk, trackSk, videoPk } from './dynamo-video-store.ts';
+import { subjectTrackSk, subjectTracksPk, trackSk, videoPk } from './dynamo-video-store.ts';
 import { deleteAllVersions, pruneSupersededSnapshots } from './s3-versions.ts';
 import {
   deleteMentions,
@@ -238,6 +239,25 @@ export class AwsSubjectEraser implements SubjectEraser {
     const { thumbnailKey: _gone, ...kept } = track;
     await this.put(thumbnail ? kept : track);
     p.tracksRedacted.push(`${item.key as string}#${item.trackId as number}`);
+    // Another subject's track keeps a copy under that subject (`SUBJECT-TRACK#`): rewritten the same way.
+    const decided = (item as StoredTrack).decision;
+    if (own.length === 0 && decided?.kind === 'match' && decided.subjectId) {
+      const copy = {
+        pk: subjectTracksPk(decided.subjectId),
+        sk: subjectTrackSk(item.key as string, item.eTag as string, item.trackId as number),
+      };
+      await this.o.doc
+        .send(
+          new PutCommand({
+            TableName: this.o.detectionsTable,
+            Item: { ...track, ...copy },
+            ConditionExpression: 'attribute_exists(pk)',
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        });
+    }
   }
 
   /**

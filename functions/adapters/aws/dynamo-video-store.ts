@@ -31,6 +31,9 @@ export const trackSk = (eTag: string, id: number) => `${eTag}#TRACK#${String(id)
 /** `pk` of the tracks decided as one subject. */
 export const subjectTracksPk = (subjectId: string) => `SUBJECT-TRACK#${subjectId}`;
 
+/** `sk` of a subject's track: the video's key and version and the track id. */
+export const subjectTrackSk = (key: string, eTag: string, id: number) => `${key}#${eTag}#${id}`;
+
 /** Where a video's result files go: `results/videos/<key>/<ETag>/`. */
 export function videoResultsPrefix(key: string, eTag: string): string {
   return `results/videos/${key}/${eTag}/`;
@@ -107,7 +110,11 @@ export class DynamoVideoStore {
       await this.put({ ...key, ...item });
       const subjectId = track.decision?.kind === 'match' ? track.decision.subjectId : undefined;
       if (subjectId) {
-        await this.put({ pk: subjectTracksPk(subjectId), sk: `${ref.key}#${eTag}#${track.id}`, ...item });
+        await this.put({
+          pk: subjectTracksPk(subjectId),
+          sk: subjectTrackSk(ref.key, eTag, track.id),
+          ...item,
+        });
       }
     }
     await this.put({
