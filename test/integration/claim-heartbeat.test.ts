@@ -6,14 +6,17 @@
  * all the same is aborted and records nothing.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoIngestLedger } from '../../functions/adapters/aws/dynamo-ingest-ledger.ts';
 import type { RecordedDetection, UploadSource } from '../../functions/core/ingest/ports.ts';
 import { type ProcessedUpload, processUpload } from '../../functions/core/ingest/workflow.ts';
 import { createTables, dynamoClient, type Emulator, startDynamoLocal } from '../support/emulators.ts';
 
-const STALE_MS = 1_000;
+const STALE_MS = 60_000;
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+/** The ledger's clock, moved by the tests. */
+let clock = Date.parse('2026-12-01T12:00:00.000Z');
 
 /** An upload source of one always-present object: the ledger decides everything. */
 const source: UploadSource<string> = {
@@ -34,13 +37,22 @@ const sink = { record: async () => record, refuse: async () => record };
 describe('claim heartbeat on the DynamoDB ingest ledger', () => {
   let dynamo: Emulator;
   let client: DynamoDBClient;
+  let doc: DynamoDBDocumentClient;
   let table: string;
-  const ledger = () => new DynamoIngestLedger(client, table, { staleAfterMs: STALE_MS, keySchema: 'id' });
+  // Renewals every 50 ms of real time; staleness is judged on the test's clock.
+  const ledger = () =>
+    new DynamoIngestLedger(client, table, {
+      staleAfterMs: STALE_MS,
+      keySchema: 'id',
+      now: () => clock,
+      renewEveryMs: 50,
+    });
 
   beforeAll(async () => {
     dynamo = await startDynamoLocal();
     table = (await createTables(dynamo.endpoint)).idempotency;
     client = dynamoClient(dynamo.endpoint);
+    doc = DynamoDBDocumentClient.from(client);
   }, 120_000);
 
   afterAll(async () => {
@@ -48,20 +60,25 @@ describe('claim heartbeat on the DynamoDB ingest ledger', () => {
     await dynamo?.stop();
   });
 
-  it('renews a third of the window apart', () => {
-    expect(ledger().renewEveryMs).toBe(333);
+  it('renews a third of the window apart by default', () => {
+    expect(new DynamoIngestLedger(client, table, { staleAfterMs: 600_000 }).renewEveryMs).toBe(200_000);
   });
 
-  it('a job running three stale windows keeps its claim: a duplicate job is busy all along, then finds it done', async () => {
+  it('a job running two stale windows keeps its claim: a duplicate job is busy all along, then finds it done', async () => {
     const duplicates: string[] = [];
+    const held = ledger();
+    const renewals = vi.spyOn(held, 'renew');
     const job = processUpload('videos/long.mp4', {
       source,
-      ledger: ledger(),
+      ledger: held,
       sink,
       process: async (_ref, _version, signal) => {
-        // A duplicate job tries every 400 ms while this one runs (3 s or more, three windows).
-        for (let t = 0; t < 8; t++) {
-          await sleep(400);
+        // Half a window passes, the job renews, a duplicate job tries: four times (two windows).
+        for (let t = 0; t < 4; t++) {
+          clock += STALE_MS / 2;
+          const before = renewals.mock.calls.length;
+          // Two calls started: the first has finished (renewals run one after another).
+          while (renewals.mock.calls.length < before + 2) await sleep(10);
           const claim = await ledger().claim('videos/long.mp4', 'etag-1');
           duplicates.push(claim.acquired ? 'acquired' : claim.state);
         }
@@ -70,15 +87,16 @@ describe('claim heartbeat on the DynamoDB ingest ledger', () => {
       },
     });
     await expect(job).resolves.toEqual({ status: 'processed', detail: 'done' });
-    expect(duplicates).toEqual(Array(8).fill('claimed'));
+    expect(duplicates).toEqual(Array(4).fill('claimed'));
     expect((await ledger().claim('videos/long.mp4', 'etag-1')).state).toBe('done');
   });
 
   it('a dead holder (claimed, never renewed) is taken over once the window passed, not before', async () => {
     const dead = await ledger().claim('videos/dead.mp4', 'etag-1');
     expect(dead.acquired).toBe(true);
+    clock += STALE_MS - 1_000;
     expect((await ledger().claim('videos/dead.mp4', 'etag-1')).acquired).toBe(false);
-    await sleep(STALE_MS + 100);
+    clock += 2_000;
     const outcome = await processUpload('videos/dead.mp4', {
       source,
       ledger: ledger(),
@@ -112,14 +130,16 @@ describe('claim heartbeat on the DynamoDB ingest ledger', () => {
       ledger: ledger(),
       sink,
       process: async (_ref, _version, signal) => {
-        // Another worker takes the claim over (as if this one had stalled past the window).
-        await ledger().release('videos/stolen.mp4', 'etag-1', {
-          state: 'claimed',
-          firstClaim: true,
-          acquired: true,
-          attempts: 1,
-        });
-        expect((await ledger().claim('videos/stolen.mp4', 'etag-1')).acquired).toBe(true);
+        // Another worker takes the claim over (as if this one had stalled past the window): what a take-over
+        // writes, a new attempt number and claim time.
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { id: 'INGEST#etag-1#videos/stolen.mp4' },
+            UpdateExpression: 'SET attempts = attempts + :one, claimedAt = :now',
+            ExpressionAttributeValues: { ':one': 1, ':now': clock },
+          }),
+        );
         // The next renewal finds the claim no longer this job's.
         await new Promise<void>((ok) => signal.addEventListener('abort', () => ok(), { once: true }));
         aborted = signal.aborted;
@@ -130,7 +150,10 @@ describe('claim heartbeat on the DynamoDB ingest ledger', () => {
     await expect(loser).resolves.toEqual({ status: 'busy' });
     expect(aborted).toBe(true);
     expect(recordedByLoser).toBe(false);
-    // The claim is still the new holder's (attempt 2), not completed by the loser.
-    expect((await ledger().claim('videos/stolen.mp4', 'etag-1')).state).toBe('claimed');
+    // The claim is still the new holder's (attempt 2), neither completed nor released by the loser.
+    expect(await ledger().claim('videos/stolen.mp4', 'etag-1')).toMatchObject({
+      acquired: false,
+      state: 'claimed',
+    });
   });
 });

@@ -37,10 +37,12 @@ export class DynamoIngestLedger implements IngestLedger {
       keySchema?: LedgerKeySchema;
       /** With `keySchema: 'id'`: days a row is kept after its last write (default 400). */
       retentionDays?: number;
+      /** How often a long job renews its claim (default a third of `staleAfterMs`). */
+      renewEveryMs?: number;
     } = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    this.renewEveryMs = Math.max(1, Math.floor(this.staleAfterMs() / 3));
+    this.renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(this.staleAfterMs() / 3));
   }
 
   /** A third of the stale window: two renewals can fail in a row before the claim looks abandoned. */

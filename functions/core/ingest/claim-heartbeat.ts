@@ -58,17 +58,21 @@ export async function holdClaim<T>(
         }, every)
       : undefined;
   timer?.unref?.();
+  const stop = async () => {
+    if (timer) clearInterval(timer);
+    await renewing;
+  };
   try {
     const result = await work(controller.signal);
+    await stop();
     if (controller.signal.aborted) throw controller.signal.reason;
     return result;
   } catch (error) {
+    // No renewal may follow the release (it would make the claim fresh again).
+    await stop();
     if (!controller.signal.aborted && !isClaimLost(error)) {
       await ledger.release?.(key, fingerprint, claim.claim).catch(() => undefined);
     }
     throw controller.signal.aborted ? controller.signal.reason : error;
-  } finally {
-    if (timer) clearInterval(timer);
-    await renewing;
   }
 }
