@@ -51,7 +51,7 @@ import {
   MENTION_INDEX_MARKER,
   mentionItems,
   mentionsOf,
-  subjectsNamed,
+  subjectsOfFaces,
 } from './subject-mentions.ts';
 
 export interface AwsEraserOptions {
@@ -205,9 +205,7 @@ export class AwsSubjectEraser implements SubjectEraser {
       // The upload showed the subject: the record, the object and the ledger row go, and so do the other
       // subjects' mentions of the record (their keys name the upload).
       const target = keyOf(item);
-      const others = subjectsNamed(
-        ...(event.faces ?? []).flatMap((f) => [f.decision, { candidates: f.candidates }]),
-      ).filter((id) => id !== subjectId);
+      const others = subjectsOfFaces(event.faces ?? []).filter((id) => id !== subjectId);
       await deleteMentions(
         this.o.doc,
         this.o.detectionsTable,

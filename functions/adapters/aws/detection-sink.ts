@@ -10,7 +10,7 @@ import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { IngestEvent } from '../../core/ingest/ingest.ts';
 import type { DetectionSink, RecordedDetection } from '../../core/ingest/ports.ts';
 import type { ObjectRef } from './s3-upload-source.ts';
-import { mentionItems, subjectsNamed, writeMentions } from './subject-mentions.ts';
+import { mentionItems, subjectsOfFaces, writeMentions } from './subject-mentions.ts';
 
 /** `detail-type` of the detection events on the bus. */
 export const DETECTION_DETAIL_TYPE = 'Faceprint Detection';
@@ -47,9 +47,7 @@ export class DynamoDetectionSink implements DetectionSink<ObjectRef> {
     const { json, truncated } = bounded(event, MAX_RECORD_EVENT_BYTES);
     const key = { pk: `DETECTION#${event.key}`, sk: eTag };
     const expiresAt = Math.floor(Date.parse(event.processedAt) / 1000) + DETECTION_RETENTION_DAYS * 86_400;
-    const named = subjectsNamed(
-      ...(event.faces ?? []).flatMap((f) => [f.decision, { candidates: f.candidates }]),
-    );
+    const named = subjectsOfFaces(event.faces ?? []);
     await writeMentions(this.options.doc, this.options.detectionsTable, mentionItems(key, named, expiresAt));
     await this.options.doc.send(
       new PutCommand({

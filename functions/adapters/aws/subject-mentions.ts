@@ -53,6 +53,13 @@ export function subjectsNamed(...decisions: (Named | undefined)[]): string[] {
   return [...ids];
 }
 
+/** The subject ids named by the faces of a detection record (each face's decision and candidates). */
+export function subjectsOfFaces(
+  faces: readonly { decision: Named; candidates?: readonly { subjectId: string }[] | undefined }[],
+): string[] {
+  return subjectsNamed(...faces.flatMap((f) => [f.decision, { candidates: f.candidates }]));
+}
+
 /** The mention items of one target. */
 export function mentionItems(
   target: ItemKey,
