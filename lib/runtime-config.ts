@@ -76,6 +76,9 @@ export const PREFIX = {
 /** Where the ingest function writes the one-video manifests of videos it hands to Batch (inside `batch/`). */
 export const VIDEO_MANIFEST_PREFIX = 'batch/videos/';
 
+/** Where the Batch job writes a video's annotated MP4 and track thumbnails (inside `results/`). */
+export const VIDEO_RESULTS_PREFIX = 'results/videos/';
+
 /** Where the Dockerfile puts the ONNX models and `manifest.json` (also `FACEPRINT_MODELS_DIR`). */
 export const MODELS_DIR = '/opt/models';
 

@@ -26,7 +26,7 @@ export interface LocalOptions {
 
 export interface LocalGallery {
   gallery: GalleryService;
-  /** In-process pipeline (videos, promotion; loads its models on first use). */
+  /** In-process pipeline (videos; loads its models on first use). */
   pipeline: FacePipeline;
   /** What the gallery analyses with: the worker pool when there is one, else {@link LocalGallery.pipeline}. */
   analyser: FaceAnalyser;
@@ -66,7 +66,8 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     photos: dataDir.photos,
     approximate: dataDir.approximate,
   });
-  followUp.bind(gallery, pipeline);
+  // Promotion embeds its variants where the gallery analyses: in the worker pool when there is one.
+  followUp.bind(gallery, analyser);
   try {
     await gallery.open();
   } catch (error) {

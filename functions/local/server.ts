@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { FaceprintError } from '../core/errors.ts';
@@ -123,11 +122,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     // The pool's threads warmed their own models; the in-process pipeline is only for videos then.
     if (analysisWorkers === 0) await local.pipeline.warmUp();
-    const videos = new LocalVideoJobs(
-      join(local.dataDir.paths.root, 'videos'),
-      local.gallery,
-      local.pipeline,
-    );
+    const videos = new LocalVideoJobs(local.dataDir.paths.videos, local.gallery, local.pipeline);
     const app = createApp({
       gallery: local.gallery,
       apiKeys,

@@ -4,7 +4,7 @@
  * video and best-face thumbnails as results. Wiring only: the work is `processVideo` in the core.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
 import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
@@ -16,6 +16,7 @@ import type { TrackEventSink } from '../core/video/events.ts';
 import { auditSink, galleryMatcher } from '../core/video/gallery-matcher.ts';
 import type { VideoJobsPort, VideoJobView } from '../core/video/jobs.ts';
 import { processVideo, type TrackCrops } from '../core/video/video-job.ts';
+import type { VideoResult } from '../core/video/video-types.ts';
 
 const FILE_NAME = /^(annotated\.mp4|track-\d{1,6}\.jpg)$/;
 
@@ -72,15 +73,9 @@ export class LocalVideoJobs implements VideoJobsPort {
           },
         },
       );
-      const thumbnails = await writeThumbnails(dir, crops);
+      await writeThumbnails(dir, crops);
       await writeFile(join(dir, 'result.json'), JSON.stringify(result));
-      job.result = result;
-      job.files = {
-        annotated: `/videos/${job.id}/annotated.mp4`,
-        thumbnails: Object.fromEntries(
-          Object.entries(thumbnails).map(([t, f]) => [t, `/videos/${job.id}/${f}`]),
-        ),
-      };
+      // The result and files are read back from the folder on every `get`: erasing a subject rewrites them.
       job.status = 'done';
     } catch (error) {
       job.status = 'failed';
@@ -90,8 +85,17 @@ export class LocalVideoJobs implements VideoJobsPort {
     }
   }
 
-  get(id: string): VideoJobView | undefined {
-    return this.jobs.get(id);
+  async get(id: string): Promise<VideoJobView | undefined> {
+    const job = this.jobs.get(id);
+    if (job?.status !== 'done') return job;
+    const dir = join(this.root, id);
+    const result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as VideoResult;
+    const thumbnails: Record<string, string> = {};
+    for (const name of await readdir(dir)) {
+      const track = /^track-(\d{1,6})\.jpg$/.exec(name)?.[1];
+      if (track) thumbnails[track] = `/videos/${id}/${name}`;
+    }
+    return { ...job, result, files: { annotated: `/videos/${id}/annotated.mp4`, thumbnails } };
   }
 
   async file(id: string, name: string): Promise<string | undefined> {

@@ -12,7 +12,14 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV, HANDLER_CMD, METRICS_NAMESPACE, PREFIX, VIDEO_MANIFEST_PREFIX } from '../runtime-config.ts';
+import {
+  ENV,
+  HANDLER_CMD,
+  METRICS_NAMESPACE,
+  PREFIX,
+  VIDEO_MANIFEST_PREFIX,
+  VIDEO_RESULTS_PREFIX,
+} from '../runtime-config.ts';
 import { FaceprintApi } from './api.ts';
 import { FaceprintBatch } from './batch.ts';
 import { RuntimeBinding } from './binding.ts';
@@ -97,10 +104,11 @@ export class FaceprintCompute extends Construct {
       // enrolment photos, the uploads decided as the subject and superseded snapshots. It does not write
       // gallery/: that would make the enrol function enrol the same photo a second time.
       // Keeps photos enrolled through the API under photos/ (for a re-embedding job) and erases them with the subject.
+      // Erasure also deletes the best-face thumbnails of the subject's video tracks (results/videos/ only).
       .useBucket(storage.bucket, {
         read: [PREFIX.index, PREFIX.photos],
         write: [PREFIX.photos],
-        delete: [PREFIX.gallery, PREFIX.uploads, PREFIX.index, PREFIX.photos],
+        delete: [PREFIX.gallery, PREFIX.uploads, PREFIX.index, PREFIX.photos, VIDEO_RESULTS_PREFIX],
       })
       .useTable(ENV.subjectsTable, storage.subjectsTable, 'readWrite')
       .useTable(ENV.templatesTable, storage.templatesTable, 'readWrite')

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 // The exact function cdk-nag uses to turn a policy resource into a finding id, so the ids below match.
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
-import { PREFIX, VIDEO_MANIFEST_PREFIX } from '../runtime-config.ts';
+import { PREFIX, VIDEO_MANIFEST_PREFIX, VIDEO_RESULTS_PREFIX } from '../runtime-config.ts';
 
 /**
  * Wildcard actions that CDK's `grant*` methods emit, with why each is acceptable. They are acknowledged
@@ -98,7 +98,7 @@ function acknowledgePolicy(policy: iam.CfnPolicy): void {
     for (const resource of resources) {
       if (resource === '*') continue;
       // `<bucket ARN>/<prefix>*`, with no other wildcard (so never `arn:aws:s3:::*/uploads/*`).
-      const prefix = [...Object.values(PREFIX), VIDEO_MANIFEST_PREFIX].find(
+      const prefix = [...Object.values(PREFIX), VIDEO_MANIFEST_PREFIX, VIDEO_RESULTS_PREFIX].find(
         (p) => resource.endsWith(`/${p}*`) && !resource.slice(0, -(p.length + 2)).includes('*'),
       );
       if (prefix) {

@@ -87,7 +87,7 @@ describe('IAM least privilege', () => {
     expect(s3ObjectResources.length).toBeGreaterThan(0);
     for (const resource of s3ObjectResources) {
       expect(JSON.stringify(resource)).toMatch(
-        /"\/(gallery|uploads|index|results|batch|batch\/videos|photos)\/\*"/,
+        /"\/(gallery|uploads|index|results|results\/videos|batch|batch\/videos|photos)\/\*"/,
       );
     }
   });
@@ -134,6 +134,20 @@ describe('IAM least privilege', () => {
     expect(JSON.stringify(fn?.Properties.Environment.Variables.FACEPRINT_BATCH_FEED_QUEUE_URL)).toContain(
       feed,
     );
+  });
+
+  it('the api may delete video track thumbnails (results/videos/) for erasure, and nothing else of results/', () => {
+    const policyId = synth.stateless.getLogicalId(
+      synth.stateless.compute.api.role.node.findChild('DefaultPolicy').node.defaultChild as never,
+    );
+    const deletes = allowStatements(synth.statelessTemplate)
+      .filter(({ where }) => where === policyId)
+      .filter(({ statement }) => asArray(statement.Action).some((a) => /^s3:Delete/.test(a)));
+    const prefixes = JSON.stringify(deletes.map(({ statement }) => statement.Resource)).match(
+      /"\/[a-z/]+\/\*"/g,
+    );
+    expect(prefixes).toContain('"/results/videos/*"');
+    expect(prefixes).not.toContain('"/results/*"');
   });
 
   it('the Batch job reads uploads/ (the videos handed to it) and writes only results/', () => {
@@ -187,7 +201,7 @@ describe('cdk-nag AwsSolutions', () => {
       if (id.startsWith('AwsSolutions-IAM5')) expect(id, path).toMatch(/\[(Action|Resource)::.+\]$/);
       if (id.startsWith('AwsSolutions-IAM5[Resource::')) {
         expect(id, path).toMatch(
-          /(\/(gallery|uploads|index|results|batch|batch\/videos|photos)\/\*|::\*)\]$/,
+          /(\/(gallery|uploads|index|results|results\/videos|batch|batch\/videos|photos)\/\*|::\*)\]$/,
         );
       }
     }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EMBEDDING_MODEL } from '../../functions/core/pipeline/pipeline.ts';
 import { type LocalGallery, openLocalGallery } from '../../functions/local/composition.ts';
 import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
@@ -24,7 +24,8 @@ describe.runIf(hasData(SEED))('unknown persons and the review queue (local mode)
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'faceprint-unknowns-'));
-    local = await openLocalGallery({ dataDir: root, now: () => new Date(clock) });
+    // With the server's worker pool (one thread): analysis and promotion run off the event loop.
+    local = await openLocalGallery({ dataDir: root, now: () => new Date(clock), analysisWorkers: 1 });
     for (const person of ENROLLED) {
       await local.gallery.createSubject(
         { id: person, name: person },
@@ -64,8 +65,16 @@ describe.runIf(hasData(SEED))('unknown persons and the review queue (local mode)
   }, 60_000);
 
   it('promote: the person becomes a subject and the next photo of them is a match; twice is refused', async () => {
+    const inProcess = vi.spyOn(local.pipeline, 'embedCrops');
+    const pooled = vi.spyOn(local.analyser, 'embedCrops');
     const subject = await local.followUp.promote(irene, { name: 'Irene', id: 'irene' });
     expect(subject.templates.filter((t) => t.variant === 'original')).toHaveLength(3);
+    // The variants were embedded in the worker pool, not on the event loop.
+    expect(subject.templates.length).toBeGreaterThan(3);
+    expect(pooled).toHaveBeenCalled();
+    expect(inProcess).not.toHaveBeenCalled();
+    inProcess.mockRestore();
+    pooled.mockRestore();
     await expectCode(local.followUp.promote(irene, { name: 'Irene again' }), 'UNKNOWN_PROMOTED');
     const next = await identify('irene', 4);
     expect(next.decision).toMatchObject({ kind: 'match', subjectId: 'irene' });

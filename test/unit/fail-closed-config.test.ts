@@ -149,3 +149,43 @@ describe('models directory', () => {
     );
   });
 });
+
+describe('Batch feed queue URL', () => {
+  const env = {
+    FACEPRINT_BUCKET: 'faceprint-data',
+    FACEPRINT_SUBJECTS_TABLE: 'subjects',
+    FACEPRINT_TEMPLATES_TABLE: 'templates',
+    FACEPRINT_DETECTIONS_TABLE: 'detections',
+    FACEPRINT_IDEMPOTENCY_TABLE: 'idempotency',
+    FACEPRINT_FOLLOW_UP_TABLE: 'follow-up',
+    FACEPRINT_INDEX_PREFIX: 'index/',
+    FACEPRINT_EVENT_BUS: 'faceprint-events',
+  };
+
+  it('is optional (no Batch: videos are refused) and read into the configuration when it is a queue URL', () => {
+    expect(readConfig('ingest', env).batchFeedQueueUrl).toBeUndefined();
+    const url = 'https://sqs.eu-west-1.amazonaws.com/123456789012/faceprint-batch-feed';
+    expect(readConfig('ingest', { ...env, FACEPRINT_BATCH_FEED_QUEUE_URL: url }).batchFeedQueueUrl).toBe(url);
+    // An emulator on the loopback (the integration tests).
+    const local = 'http://127.0.0.1:9324/000000000000/faceprint-batch-feed';
+    expect(readConfig('ingest', { ...env, FACEPRINT_BATCH_FEED_QUEUE_URL: local }).batchFeedQueueUrl).toBe(
+      local,
+    );
+  });
+
+  it('refuses to cold-start on a value that is not a queue URL, naming the variable', () => {
+    for (const bad of [
+      '',
+      'faceprint-batch-feed',
+      'arn:aws:sqs:eu-west-1:123456789012:faceprint-batch-feed',
+      'http://sqs.eu-west-1.amazonaws.com/123456789012/faceprint-batch-feed',
+      'https://sqs.eu-west-1.amazonaws.com/faceprint-batch-feed',
+      'https://sqs.eu-west-1.amazonaws.com/123456789012/faceprint batch feed',
+    ]) {
+      const error = thrown(() => readConfig('ingest', { ...env, FACEPRINT_BATCH_FEED_QUEUE_URL: bad }));
+      expect(error, bad).toBeInstanceOf(ConfigError);
+      expect(error.message).toContain('FACEPRINT_BATCH_FEED_QUEUE_URL: must be an SQS queue URL');
+      expectOneSentence(error.message);
+    }
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * The upload workflow's sink in AWS (`DetectionSink`): the detection record in the detections table (`pk` =
  * `DETECTION#<key>`, `sk` = ETag, kept for the audit retention) and the `Faceprint Detection` event on the
- * EventBridge bus. Uploads refused before identification are kept in the ledger only.
+ * EventBridge bus. Uploads refused before identification are kept in the ledger only. The record's mentions
+ * (`subject-mentions.ts`: every subject a face was decided as or had as a candidate) are written first.
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -9,6 +10,7 @@ import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { IngestEvent } from '../../core/ingest/ingest.ts';
 import type { DetectionSink, RecordedDetection } from '../../core/ingest/ports.ts';
 import type { ObjectRef } from './s3-upload-source.ts';
+import { mentionItems, subjectsOfFaces, writeMentions } from './subject-mentions.ts';
 
 /** `detail-type` of the detection events on the bus. */
 export const DETECTION_DETAIL_TYPE = 'Faceprint Detection';
@@ -43,12 +45,15 @@ export class DynamoDetectionSink implements DetectionSink<ObjectRef> {
 
   async record(_ref: ObjectRef, eTag: string, event: IngestEvent): Promise<RecordedDetection> {
     const { json, truncated } = bounded(event, MAX_RECORD_EVENT_BYTES);
+    const key = { pk: `DETECTION#${event.key}`, sk: eTag };
+    const expiresAt = Math.floor(Date.parse(event.processedAt) / 1000) + DETECTION_RETENTION_DAYS * 86_400;
+    const named = subjectsOfFaces(event.faces ?? []);
+    await writeMentions(this.options.doc, this.options.detectionsTable, mentionItems(key, named, expiresAt));
     await this.options.doc.send(
       new PutCommand({
         TableName: this.options.detectionsTable,
         Item: {
-          pk: `DETECTION#${event.key}`,
-          sk: eTag,
+          ...key,
           key: event.key,
           eTag,
           sha256: event.sha256,
@@ -58,7 +63,7 @@ export class DynamoDetectionSink implements DetectionSink<ObjectRef> {
           summary: event.summary,
           event: json,
           truncated: truncated || undefined,
-          expiresAt: Math.floor(Date.parse(event.processedAt) / 1000) + DETECTION_RETENTION_DAYS * 86_400,
+          expiresAt,
         },
       }),
     );

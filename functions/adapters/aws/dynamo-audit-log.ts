@@ -5,13 +5,15 @@
  * with a guard item keyed by the entry's id alone (`pk` = `AUDITID#<id>`): the ingest workflow derives that
  * id from the ingest claim (`auditKey` = key and version, as in local mode), and the guard's
  * `attribute_not_exists` condition makes a second write of the same decision a no-op. The guard holds no face
- * data (an id and where its row is) and expires with the row.
+ * data (an id and where its row is) and expires with the row. The same transaction writes the row's mentions
+ * (`subject-mentions.ts`: one item per subject the decision names), so that erasure finds the row by key.
  *
  * @module
  */
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { DecisionAuditEntry } from '../../core/domain.ts';
+import { markIndexed, mentionItems, subjectsNamed } from './subject-mentions.ts';
 
 /** Where an audit entry's row lives. */
 export function auditRowKey(entry: Pick<DecisionAuditEntry, 'at' | 'id'>): { pk: string; sk: string } {
@@ -23,15 +25,20 @@ export function auditGuardKey(id: string): { pk: string; sk: string } {
   return { pk: `AUDITID#${id}`, sk: 'AUDITID' };
 }
 
-/** Entries per transaction: two items each, DynamoDB's limit is 100 items. */
-const PER_TRANSACTION = 50;
+/** Items per transaction: DynamoDB's limit. */
+const TRANSACTION_ITEMS = 100;
+
+/** Items one entry writes: its guard, its row and one mention per subject it names. */
+const itemsOf = (e: DecisionAuditEntry) => 2 + subjectsNamed(e.decision).length;
 
 function transaction(table: string, entries: DecisionAuditEntry[], retentionSeconds: number) {
   return new TransactWriteCommand({
     TransactItems: entries.flatMap((e) => {
       const row = auditRowKey(e);
       const expiresAt = Math.floor(Date.parse(e.at) / 1000) + retentionSeconds;
+      const mentions = mentionItems(row, subjectsNamed(e.decision), expiresAt);
       return [
+        ...mentions.map((Item) => ({ Put: { TableName: table, Item } })),
         {
           Put: {
             TableName: table,
@@ -63,8 +70,8 @@ export async function writeAuditOnce(
   retentionSeconds: number,
 ): Promise<number> {
   let written = 0;
-  for (let i = 0; i < entries.length; i += PER_TRANSACTION) {
-    const chunk = entries.slice(i, i + PER_TRANSACTION);
+  if (entries.length > 0) await markIndexed(doc, table);
+  for (const chunk of chunks(entries)) {
     try {
       await doc.send(transaction(table, chunk, retentionSeconds));
       written += chunk.length;
@@ -82,4 +89,23 @@ export async function writeAuditOnce(
     }
   }
   return written;
+}
+
+/** Consecutive entries whose items fit one transaction. */
+function chunks(entries: DecisionAuditEntry[]): DecisionAuditEntry[][] {
+  const out: DecisionAuditEntry[][] = [];
+  let current: DecisionAuditEntry[] = [];
+  let size = 0;
+  for (const entry of entries) {
+    const n = itemsOf(entry);
+    if (current.length > 0 && size + n > TRANSACTION_ITEMS) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(entry);
+    size += n;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }

@@ -8,10 +8,11 @@
  * promotion). A write that fits in one transaction (100 items) is atomic; a larger merge, promotion or
  * deletion writes its idempotent sighting updates first and the person last, so a crash between chunks loses
  * nothing and a retry completes it. A person holds at most ~3,000 members (the 400 KB item limit), far more
- * than 30 days of retention gives one face at a door camera.
+ * than 30 days of retention gives one face at a door camera. This module writes; the reads (and the consistent
+ * read of a person every write starts from) are `dynamo-unknown-reads.ts`.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { FaceprintError } from '../../core/errors.ts';
 import type { Page } from '../../core/gallery/ports.ts';
 import type {
@@ -28,27 +29,19 @@ import {
   notFound,
   PERSON_SK,
   type PersonRecord,
-  personFrom,
   personItem,
   personPk,
   promoted,
   SIGHTING_SK,
-  sightingFrom,
   sightingItem,
   sightingPk,
-  toUnknown,
   withMembers,
 } from './dynamo-unknown-items.ts';
+import { DynamoUnknownReader } from './dynamo-unknown-reads.ts';
 import {
   backOff,
   chunks,
-  decodeCursor,
-  encodeCursor,
   failedConditions,
-  floatsOfBytes,
-  GSI1,
-  GSI2,
-  type Item,
   isTransactionConflict,
   MAX_TRANSACTION_ITEMS,
   type TransactItem,
@@ -64,111 +57,45 @@ const MAX_SPLIT = MAX_TRANSACTION_ITEMS - 2;
 
 export class DynamoUnknownStore implements UnknownStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly reads: DynamoUnknownReader;
 
   constructor(
     client: DynamoDBClient,
     private readonly table: string,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.reads = new DynamoUnknownReader(this.doc, table);
   }
 
   // -------------------------------------------------------------------------------------------------------------
-  // Reads
+  // Reads (dynamo-unknown-reads.ts)
 
-  async listSightingVectors(): Promise<SightingVector[]> {
-    const out: SightingVector[] = [];
-    let start: Item | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: GSI2,
-          KeyConditionExpression: 'gsi2pk = :p',
-          ExpressionAttributeValues: { ':p': 'SIGHTING' },
-          ProjectionExpression: 'id, unknownId, embedding',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        out.push({
-          id: item.id as string,
-          unknownId: item.unknownId as string | undefined,
-          embedding: floatsOfBytes(item.embedding),
-        });
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+  listSightingVectors(): Promise<SightingVector[]> {
+    return this.reads.listSightingVectors();
   }
 
-  async getUnknown(id: string): Promise<UnknownPerson | undefined> {
-    const person = await this.#person(id);
-    return person ? toUnknown(person) : undefined;
+  getUnknown(id: string): Promise<UnknownPerson | undefined> {
+    return this.reads.getUnknown(id);
   }
 
-  async listUnknowns(options: {
+  listUnknowns(options: {
     sort: UnknownSort;
     limit: number;
     cursor?: string | undefined;
   }): Promise<Page<UnknownPerson>> {
-    const [index, pkName, skName] =
-      options.sort === 'frequent' ? [GSI2, 'gsi2pk', 'gsi2sk'] : [GSI1, 'gsi1pk', 'gsi1sk'];
-    const list = `unknowns-${options.sort}`;
-    const names = ['pk', 'sk', pkName, skName];
-    const page = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: index,
-        KeyConditionExpression: '#p = :p',
-        ExpressionAttributeNames: { '#p': pkName },
-        ExpressionAttributeValues: { ':p': 'UNKNOWN' },
-        ScanIndexForward: false,
-        Limit: options.limit + 1,
-        ExclusiveStartKey:
-          options.cursor === undefined ? undefined : decodeCursor(options.cursor, list, names),
-      }),
-    );
-    const items = page.Items ?? [];
-    const last = items[options.limit - 1];
-    return {
-      items: items.slice(0, options.limit).map((i) => toUnknown(personFrom(i))),
-      nextCursor:
-        items.length > options.limit && last
-          ? encodeCursor(list, Object.fromEntries(names.map((n) => [n, last[n]])))
-          : undefined,
-    };
+    return this.reads.listUnknowns(options);
   }
 
-  async listSightings(unknownId: string): Promise<Sighting[]> {
-    const person = await this.#person(unknownId);
-    if (!person) return [];
-    const sightings = await this.#sightings(person.members.map((m) => m.id));
-    // A sighting that TTL removed before the sweep did is simply absent.
-    return sightings
-      .filter((s) => s.unknownId === unknownId)
-      .sort((a, b) => (a.at === b.at ? a.id.localeCompare(b.id) : a.at < b.at ? 1 : -1));
+  listSightings(unknownId: string): Promise<Sighting[]> {
+    return this.reads.listSightings(unknownId);
   }
 
-  async getSighting(id: string): Promise<Sighting | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: sightingPk(id), sk: SIGHTING_SK },
-        ConsistentRead: true,
-      }),
-    );
-    return Item ? sightingFrom(Item) : undefined;
+  getSighting(id: string): Promise<Sighting | undefined> {
+    return this.reads.getSighting(id);
   }
 
-  async getCrop(sightingId: string): Promise<Uint8Array | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: sightingPk(sightingId), sk: CROP_SK },
-        ConsistentRead: true,
-      }),
-    );
-    return Item?.crop instanceof Uint8Array ? Item.crop : undefined;
+  getCrop(sightingId: string): Promise<Uint8Array | undefined> {
+    return this.reads.getCrop(sightingId);
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -200,7 +127,7 @@ export class DynamoUnknownStore implements UnknownStore {
     // A new person, with the held-back faces that agree (as many as one transaction takes).
     let held = attachment.with.slice(0, MAX_TRANSACTION_ITEMS - 3);
     for (let attempt = 0; ; attempt++) {
-      const others = (await this.#sightings(held)).filter((s) => s.unknownId === undefined);
+      const others = (await this.reads.sightings(held)).filter((s) => s.unknownId === undefined);
       if (others.length === 0) return transact(this.doc, own(undefined));
       const person: PersonRecord = withMembers(
         {
@@ -307,7 +234,7 @@ export class DynamoUnknownStore implements UnknownStore {
   }
 
   async deleteUnknown(id: string): Promise<boolean> {
-    const person = await this.#person(id);
+    const person = await this.reads.person(id);
     if (!person) return false;
     await transactInChunks(
       this.doc,
@@ -327,28 +254,12 @@ export class DynamoUnknownStore implements UnknownStore {
   }
 
   async purgeExpired(at: string): Promise<{ sightings: number; unknowns: number }> {
-    const expired: string[] = [];
-    let start: Item | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: GSI2,
-          // `<expiresAt>#<id>` sorts before `<at>$` exactly when expiresAt <= at ('$' follows '#').
-          KeyConditionExpression: 'gsi2pk = :p AND gsi2sk < :at',
-          ExpressionAttributeValues: { ':p': 'SIGHTING', ':at': `${at}$` },
-          ProjectionExpression: 'id',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) expired.push(item.id as string);
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const expired = await this.reads.expiredSightingIds(at);
     // The GSI may lag: who owns each sighting now is read from the table itself.
     const owners = new Map<string, string[]>();
     let sightings = 0;
     const held: string[] = [];
-    for (const s of await this.#sightings(expired)) {
+    for (const s of await this.reads.sightings(expired)) {
       if (s.unknownId === undefined) held.push(s.id);
       else owners.set(s.unknownId, [...(owners.get(s.unknownId) ?? []), s.id]);
     }
@@ -386,38 +297,11 @@ export class DynamoUnknownStore implements UnknownStore {
   // -------------------------------------------------------------------------------------------------------------
   // Helpers
 
-  async #person(id: string): Promise<PersonRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: personPk(id), sk: PERSON_SK },
-        ConsistentRead: true,
-      }),
-    );
-    return Item ? personFrom(Item) : undefined;
-  }
-
   async #requireActive(id: string): Promise<PersonRecord> {
-    const person = await this.#person(id);
+    const person = await this.reads.person(id);
     if (!person) throw notFound(id);
     if (person.promotedTo !== undefined) throw promoted(person);
     return person;
-  }
-
-  /** Sightings by id, read consistently (missing ones left out). */
-  async #sightings(ids: readonly string[]): Promise<Sighting[]> {
-    const out: Sighting[] = [];
-    for (const group of chunks([...new Set(ids)], 100)) {
-      let keys: Item[] | undefined = group.map((id) => ({ pk: sightingPk(id), sk: SIGHTING_SK }));
-      while (keys && keys.length > 0) {
-        const result = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
-        );
-        for (const item of result.Responses?.[this.table] ?? []) out.push(sightingFrom(item));
-        keys = result.UnprocessedKeys?.[this.table]?.Keys as Item[] | undefined;
-      }
-    }
-    return out;
   }
 
   #moveSighting(id: string, unknownId: string, condition = 'attribute_exists(pk)'): TransactItem {
@@ -454,7 +338,7 @@ export class DynamoUnknownStore implements UnknownStore {
     options: { allowPromoted?: boolean; dropIfEmpty?: boolean } = {},
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const person = await this.#person(id);
+      const person = await this.reads.person(id);
       if (!person) throw notFound(id);
       if (person.promotedTo !== undefined && !options.allowPromoted) throw promoted(person);
       const { steps, next, also = [] } = await change(person);

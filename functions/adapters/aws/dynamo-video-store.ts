@@ -10,7 +10,8 @@
  * | a subject's track | `SUBJECT-TRACK#<subjectId>` | `<key>#<ETag>#<id>` | the tracks decided as one subject: `pk` |
  *
  * Every item carries `expiresAt`, the same retention as the detection records (400 days). No embedding is
- * stored; the evidence is boxes, times, qualities and per-face similarities.
+ * stored; the evidence is boxes, times, qualities and per-face similarities. Each track item's mentions
+ * (`subject-mentions.ts`: its decided subject and candidates) are written before it, for erasure by key.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { RecordedDetection } from '../../core/ingest/ports.ts';
 import type { TrackSummary, VideoResult } from '../../core/video/video-types.ts';
 import type { ObjectRef } from './s3-upload-source.ts';
+import { mentionItems, subjectsNamed, writeMentions } from './subject-mentions.ts';
 
 const RETENTION_DAYS = 400;
 
@@ -28,6 +30,9 @@ export const videoPk = (key: string) => `VIDEO#${key}`;
 export const trackSk = (eTag: string, id: number) => `${eTag}#TRACK#${String(id).padStart(6, '0')}`;
 /** `pk` of the tracks decided as one subject. */
 export const subjectTracksPk = (subjectId: string) => `SUBJECT-TRACK#${subjectId}`;
+
+/** `sk` of a subject's track: the video's key and version and the track id. */
+export const subjectTrackSk = (key: string, eTag: string, id: number) => `${key}#${eTag}#${id}`;
 
 /** Where a video's result files go: `results/videos/<key>/<ETag>/`. */
 export function videoResultsPrefix(key: string, eTag: string): string {
@@ -99,10 +104,17 @@ export class DynamoVideoStore {
     const common = { key: ref.key, eTag, processedAt: at.toISOString(), expiresAt: this.expiresAt(at) };
     for (const track of result.tracks) {
       const item = { ...common, ...trackItem(track), thumbnailKey: thumbnails.get(track.id) };
-      await this.put({ pk: videoPk(ref.key), sk: trackSk(eTag, track.id), ...item });
+      const key = { pk: videoPk(ref.key), sk: trackSk(eTag, track.id) };
+      const mentions = mentionItems(key, subjectsNamed(track.decision), common.expiresAt);
+      await writeMentions(this.options.doc, this.options.detectionsTable, mentions);
+      await this.put({ ...key, ...item });
       const subjectId = track.decision?.kind === 'match' ? track.decision.subjectId : undefined;
       if (subjectId) {
-        await this.put({ pk: subjectTracksPk(subjectId), sk: `${ref.key}#${eTag}#${track.id}`, ...item });
+        await this.put({
+          pk: subjectTracksPk(subjectId),
+          sk: subjectTrackSk(ref.key, eTag, track.id),
+          ...item,
+        });
       }
     }
     await this.put({

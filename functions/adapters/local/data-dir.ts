@@ -29,6 +29,8 @@ export interface DataDirPaths {
   failed: string;
   /** Uploads being processed right now. */
   processing: string;
+  /** Video jobs of `POST /videos`, one folder each. */
+  videos: string;
 }
 
 /** An opened data directory. */
@@ -74,6 +76,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     results: join(abs, 'results'),
     failed: join(abs, 'failed'),
     processing: join(abs, 'processing'),
+    videos: join(abs, 'videos'),
   };
 }
 

@@ -9,6 +9,11 @@
  *   copy and the JSON: the decision survives, redacted, in the audit log), with their ingest-ledger rows; result
  *   JSONs where the subject was only a candidate are rewritten without it. `failed/` holds uploads that were
  *   never identified, so no decision about anyone: nothing there names a subject;
+ * - videos (`results/` of videos dropped into the uploads folder, and the jobs of `POST /videos` under
+ *   `videos/<job>/`) are kept, with the subject's tracks anonymised in their result JSON by `redactTracks` (the
+ *   decision stays; subject id, name and evidence boxes go) and the best-face thumbnails of those tracks
+ *   (`track-<id>.jpg`, showing only the subject) removed. The annotated MP4 is kept: it draws boxes in the
+ *   decision's colour and the track id, never a name. The ledger rows of kept videos stay;
  * - a `wal_checkpoint(TRUNCATE)` copies the zeroed pages into the database file and empties the WAL, which
  *   would otherwise keep the old page images.
  *
@@ -16,14 +21,16 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, unlink } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { DecisionAuditEntry } from '../../core/domain.ts';
 import {
   type ErasureReport,
   redactAuditEntry,
   redactFaces,
+  redactTracks,
   type StoredFace,
+  type StoredTrack,
   type SubjectEraser,
 } from '../../core/gallery/erasure.ts';
 import { writeFileAtomic } from './atomic-file.ts';
@@ -31,6 +38,8 @@ import { writeFileAtomic } from './atomic-file.ts';
 interface Paths {
   root: string;
   results: string;
+  /** The video jobs of `POST /videos`, one folder each (`result.json`, `track-<id>.jpg`, …). */
+  videos?: string | undefined;
 }
 
 /** The {@link SubjectEraser} of a data directory. */
@@ -45,6 +54,9 @@ export class LocalSubjectEraser implements SubjectEraser {
   async eraseTraces(subjectId: string): Promise<Omit<ErasureReport, 'subjectId' | 'templates'>> {
     const auditRowsRedacted = this.redactAudit(subjectId);
     const { removed, redacted, uploads } = await this.eraseResults(subjectId);
+    const videos = await this.eraseVideoJobs(subjectId);
+    removed.push(...videos.removed);
+    redacted.push(...videos.redacted);
     let ledgerRows = 0;
     const forget = this.db.prepare<[string, string]>(
       'DELETE FROM ingest_ledger WHERE key = ? AND fingerprint = ?',
@@ -94,10 +106,16 @@ export class LocalSubjectEraser implements SubjectEraser {
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.'))) {
       const path = join(dir, name);
-      let event: { key?: string; sha256?: string; faces?: StoredFace[] };
+      let event: { key?: string; sha256?: string; faces?: StoredFace[]; tracks?: StoredTrack[] };
       try {
         event = JSON.parse(await readFile(path, 'utf8'));
       } catch {
+        continue;
+      }
+      if (Array.isArray(event.tracks)) {
+        // A video's result: kept, its tracks rewritten (this folder holds no thumbnails).
+        if (await this.redactVideoResult(path, event as { tracks: StoredTrack[] }, subjectId))
+          redacted.push(relative(this.paths.root, path));
         continue;
       }
       if (!Array.isArray(event.faces)) continue;
@@ -121,5 +139,51 @@ export class LocalSubjectEraser implements SubjectEraser {
       }
     }
     return { removed, redacted, uploads };
+  }
+
+  /** Rewrites a video result JSON without the subject; returns the subject's own track ids, or undefined. */
+  private async redactVideoResult(
+    path: string,
+    result: { tracks: StoredTrack[] },
+    subjectId: string,
+  ): Promise<number[] | undefined> {
+    const { tracks, own, changed } = redactTracks(result.tracks, subjectId);
+    if (!changed) return undefined;
+    await writeFileAtomic(
+      path,
+      `${JSON.stringify({ ...result, tracks }, null, 2)}\n`,
+      join(dirname(path), `.fp-${basename(path)}.${process.pid}.erase.tmp`),
+    );
+    return own;
+  }
+
+  /** `videos/<job>/result.json` rewritten, and the thumbnails of the subject's tracks removed. */
+  private async eraseVideoJobs(subjectId: string): Promise<{ removed: string[]; redacted: string[] }> {
+    const removed: string[] = [];
+    const redacted: string[] = [];
+    const root = this.paths.videos;
+    if (!root) return { removed, redacted };
+    for (const job of await readdir(root).catch(() => [] as string[])) {
+      const path = join(root, job, 'result.json');
+      let result: { tracks?: StoredTrack[] };
+      try {
+        result = JSON.parse(await readFile(path, 'utf8'));
+      } catch {
+        // Queued, running or failed: no result yet. A job running while the subject is deleted matches no one
+        // from then on, but may write a decision it made before (see the README, Reliability).
+        continue;
+      }
+      if (!Array.isArray(result.tracks)) continue;
+      const own = await this.redactVideoResult(path, result as { tracks: StoredTrack[] }, subjectId);
+      if (!own) continue;
+      redacted.push(relative(this.paths.root, path));
+      for (const id of own) {
+        const thumbnail = join(root, job, `track-${id}.jpg`);
+        if (!existsSync(thumbnail)) continue;
+        await unlink(thumbnail);
+        removed.push(relative(this.paths.root, thumbnail));
+      }
+    }
+    return { removed, redacted };
   }
 }

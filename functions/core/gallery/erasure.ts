@@ -122,3 +122,63 @@ export function redactFaces<F extends StoredFace>(
   });
   return { faces: out, own, changed };
 }
+
+/** A video track as it is stored (a result JSON's `tracks[]`, a DynamoDB track item): its decision and evidence. */
+export interface StoredTrack {
+  decision?:
+    | (Pick<Decision, 'kind' | 'subjectId'> & {
+        subjectName?: string | undefined;
+        candidates?: (Omit<Candidate, 'templateId'> & { templateId?: string | undefined })[] | undefined;
+      })
+    | undefined;
+  evidence?: { box: unknown }[] | undefined;
+}
+
+/**
+ * The tracks of one video without the subject. Videos are kept (the recording shows everyone who passed; the
+ * subject is one track among others): a track decided as the subject keeps its decision (kind, similarity,
+ * threshold, faces used, times, qualities) but its subject id and name become {@link ERASED} and its evidence
+ * boxes empty, as an audit row's do; a track where the subject was only a candidate has that candidate erased.
+ * `own` lists the ids (by position when a track has none) of the tracks decided as the subject, whose best-face
+ * thumbnails, showing only that person, the caller deletes.
+ */
+export function redactTracks<T extends StoredTrack>(
+  tracks: readonly T[],
+  subjectId: string,
+): { tracks: T[]; own: number[]; changed: boolean } {
+  const own: number[] = [];
+  let changed = false;
+  const out = tracks.map((track, index) => {
+    const decision = track.decision;
+    if (!decision) return track;
+    const mine = decidedAs(decision, subjectId);
+    const candidates = decision.candidates ?? [];
+    const hit = candidates.some((c) => c.subjectId === subjectId);
+    if (!mine && !hit) return track;
+    changed = true;
+    if (mine) own.push(trackIdOf(track, index));
+    return {
+      ...track,
+      decision: {
+        ...decision,
+        ...(mine ? { subjectId: ERASED } : {}),
+        ...(mine && decision.subjectName !== undefined ? { subjectName: ERASED } : {}),
+        candidates: candidates.map((c) =>
+          c.subjectId === subjectId
+            ? { ...c, subjectId: ERASED, ...(c.templateId !== undefined ? { templateId: ERASED } : {}) }
+            : c,
+        ),
+      },
+      ...(mine && track.evidence ? { evidence: track.evidence.map((f) => ({ ...f, box: NO_BOX })) } : {}),
+    };
+  });
+  return { tracks: out, own, changed };
+}
+
+/** A stored track's id: `id` in a result JSON, `trackId` in a DynamoDB item. */
+function trackIdOf(track: object, index: number): number {
+  const t = track as { id?: unknown; trackId?: unknown };
+  if (typeof t.id === 'number') return t.id;
+  if (typeof t.trackId === 'number') return t.trackId;
+  return index;
+}

@@ -30,6 +30,15 @@ export interface IngestLedger {
   claim(key: string, fingerprint: string): Promise<LedgerClaim>;
   complete(key: string, fingerprint: string, resultRef: string): Promise<void>;
   fail(key: string, fingerprint: string, reason: string): Promise<void>;
+  /**
+   * Keeps `claim` from going stale while a long job runs (`claim-heartbeat.ts`); false when the claim is no
+   * longer this holder's (it was taken over, or settled). Optional: ledgers without it only expire claims.
+   */
+  renew?(key: string, fingerprint: string, claim: LedgerClaim): Promise<boolean>;
+  /** Gives `claim` up at once (the job failed), so the retry takes it without waiting for the stale window. */
+  release?(key: string, fingerprint: string, claim: LedgerClaim): Promise<void>;
+  /** How often {@link renew} must be called to keep a claim: a fraction of the stale window. */
+  readonly renewEveryMs?: number | undefined;
 }
 
 /** What an upload source says about an upload's current version, before anything is read. */

@@ -16,8 +16,16 @@
  */
 import { blameOf, type FaceprintErrorCode, isFaceprintError } from '../errors.ts';
 import type { GalleryService } from '../gallery/service.ts';
+import { holdClaim, isClaimLost } from './claim-heartbeat.ts';
 import { failedIngestEvent, type IngestEvent, ingestImage } from './ingest.ts';
-import type { DetectionSink, IngestLedger, IngestState, RecordedDetection, UploadSource } from './ports.ts';
+import type {
+  DetectionSink,
+  IngestLedger,
+  IngestState,
+  LedgerClaim,
+  RecordedDetection,
+  UploadSource,
+} from './ports.ts';
 
 /** What happened to one upload. Unexpected (operator) errors are thrown instead. */
 export type UploadOutcome =
@@ -76,7 +84,7 @@ async function settleLedger(recorded: RecordedDetection, settle: () => Promise<v
 }
 
 type Claimed =
-  | { version: string; bytes: Uint8Array; metadata: Record<string, string> }
+  | { version: string; bytes: Uint8Array; metadata: Record<string, string>; claim: LedgerClaim }
   | { outcome: UploadOutcome };
 
 /**
@@ -113,7 +121,7 @@ async function claimAndRead<Ref>(
     const message = `Processing failed or was interrupted ${attempts - 1} times; the upload is set aside.`;
     return { outcome: await deps.refuse(version, 'PROCESSING_ABANDONED', message) };
   }
-  if (deps.readBytes === false) return { version, bytes: new Uint8Array(0), metadata: {} };
+  if (deps.readBytes === false) return { version, bytes: new Uint8Array(0), metadata: {}, claim };
   const read = await deps.source.read(ref, version);
   if ('gone' in read) {
     return {
@@ -129,7 +137,7 @@ async function claimAndRead<Ref>(
     const message = `The upload was replaced (version ${read.replaced}) before it was processed.`;
     return { outcome: await deps.refuse(version, 'SUPERSEDED', message) };
   }
-  return { version, bytes: read.bytes, metadata: read.metadata };
+  return { version, bytes: read.bytes, metadata: read.metadata, claim };
 }
 
 /**
@@ -193,19 +201,36 @@ export type ProcessedUpload =
  * The same workflow as {@link ingestUpload} with another processing step in place of "read, identify, record":
  * an upload processed from where it is (a video, decoded from its file by FFmpeg). Claim, refusals, the
  * ledger and settling are the workflow's; `process` records its own result through the sink's adapter.
+ *
+ * The claim is held while `process` runs (`claim-heartbeat.ts`: renewed where the ledger can, released when
+ * `process` throws). When it was taken over all the same, `process`'s signal aborts, nothing may be recorded
+ * (`process` checks the signal before it records) and the outcome is `busy`: the other worker has the upload.
  */
 export async function processUpload<Ref>(
   ref: Ref,
   deps: Omit<IngestUploadDeps<Ref>, 'gallery'> & {
-    process: (ref: Ref, version: string) => Promise<ProcessedUpload>;
+    process: (ref: Ref, version: string, signal: AbortSignal) => Promise<ProcessedUpload>;
+    /** A renewal of the claim failed (it is tried again); for the caller's log. */
+    onRenewalError?: ((error: unknown) => void) | undefined;
   },
 ): Promise<UploadOutcome> {
   const steps = sharedSteps(ref, deps);
   const claimed = await claimAndRead(ref, { ...steps, readBytes: false });
   if ('outcome' in claimed) return claimed.outcome;
-  const result = await deps.process(ref, claimed.version);
-  if (!result.ok) return steps.refuse(claimed.version, result.error.code, result.error.message);
   const key = deps.source.keyOf(ref);
+  let result: ProcessedUpload;
+  try {
+    result = await holdClaim(
+      deps.ledger,
+      { key, fingerprint: claimed.version, claim: claimed.claim },
+      (signal) => deps.process(ref, claimed.version, signal),
+      deps.onRenewalError,
+    );
+  } catch (error) {
+    if (isClaimLost(error)) return { status: 'busy' };
+    throw error;
+  }
+  if (!result.ok) return steps.refuse(claimed.version, result.error.code, result.error.message);
   await settleLedger(result.recorded, () =>
     deps.ledger.complete(key, claimed.version, result.recorded.resultRef),
   );

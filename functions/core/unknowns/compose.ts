@@ -6,7 +6,7 @@
  */
 import type { FaceStore } from '../gallery/ports.ts';
 import type { GalleryService, SubjectView } from '../gallery/service.ts';
-import type { FacePipeline } from '../pipeline/pipeline.ts';
+import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import type { ReviewStore } from '../review/ports.ts';
 import { parseReviewRule, ReviewService } from '../review/service.ts';
 import { UnknownsAndReviews } from './follow-up.ts';
@@ -17,8 +17,8 @@ export interface FollowUpParts {
   unknowns: UnknownsService;
   reviews: ReviewService;
   followUp: UnknownsAndReviews;
-  /** Connects promotion to the gallery (which itself holds the follow-up). */
-  bind(gallery: GalleryService, pipeline: FacePipeline): void;
+  /** Connects promotion to the gallery (which itself holds the follow-up) and what embeds its variants. */
+  bind(gallery: GalleryService, pipeline: Pick<FaceAnalyser, 'embedCrops'>): void;
   /** Promotes an unknown person to a subject (after {@link bind}). */
   promote(id: string, input: { name: string; id?: string | undefined }): Promise<SubjectView>;
 }
@@ -46,7 +46,7 @@ export function composeFollowUp(deps: FollowUpStores): FollowUpParts {
     rule: parseReviewRule(deps.config.reviewRule),
     now: deps.now,
   });
-  let bound: { gallery: GalleryService; pipeline: FacePipeline } | undefined;
+  let bound: { gallery: GalleryService; pipeline: Pick<FaceAnalyser, 'embedCrops'> } | undefined;
   return {
     unknowns,
     reviews,

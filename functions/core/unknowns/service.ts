@@ -10,8 +10,9 @@ import type { SightingContext } from '../gallery/follow-up.ts';
 import type { Page } from '../gallery/ports.ts';
 import type { SubjectView } from '../gallery/service.ts';
 import { makeVariant } from '../gallery/variants.ts';
+import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import { decodeImage } from '../pipeline/image.ts';
-import { type AnalyzeOptionsInput, type FacePipeline, resolveOptions } from '../pipeline/pipeline.ts';
+import { type AnalyzeOptionsInput, resolveOptions } from '../pipeline/pipeline.ts';
 import type { Box, FaceQuality } from '../types.ts';
 import { type AttachParams, DEFAULT_ATTACH_PARAMS, decideAttachment } from './attach.ts';
 import type { Sighting, UnknownPerson, UnknownSort, UnknownStore } from './ports.ts';
@@ -242,12 +243,13 @@ export class UnknownsService {
    * the original template plus the gallery's degradation-matched variants made from its crop — and the person's
    * sightings are erased. A second promotion is refused with UNKNOWN_PROMOTED, a taken id with SUBJECT_EXISTS
    * (and nothing changes); a promotion that loses a race with another process's takes its subject back.
+   * `pipeline` embeds the variants: the gallery's analyser (local mode's worker pool, off the event loop).
    */
   promote(
     id: string,
     input: { name: string; id?: string | undefined; metadata?: Record<string, string> | undefined },
     gallery: PromotionGallery,
-    pipeline: FacePipeline,
+    pipeline: Pick<FaceAnalyser, 'embedCrops'>,
   ): Promise<SubjectView> {
     return this.serialise(async () => {
       await this.requireActive(id);

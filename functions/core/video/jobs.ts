@@ -19,7 +19,8 @@ export interface VideoJobView {
 /** Submits videos, reports their jobs, hands out result files. */
 export interface VideoJobsPort {
   submit(bytes: Uint8Array, name: string): Promise<VideoJobView>;
-  get(id: string): VideoJobView | undefined;
+  /** The job as it stands; a finished job's result is read from where it is kept (erasure may rewrite it). */
+  get(id: string): Promise<VideoJobView | undefined>;
   /** Path of a result file (`annotated.mp4`, `track-<n>.jpg`) of a finished job, or undefined. */
   file(id: string, name: string): Promise<string | undefined>;
   /** Resolves when every submitted job has finished. */

@@ -45,6 +45,21 @@ const KeyPrefix = z
   .string()
   .regex(/^[\w.-]+(\/[\w.-]+)*\/$/, 'must be a key prefix such as "index/" (ending in "/")');
 const BooleanString = z.enum(['true', 'false']).transform((v) => v === 'true');
+/**
+ * An SQS queue URL: `https://<host>/<12-digit account>/<queue name>`; plain `http` only on the loopback (an
+ * emulator), so a typo never sends video hand-offs somewhere unencrypted.
+ */
+const QueueUrl = z.string().refine((value) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const scheme = url.protocol === 'https:' || (url.protocol === 'http:' && loopback);
+  return scheme && !url.search && !url.hash && /^\/\d{12}\/[\w-]{1,80}(\.fifo)?$/.test(url.pathname);
+}, 'must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)');
 
 /** The resources a runtime may be bound to: variable name and schema. */
 const RESOURCES = {
@@ -117,6 +132,8 @@ const Common = z.object({
     .min(1)
     .max(MAX_INDEX_SHARDS)
     .default(DEFAULT_INDEX_SHARDS),
+  // Bound to ingest only where Batch is deployed; a value that is set must be a queue URL.
+  [ENV.batchFeedQueueUrl]: QueueUrl.optional(),
 });
 
 const PositiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
@@ -143,6 +160,8 @@ export interface BaseConfig {
   indexShards: number;
   /** Batch job settings (role `batch` only). */
   batch?: BatchSettings | undefined;
+  /** `FACEPRINT_BATCH_FEED_QUEUE_URL`: where ingest hands videos to Batch (undefined: no Batch, videos refused). */
+  batchFeedQueueUrl?: string | undefined;
   /** Unknown persons and reviews: the configuration texts, checked at cold start (as local mode reads them). */
   followUp: { retentionDays: string | undefined; reviewRule: string | undefined };
 }
@@ -237,6 +256,7 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
     calibration,
     vectorIndex: common.data[ENV.vectorIndex],
     indexShards: common.data[ENV.indexShards],
+    batchFeedQueueUrl: common.data[ENV.batchFeedQueueUrl],
     followUp: {
       retentionDays: common.data[ENV.unknownRetentionDays],
       reviewRule: common.data[ENV.reviewRule],

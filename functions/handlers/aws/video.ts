@@ -59,9 +59,8 @@ export class AwsVideo {
 
   constructor(
     private readonly rt: AwsRuntime,
-    private readonly options: AwsVideoOptions = {
-      feedQueueUrl: process.env[ENV.batchFeedQueueUrl] || undefined,
-    },
+    // The URL is validated with the rest of the configuration at cold start (config.ts).
+    private readonly options: AwsVideoOptions = { feedQueueUrl: rt.config.batchFeedQueueUrl },
   ) {
     this.queueValue = options.queue;
   }
@@ -164,7 +163,9 @@ export class AwsVideo {
       source: this.videoSource(),
       ledger: this.rt.ledger,
       sink: this.refusalSink(),
-      process: (r, version) => this.runVideo(r, version),
+      // The claim is renewed while the video runs (however long) and released if the job fails.
+      process: (r, version, signal) => this.runVideo(r, version, signal),
+      onRenewalError: (error) => logger.warn('video claim renewal failed; retrying', { ...ids, error }),
     });
     if (outcome.status === 'processed') logger.info('video processed', { ...ids, detail: outcome.detail });
     else if (outcome.status === 'refused')
@@ -206,7 +207,7 @@ export class AwsVideo {
     };
   }
 
-  private async runVideo(ref: ObjectRef, version: string): Promise<ProcessedUpload> {
+  private async runVideo(ref: ObjectRef, version: string, signal: AbortSignal): Promise<ProcessedUpload> {
     const dir = await mkdtemp(join(this.options.scratchDir ?? tmpdir(), 'faceprint-video-'));
     try {
       const input = join(dir, 'input');
@@ -243,10 +244,12 @@ export class AwsVideo {
           new FfmpegFrameSource(input, { label: `The video ${ref.key}` }),
           { pipeline: this.rt.pipeline, matcher: galleryMatcher(gallery), events: [auditSink(gallery), bus] },
           ref.key,
-          { annotate: new FfmpegVideoWriter(annotated) },
+          // A lost claim stops decoding: the worker that took the video over records it.
+          { annotate: new FfmpegVideoWriter(annotated), signal },
         );
+        signal.throwIfAborted();
       } catch (error) {
-        if (!isFaceprintError(error) || blameOf(error) === 'operator') throw error;
+        if (signal.aborted || !isFaceprintError(error) || blameOf(error) === 'operator') throw error;
         await this.store.refuse(ref, version, { code: error.code, message: error.message });
         return { ok: false, error: { code: error.code, message: error.message } };
       }
@@ -256,6 +259,7 @@ export class AwsVideo {
         const best = list[0];
         if (best) thumbnails.set(id, await encodeImage(await resizeImage(best, 224, 224), 'jpeg'));
       }
+      signal.throwIfAborted();
       const recorded = await this.store.record(ref, version, result, {
         annotated: { path: annotated },
         thumbnails,

@@ -88,7 +88,7 @@ export function registerVideoRoutes(app: OpenAPIHono<AppEnv>, deps: { videos: Vi
     return c.json(job, 202);
   });
   app.openapi(getVideoRoute, async (c) => {
-    const job = videos.get(c.req.valid('param').id);
+    const job = await videos.get(c.req.valid('param').id);
     if (!job) throw new HttpError('NOT_FOUND', 'There is no video job with this id.');
     return c.json(job as never, 200);
   });
