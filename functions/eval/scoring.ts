@@ -120,6 +120,8 @@ export function scoreIdentification(
     scoreNorm: ScoreNorm;
     /** Which face of a gallery photo is enrolled (default `largest`). */
     select?: FaceSelection | undefined;
+    /** Camera-matched templates by gallery image path (`camera-matched.ts`), one more template per subject. */
+    cameraTemplates?: ReadonlyMap<string, Float32Array> | undefined;
   },
 ): IdentificationResult {
   const gallerySelect: FaceSelection = gallery.select ?? 'largest';
@@ -136,11 +138,12 @@ export function scoreIdentification(
   // One template per identity and no normalisation: plain dot products (the figures recorded before variants
   // existed). Otherwise the vector index fuses each subject's templates as configured.
   const fused =
-    gallery.variants.length > 0 || gallery.scoreNorm !== 'none'
+    gallery.variants.length > 0 || gallery.scoreNorm !== 'none' || gallery.cameraTemplates
       ? new FusedGalleryScorer(
           enrolled.map((x) => ({
             original: x.e?.embedding as Float32Array,
             variants: x.e?.variants ?? {},
+            camera: gallery.cameraTemplates?.get(x.g.image),
           })),
           gallery.fusion,
           gallery.scoreNorm,
