@@ -52,7 +52,8 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     else {
       console.log(
         `threshold ${calibration.threshold} (FPIR ${calibration.measured.fpirAtThreshold}, TPIR ${calibration.measured.tpirAtThreshold}), ` +
-          `verify threshold ${calibration.verifyThreshold} at FAR ${far}; written to ${out}`,
+          `verify threshold ${calibration.verifyThreshold} at FAR ${far}; ` +
+          `quality gate minQuality ${calibration.qualityGate?.minQuality ?? '—'}, poor threshold ${calibration.qualityGate?.poorThreshold ?? '—'}; written to ${out}`,
       );
     }
     return EXIT.ok;

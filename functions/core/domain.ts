@@ -202,6 +202,8 @@ export interface Decision {
 export interface DecisionCamera {
   /** The configured camera the call named. */
   id: string;
+  /** Whether its templates were searched (`FACEPRINT_CAMERA_TEMPLATES=on`); off, only the gallery's own were. */
+  searched: boolean;
   /** How many of that camera's templates were searched (besides the gallery's own). */
   templates: number;
   /** Whether the decided (or best) subject's best-scoring template was one of that camera's templates. */

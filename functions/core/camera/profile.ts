@@ -128,3 +128,24 @@ export function settingsFromEstimate(estimate: CameraProfile, faceBrightness: nu
       estimate.interOcularPx === null ? null : round(Math.min(1000, Math.max(4, estimate.interOcularPx)), 1),
   };
 }
+
+/**
+ * Whether identify calls that name a configured camera also search its camera templates
+ * (`FACEPRINT_CAMERA_TEMPLATES`: `off`, the default, or `on`). Off by default because, measured, the templates
+ * raise impostor scores more than genuine ones (docs/accuracy.md, section 8: on `night` and `cctv` they cost rank-1
+ * and TPIR, and break the shipped threshold's FPIR); the templates are still made, so turning it on needs no
+ * backfill. Anything else fails closed.
+ *
+ * @throws FaceprintError INVALID_ARGUMENT for a value other than on / off.
+ */
+export function cameraTemplatesSearched(
+  value: string | undefined = process.env.FACEPRINT_CAMERA_TEMPLATES,
+): boolean {
+  const v = (value ?? 'off').trim().toLowerCase();
+  if (v === 'on') return true;
+  if (v === 'off' || v === '') return false;
+  throw new FaceprintError(
+    'INVALID_ARGUMENT',
+    `FACEPRINT_CAMERA_TEMPLATES must be "on" or "off", not "${value}".`,
+  );
+}

@@ -70,6 +70,11 @@ export interface GalleryConfig {
   agreement?: 'none' | 'mirror' | undefined;
   /** Quality-aware decisions (default: the calibration's gate, else {@link DEFAULT_QUALITY_GATE}). */
   qualityGate?: QualityGate | undefined;
+  /**
+   * Whether an identify call naming a configured camera also searches that camera's templates (default off:
+   * measured to hurt, docs/accuracy.md section 8; `FACEPRINT_CAMERA_TEMPLATES`). The templates are made either way.
+   */
+  searchCameraTemplates?: boolean | undefined;
 }
 
 export interface PhotoInput {
@@ -498,7 +503,7 @@ export class GalleryService {
     const searched = await Promise.all(
       result.faces.map(async (face) => {
         const own = await this.searchIndex(face.embedding, k);
-        if (!camera || !this.cameras) return own;
+        if (!camera || !this.cameras || !this.config.searchCameraTemplates) return own;
         const matched = await this.cameras.search(camera.id, face.embedding, k, this.config.fusion);
         cameraTemplateCount = matched.templates;
         for (const c of matched.candidates) cameraTemplateIds.add(c.templateId);
@@ -533,6 +538,7 @@ export class GalleryService {
           ...decision,
           camera: {
             id: camera.id,
+            searched: this.config.searchCameraTemplates === true,
             templates: cameraTemplateCount,
             bestIsCameraTemplate: best !== undefined && cameraTemplateIds.has(best.templateId),
           },

@@ -267,6 +267,9 @@ export const DecisionSchema = z
     camera: z
       .object({
         id: z.string(),
+        searched: z
+          .boolean()
+          .openapi({ description: 'Whether its templates were searched (FACEPRINT_CAMERA_TEMPLATES=on).' }),
         templates: z.number().int(),
         bestIsCameraTemplate: z.boolean(),
       })
