@@ -60,6 +60,8 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
   --camera-matched <m>   one-shot / lighting: one more template per gallery subject, degraded to match the
                          probes' camera: oracle (the probe degradation itself) | estimated (a camera profile
                          estimated from 8 degraded probes, as \`faceprint camera add\` does)
+  --camera-norm          with --camera-matched: map camera-template scores onto the original's scale by
+                         their impostor cohort (the other subjects' camera templates) before max fusion
   --score-norm <name>    none (default) | znorm (each subject's score by its mean / std against the
                          other gallery subjects' originals) | tnorm (each probe's scores by their
                          mean / std over the gallery minus the best match)
@@ -91,7 +93,7 @@ export function summarise(run: EvalResult): string {
     const c = run.config;
     if (c.variants || c.fusion || c.scoreNorm || c.cameraMatched) {
       const camera = c.cameraMatched
-        ? `+camera(${c.cameraMatched.mode}${c.cameraMatched.settings ? ` ${JSON.stringify(c.cameraMatched.settings)}` : ''})`
+        ? `+camera(${c.cameraMatched.mode}${c.cameraMatched.norm ? ', cohort-normalised' : ''}${c.cameraMatched.settings ? ` ${JSON.stringify(c.cameraMatched.settings)}` : ''})`
         : '';
       lines.splice(
         1,
@@ -195,6 +197,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       'variant-weights': { type: 'string' },
       'score-norm': { type: 'string' },
       'camera-matched': { type: 'string' },
+      'camera-norm': { type: 'boolean', default: false },
       'gallery-face': { type: 'string' },
       pose: { type: 'boolean', default: false },
       'set-size': { type: 'string' },
@@ -276,6 +279,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     ...gallery,
     ...(galleryFace ? { galleryFace } : {}),
     ...(cameraMatched ? { cameraMatched: cameraMatched as CameraMatchMode } : {}),
+    ...(values['camera-norm'] ? { cameraNorm: true } : {}),
     onProgress: (done, total) => {
       if (!bar) {
         bar = new ProgressBar(total, 'embedding');

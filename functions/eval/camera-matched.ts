@@ -138,3 +138,63 @@ export async function cameraMatchedGallery(
     await pipeline.dispose();
   }
 }
+
+/**
+ * Cohort normalisation of camera-template scores (`--camera-norm`), an experiment: a camera template's scores are
+ * mapped onto its subject's original-template scale, `s' = μₒ + σₒ / σ_c · (s − μ_c)`, where μ_c, σ_c are the
+ * camera template's similarities to the other subjects' camera templates (impostors in the camera's domain) and
+ * μₒ, σₒ the original template's similarities to the same cohort (how a camera-domain impostor scores against the
+ * original). The camera template then only wins where it stands out from its own impostors, not merely because
+ * every degraded face looks alike.
+ */
+export class CameraScoreNorm {
+  readonly #vectors: (Float32Array | undefined)[];
+  readonly #scale: Float64Array;
+  readonly #shift: Float64Array;
+
+  constructor(originals: readonly Float32Array[], cameras: readonly (Float32Array | undefined)[]) {
+    const n = originals.length;
+    this.#vectors = [...cameras];
+    this.#scale = new Float64Array(n);
+    this.#shift = new Float64Array(n);
+    const dot = (a: Float32Array, b: Float32Array) => {
+      let s = 0;
+      for (let d = 0; d < a.length; d++) s += (a[d] as number) * (b[d] as number);
+      return s;
+    };
+    const stats = (xs: number[]) => {
+      const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+      const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length));
+      return { mean, sd: Math.max(1e-3, sd) };
+    };
+    for (let i = 0; i < n; i++) {
+      const cam = cameras[i];
+      if (!cam) continue;
+      const c: number[] = [];
+      const o: number[] = [];
+      for (let j = 0; j < n; j++) {
+        const other = cameras[j];
+        if (j === i || !other) continue;
+        c.push(dot(cam, other));
+        o.push(dot(originals[i] as Float32Array, other));
+      }
+      const sc = stats(c);
+      const so = stats(o);
+      const scale = so.sd / sc.sd;
+      this.#scale[i] = scale;
+      this.#shift[i] = so.mean - scale * sc.mean;
+    }
+  }
+
+  /** Raises `scores[i]` to subject i's normalised camera-template score where that is higher (max fusion). */
+  apply(query: Float32Array, scores: Float32Array): void {
+    for (let i = 0; i < this.#vectors.length; i++) {
+      const v = this.#vectors[i];
+      if (!v) continue;
+      let s = 0;
+      for (let d = 0; d < v.length; d++) s += (v[d] as number) * (query[d] as number);
+      const adjusted = (this.#shift[i] as number) + (this.#scale[i] as number) * s;
+      if (adjusted > (scores[i] as number)) scores[i] = adjusted;
+    }
+  }
+}

@@ -155,6 +155,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
         mode: matched.mode,
         ...(matched.settings ? { settings: matched.settings } : {}),
         galleryFailures: matched.failures,
+        ...(config.cameraNorm ? { norm: true } : {}),
       };
     }
     result = scoreIdentification(
@@ -164,7 +165,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       (job) => embedded.get(key(job)),
       threshold,
       worst,
-      { variants, fusion, scoreNorm, select: galleryFace, cameraTemplates },
+      { variants, fusion, scoreNorm, select: galleryFace, cameraTemplates, cameraNorm: config.cameraNorm },
     );
   } else {
     throw new FaceprintError(

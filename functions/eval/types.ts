@@ -67,6 +67,8 @@ export interface EvalConfig {
    * `camera-matched.ts`.
    */
   cameraMatched?: CameraMatchMode | undefined;
+  /** With `cameraMatched`: cohort-normalise the camera templates' scores (`CameraScoreNorm`, max fusion). */
+  cameraNorm?: boolean | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
@@ -144,7 +146,12 @@ export interface EvalResult {
     scoreNorm?: ScoreNorm | undefined;
     /** The camera-matched template of each subject, and the estimated camera's settings. */
     cameraMatched?:
-      | { mode: CameraMatchMode; settings?: CameraSettings | undefined; galleryFailures: number }
+      | {
+          mode: CameraMatchMode;
+          settings?: CameraSettings | undefined;
+          galleryFailures: number;
+          norm?: boolean | undefined;
+        }
       | undefined;
     options: Partial<AnalyzeOptions>;
     pipelineVersion: string;
