@@ -38,6 +38,13 @@ export interface CalibrateOptions {
   limit?: number | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
   description?: string | undefined;
+  /**
+   * Applied to every probe's bytes before analysis (gallery photos stay as they are): e.g. the degradation of
+   * the probes' camera, so that a clean labelled folder calibrates for that camera. Named in the method.
+   */
+  probeTransform?:
+    | { describe: string; apply: (bytes: Uint8Array, path: string) => Promise<Uint8Array> }
+    | undefined;
 }
 
 /**
@@ -87,7 +94,9 @@ export async function calibrateOnFolder(
   }
   const probe = async (path: string) => {
     try {
-      const result = await pipeline.analyze(await readFile(path), config.analyze);
+      const raw = new Uint8Array(await readFile(path));
+      const bytes = options.probeTransform ? await options.probeTransform.apply(raw, path) : raw;
+      const result = await pipeline.analyze(bytes, config.analyze);
       const face = largestFace(result, path);
       return { embedding: face.embedding, quality: face.quality.score };
     } catch (error) {
@@ -160,6 +169,7 @@ export async function calibrateOnFolder(
     method:
       `One-shot open set: gallery = first image of each of ${enrolled.length} identities with >= 2 images ` +
       `(variants: original${config.variants.map((v) => `, ${v}`).join('')}; fusion ${config.fusion.method}); ` +
+      (options.probeTransform ? `probes ${options.probeTransform.describe}; ` : '') +
       `threshold = lowest similarity at which at most ${options.targetFpir} of ${nonMatedTop.length} non-mated probes ` +
       `(single-image identities) match anyone; verify threshold at FAR ${options.targetFar} over ${impostor.length} ` +
       'non-mated probe x gallery subject scores.',
