@@ -177,12 +177,12 @@ export class SqliteCameraStore implements CameraStore {
     return `${row?.n ?? 0}.${row?.top ?? 0}.${updated}`;
   }
 
-  async backfilledPhotos(cameraId: string): Promise<Set<string>> {
+  async backfilledPhotos(cameraId: string, modelId: string): Promise<Set<string>> {
     const rows = this.db
-      .prepare<[string], { subject_id: string; photo_id: string }>(
-        'SELECT DISTINCT subject_id, photo_id FROM camera_templates WHERE camera_id = ?',
+      .prepare<[string, string], { subject_id: string; photo_id: string }>(
+        'SELECT DISTINCT subject_id, photo_id FROM camera_templates WHERE camera_id = ? AND model_id = ?',
       )
-      .all(cameraId);
+      .all(cameraId, modelId);
     return new Set(rows.map((r) => `${r.subject_id}#${r.photo_id}`));
   }
 

@@ -27,8 +27,11 @@ export interface CameraStore {
   listCameraTemplates(cameraId: string, modelId?: string): Promise<CameraTemplate[]>;
   /** A token that changes whenever the camera's templates change (in this process or another). */
   cameraTemplatesVersion(cameraId: string): Promise<string>;
-  /** The `subjectId#photoId` pairs that already have a template of this camera (a resumed backfill skips them). */
-  backfilledPhotos(cameraId: string): Promise<Set<string>>;
+  /**
+   * The `subjectId#photoId` pairs that already have a template of this camera in model pack `modelId` (a resumed
+   * backfill skips them; after `gallery reembed`, a backfill makes them again for the new pack).
+   */
+  backfilledPhotos(cameraId: string, modelId: string): Promise<Set<string>>;
   /** Deletes every camera template of a subject; returns how many. */
   deleteSubjectCameraTemplates(subjectId: string): Promise<number>;
   /** How many camera templates each camera has. */

@@ -128,7 +128,7 @@ export class CameraGallery {
     const camera = await this.require(id);
     const result: BackfillResult = { camera: id, photos: 0, made: 0, skipped: 0, failed: [] };
     const photos = (await this.#photos?.list()) ?? [];
-    const done = await this.#store.backfilledPhotos(id);
+    const done = await this.#store.backfilledPhotos(id, this.#pipeline.model.id);
     result.photos = photos.length;
     onProgress?.(0, photos.length);
     for (const [i, photo] of photos.entries()) {
