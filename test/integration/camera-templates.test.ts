@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestImage } from '../../functions/core/ingest/ingest.ts';
 import { createApp } from '../../functions/handlers/http/app.ts';
 import { type LocalGallery, openLocalGallery } from '../../functions/local/composition.ts';
 import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
@@ -73,6 +74,13 @@ describe.runIf(hasData(SEED))('camera-matched templates', () => {
     const plain = await local.gallery.identify(probe, { source: 'probe.jpg' });
     expect(plain.faces[0]?.decision.camera).toBeUndefined();
     expect(plain.faces[0]?.decision.subjectId).toBe(face?.decision.subjectId);
+    // An upload's folder names its camera; a folder that is no configured camera is only the source.
+    const uploaded = await ingestImage(local.gallery, { key: 'uploads/door/p.jpg', bytes: probe });
+    expect(uploaded.status).toBe('processed');
+    expect(uploaded.faces?.[0]?.decision.camera?.id).toBe('door');
+    const elsewhere = await ingestImage(local.gallery, { key: 'uploads/garage/p.jpg', bytes: probe });
+    expect(elsewhere.status).toBe('processed');
+    expect(elsewhere.faces?.[0]?.decision.camera).toBeUndefined();
     // The decision, with the camera templates it used, is in the audit log.
     const audit = await local.dataDir.faceStore.listAudit({ limit: 10 });
     expect(audit.items.some((e) => e.camera === 'door' && e.decision.camera?.id === 'door')).toBe(true);

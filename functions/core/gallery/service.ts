@@ -9,6 +9,7 @@ import { type DecisionFilter, queryDecisions } from '../audit/decisions.ts';
 import type { CameraTemplate } from '../camera/ports.ts';
 import { type CameraGallery, mergeCandidates } from '../camera/service.ts';
 import {
+  CAMERA_NAME_PATTERN,
   type Candidate,
   type Decision,
   type DecisionAuditEntry,
@@ -437,6 +438,21 @@ export class GalleryService {
       };
       return { subjectId: id, templates, ...traces };
     });
+  }
+
+  /**
+   * The configured camera an upload's folder names (`uploads/<camera>/…` or `<camera>/…`), or undefined: an
+   * upload is never refused for its folder, so a folder that names no configured camera is only its source.
+   */
+  async cameraOfUpload(key: string): Promise<string | undefined> {
+    if (!this.cameras) return undefined;
+    const parts = key
+      .replace(/^\/+/, '')
+      .replace(/^uploads\//, '')
+      .split('/');
+    const folder = parts.length > 1 ? parts[0] : undefined;
+    if (!folder || !CAMERA_NAME_PATTERN.test(folder)) return undefined;
+    return (await this.cameras.list()).some((c) => c.id === folder) ? folder : undefined;
   }
 
   /** Candidates for an embedding computed elsewhere (a video track's aggregated embedding). */
