@@ -1,11 +1,13 @@
 /**
  * Learns the quality gate (`quality-gate.ts`) from scored, labelled probes, as `faceprint calibrate` sees them:
  * `poorThreshold` keeps the poor band's false-positive rate at the target FPIR, and `minQuality` is the gate, on a
- * fixed grid, that turns the most errors into `insufficient_quality` net of the correct matches it costs.
+ * fixed grid, that turns the most errors into `insufficient_quality` net of the correct answers it costs.
  *
  * Errors are what the gate is for (docs/accuracy.md, section 8): wrong matches, false positives, and mated probes
- * answered `unknown` at the open-set threshold. A probe whose face was not found never reaches a decision and is
- * left out.
+ * answered `unknown` at the open-set threshold. Correct answers are correct matches and strangers answered
+ * `unknown`: a gate that also labels strangers' faces `insufficient_quality` pays for each, so where quality does not
+ * tell errors from correct answers (clean photos) no gate gains and it stays off. A probe whose face was not found
+ * never reaches a decision and is left out.
  */
 import { nextUp, thresholdForFpir } from './calibration.ts';
 import type { QualityGate } from './quality-gate.ts';
@@ -32,7 +34,7 @@ export interface LearnedGate extends QualityGate {
     /** Errors at the threshold without a gate, and how many this gate turns into insufficient_quality. */
     errors: number;
     errorsCaught: number;
-    /** Correct matches without a gate, and how many this gate costs. */
+    /** Correct answers without a gate (correct matches, strangers answered unknown), and how many this gate costs. */
     correct: number;
     correctLost: number;
     /** Probes answered insufficient_quality, of those judged. */
@@ -88,10 +90,10 @@ export function learnQualityGate(
       const gated = s.quality < minQuality && s.topScore < poorThreshold;
       if (gated) insufficient += 1;
       const accepted = s.topScore >= threshold;
-      if (s.mated && s.correct && accepted) {
+      if ((s.mated && s.correct && accepted) || (!s.mated && !accepted)) {
         correct += 1;
         if (gated) correctLost += 1;
-      } else if (s.mated || accepted) {
+      } else {
         errors += 1;
         if (gated) errorsCaught += 1;
       }
@@ -120,10 +122,11 @@ export function learnQualityGate(
   gate.method =
     `Learned by faceprint calibrate on ${description} (${m.judged} probes with a face) at threshold ${threshold.toFixed(6)}: ` +
     (off
-      ? `no minQuality of ${GATE_GRID.join(', ')} caught more errors than it cost correct matches, so the gate is off.`
-      : `minQuality ${gate.minQuality} (of ${GATE_GRID.join(', ')}) catches the most errors net of correct matches lost: ` +
+      ? `no minQuality of ${GATE_GRID.join(', ')} caught more errors than it cost correct answers, so the gate is off.`
+      : `minQuality ${gate.minQuality} (of ${GATE_GRID.join(', ')}) catches the most errors net of correct answers lost: ` +
         `${m.errorsCaught} of ${m.errors} errors (wrong matches, false positives, mated probes answered unknown) become ` +
-        `insufficient_quality, at the cost of ${m.correctLost} of ${m.correct} correct matches; poorThreshold keeps the poor ` +
+        `insufficient_quality, at the cost of ${m.correctLost} of ${m.correct} correct answers (correct matches and strangers answered unknown); ` +
+        `poorThreshold keeps the poor ` +
         `band's FPIR at ${targetFpir} (or, with too few strangers in the band, above every stranger).`);
   return gate;
 }
