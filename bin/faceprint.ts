@@ -23,6 +23,9 @@ Gallery (in --data-dir D, default FACEPRINT_DATA_DIR or ./.faceprint)
   identify <image…> [--camera NAME] [--annotate dir/] [--top-k N]
                                          every face: match, unknown, ambiguous or insufficient_quality
   camera estimate <image…>               a camera's profile: brightness, noise, blur, JPEG quality, face size
+  camera add <id> [<image…>] [--brightness B --noise S --blur S --jpeg-quality Q --iod PX]
+                                         configure a camera (estimated from its images, or given) and backfill
+                                         its camera-matched templates; camera list | show | backfill | remove
   subjects list [--limit N] [--cursor C] | subjects show <id> | subjects delete <id>
   gallery reembed                        re-embed every kept enrolment photo with the selected --model-pack
                                          (resumable, with progress; old templates kept until it completes)

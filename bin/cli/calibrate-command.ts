@@ -1,12 +1,19 @@
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { calibrateOnFolder } from '../../functions/core/gallery/calibrate.ts';
+import { type CalibrateOptions, calibrateOnFolder } from '../../functions/core/gallery/calibrate.ts';
 import { defaultGalleryConfig } from '../../functions/core/gallery/config.ts';
+import { decodeImage, sharpFromRgb } from '../../functions/core/pipeline/image.ts';
 import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
 import type { Calibration } from '../../functions/core/search/calibration.ts';
+import { degradeImage, parseDegradation } from '../../functions/eval/degrade.ts';
 import { EXIT, intOption, numberOption, ProgressBar, printJson, UsageError } from './common.ts';
 
-/** `faceprint calibrate --data <root> [--fpir 0.01] [--far 0.001] [--out file] [--limit N]` */
+/**
+ * `faceprint calibrate --data <root> [--fpir 0.01] [--far 0.001] [--out file] [--limit N] [--degrade spec]`: the
+ * open-set and 1:1 thresholds and the quality gate (learned for the target FPIR), with how they were made.
+ * `--degrade` degrades the probes as `faceprint eval` does, to calibrate a clean folder for a camera.
+ */
 export async function calibrateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -18,6 +25,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       margin: { type: 'string' },
       out: { type: 'string' },
       limit: { type: 'string' },
+      degrade: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -31,6 +39,23 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   if (!(fpir > 0 && fpir < 1) || !(far > 0 && far < 1))
     throw new UsageError('--fpir and --far must be between 0 and 1.');
   const out = values.out ?? 'calibration.json';
+  let probeTransform: CalibrateOptions['probeTransform'];
+  if (values.degrade !== undefined) {
+    let degradation: ReturnType<typeof parseDegradation>;
+    try {
+      degradation = parseDegradation(values.degrade);
+    } catch (error) {
+      throw new UsageError(`--degrade: ${(error as Error).message}`);
+    }
+    probeTransform = {
+      describe: `degraded with ${degradation.spec} (faceprint eval's degradation, seeded per file)`,
+      apply: async (bytes) => {
+        const seed = Number.parseInt(createHash('sha256').update(bytes).digest('hex').slice(0, 8), 16);
+        const image = await degradeImage(await decodeImage(bytes), degradation, { seed });
+        return new Uint8Array(await sharpFromRgb(image).png().toBuffer());
+      },
+    };
+  }
   const pipeline = new FacePipeline({ threads: intOption(values.threads, 'threads', 1) });
   // Thresholds from the configuration being calibrated are irrelevant here; a placeholder keeps the types whole.
   const config = defaultGalleryConfig({ threshold: 0 } as Calibration);
@@ -41,6 +66,8 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       targetFar: far,
       ambiguityMargin: numberOption(values.margin, 'margin', 0.03),
       limit: values.limit ? intOption(values.limit, 'limit', 0) : undefined,
+      probeTransform,
+      description: values.degrade ? `${values.data}, probes degraded with ${values.degrade}` : undefined,
       onProgress: (_done, total) => {
         bar ??= new ProgressBar(total, 'calibrate');
         bar.tick();
@@ -52,7 +79,8 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     else {
       console.log(
         `threshold ${calibration.threshold} (FPIR ${calibration.measured.fpirAtThreshold}, TPIR ${calibration.measured.tpirAtThreshold}), ` +
-          `verify threshold ${calibration.verifyThreshold} at FAR ${far}; written to ${out}`,
+          `verify threshold ${calibration.verifyThreshold} at FAR ${far}; ` +
+          `quality gate minQuality ${calibration.qualityGate?.minQuality ?? '—'}, poor threshold ${calibration.qualityGate?.poorThreshold ?? '—'}; written to ${out}`,
       );
     }
     return EXIT.ok;

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
 import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
 import { type CropRestoration, parseRestoration } from '../../functions/core/pipeline/restore.ts';
+import { CAMERA_MATCH_MODES, type CameraMatchMode } from '../../functions/eval/camera-matched.ts';
 import { parseDegradation } from '../../functions/eval/degrade.ts';
 import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/eval/gallery-variants.ts';
 import { writeReport } from '../../functions/eval/report.ts';
@@ -56,6 +57,11 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
                          mirror,blur,dark,lowres,jpeg (comma-separated), all, or none (default)
   --fusion <method>      how a subject's template scores fuse: max (default) | mean | top2mean | weighted
   --variant-weights <w>  for weighted: variant=weight,… (e.g. original=1,blur=0.95; others count 1)
+  --camera-matched <m>   one-shot / lighting: one more template per gallery subject, degraded to match the
+                         probes' camera: oracle (the probe degradation itself) | estimated (a camera profile
+                         estimated from 8 degraded probes, as \`faceprint camera add\` does)
+  --camera-norm          with --camera-matched: map camera-template scores onto the original's scale by
+                         their impostor cohort (the other subjects' camera templates) before max fusion
   --score-norm <name>    none (default) | znorm (each subject's score by its mean / std against the
                          other gallery subjects' originals) | tnorm (each probe's scores by their
                          mean / std over the gallery minus the best match)
@@ -85,11 +91,14 @@ export function summarise(run: EvalResult): string {
       `  rank-1 ${pct(result.rank1)}, rank-5 ${pct(result.rank5)}`,
     );
     const c = run.config;
-    if (c.variants || c.fusion || c.scoreNorm) {
+    if (c.variants || c.fusion || c.scoreNorm || c.cameraMatched) {
+      const camera = c.cameraMatched
+        ? `+camera(${c.cameraMatched.mode}${c.cameraMatched.norm ? ', cohort-normalised' : ''}${c.cameraMatched.settings ? ` ${JSON.stringify(c.cameraMatched.settings)}` : ''})`
+        : '';
       lines.splice(
         1,
         0,
-        `  gallery templates: original${(c.variants ?? []).map((v) => `+${v}`).join('')}, fusion ${c.fusion?.method ?? 'max'}, score norm ${c.scoreNorm ?? 'none'}`,
+        `  gallery templates: original${(c.variants ?? []).map((v) => `+${v}`).join('')}${camera}, fusion ${c.fusion?.method ?? 'max'}, score norm ${c.scoreNorm ?? 'none'}`,
       );
     }
     for (const t of result.tpirAtFpir) {
@@ -187,6 +196,8 @@ export async function evalCommand(args: string[]): Promise<number> {
       fusion: { type: 'string' },
       'variant-weights': { type: 'string' },
       'score-norm': { type: 'string' },
+      'camera-matched': { type: 'string' },
+      'camera-norm': { type: 'boolean', default: false },
       'gallery-face': { type: 'string' },
       pose: { type: 'boolean', default: false },
       'set-size': { type: 'string' },
@@ -231,6 +242,11 @@ export async function evalCommand(args: string[]): Promise<number> {
   const galleryFace = values['gallery-face'];
   if (galleryFace !== undefined && galleryFace !== 'centre' && galleryFace !== 'largest')
     throw new UsageError('--gallery-face must be centre or largest.');
+  const cameraMatched = values['camera-matched'];
+  if (cameraMatched !== undefined && !(CAMERA_MATCH_MODES as readonly string[]).includes(cameraMatched))
+    throw new UsageError(`--camera-matched must be one of ${CAMERA_MATCH_MODES.join(', ')}.`);
+  if (cameraMatched !== undefined && protocol === 'pairs')
+    throw new UsageError('--camera-matched applies to one-shot and lighting, not to pairs.');
   const workers = intOption(values.workers, 'workers', 2);
   if (workers < 1) throw new UsageError('--workers must be at least 1.');
   const limit = intOption(values.limit, 'limit', 0);
@@ -262,6 +278,8 @@ export async function evalCommand(args: string[]): Promise<number> {
     pad: values.pad === undefined ? undefined : numberOption(values.pad, 'pad', 0),
     ...gallery,
     ...(galleryFace ? { galleryFace } : {}),
+    ...(cameraMatched ? { cameraMatched: cameraMatched as CameraMatchMode } : {}),
+    ...(values['camera-norm'] ? { cameraNorm: true } : {}),
     onProgress: (done, total) => {
       if (!bar) {
         bar = new ProgressBar(total, 'embedding');

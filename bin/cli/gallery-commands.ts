@@ -359,7 +359,10 @@ function describeDecision(face: IdentifiedFace, index: number): string {
       ? `unknown: best ${label(best)} similarity ${sim(best.similarity)} < threshold ${t}`
       : `unknown: the gallery is empty (threshold ${t})`;
   }
-  return `#${index + 1} ${what}, ${q}`;
+  const camera = decision.camera
+    ? `, camera ${decision.camera.id} (${decision.camera.templates} templates${decision.camera.bestIsCameraTemplate ? ', best was a camera template' : ''})`
+    : '';
+  return `#${index + 1} ${what}, ${q}${camera}`;
 }
 
 /**

@@ -83,6 +83,7 @@ export const TEMPLATE_VARIANTS = [
   'pose:20,0',
   'pose:40,0',
   'pose:0,-20',
+  'camera',
 ] as const;
 export type TemplateVariant = (typeof TEMPLATE_VARIANTS)[number];
 
@@ -114,10 +115,18 @@ export function isTemplateVariant(value: unknown): value is TemplateVariant {
 }
 
 /** The degradation-matched variants made from an enrolment crop (every variant but `original` and the pose views). */
-export type DerivedVariant = Exclude<TemplateVariant, 'original' | PoseVariant>;
+export type DerivedVariant = Exclude<TemplateVariant, 'original' | PoseVariant | 'camera'>;
 
 /** Every {@link DerivedVariant}, in the order enrolment and the evaluation make them. */
 export const DERIVED_VARIANTS: readonly DerivedVariant[] = ['mirror', 'blur', 'dark', 'lowres', 'jpeg'];
+
+/**
+ * The `camera` variant: the enrolment crop degraded to look as a configured camera sees it (`core/camera/`). A
+ * camera template names its camera (`FaceTemplate.camera`), lives beside the gallery's own templates in the camera
+ * store, is made for every configured camera at enrolment and backfilled when a camera is added, and is searched
+ * only by identify calls that name that camera (which also search the gallery as without one).
+ */
+export type CameraVariant = Extract<TemplateVariant, 'camera'>;
 
 /** A person in the gallery. `metadata` is free-form, caller-supplied, string-valued. */
 export interface Subject {
@@ -141,6 +150,8 @@ export interface FaceTemplate {
   model: ModelRef;
   /** ISO-8601 timestamp. */
   createdAt: string;
+  /** For the `camera` variant: the configured camera it was degraded to match ({@link CameraVariant}). */
+  camera?: string | undefined;
   /**
    * A small JPEG of the aligned face, on the `original` template of each enrolment photo only, so that a
    * reviewer can see who the gallery holds. Stored with the template and erased with it; never in an index.
@@ -183,6 +194,20 @@ export interface Decision {
   qualityBand?: QualityBand | undefined;
   /** For `insufficient_quality`: why the face cannot be judged (quality reasons such as `LOW_SHARPNESS`). */
   reasons?: string[] | undefined;
+  /** Which camera templates the decision was scored against (absent when the call named no configured camera). */
+  camera?: DecisionCamera | undefined;
+}
+
+/** The camera-matched templates behind a decision (see {@link CameraVariant}). */
+export interface DecisionCamera {
+  /** The configured camera the call named. */
+  id: string;
+  /** Whether its templates were searched (`FACEPRINT_CAMERA_TEMPLATES=on`); off, only the gallery's own were. */
+  searched: boolean;
+  /** How many of that camera's templates were searched (besides the gallery's own). */
+  templates: number;
+  /** Whether the decided (or best) subject's best-scoring template was one of that camera's templates. */
+  bestIsCameraTemplate: boolean;
 }
 
 /** One row of the decision audit log: what was decided, on what evidence. Never an image or an embedding. */

@@ -33,7 +33,9 @@ export type FaceprintErrorCode =
   | 'UNSUPPORTED_VIDEO'
   | 'NO_VIDEO_STREAM'
   | 'STREAM_UNAVAILABLE'
-  | 'DECODER_UNAVAILABLE';
+  | 'DECODER_UNAVAILABLE'
+  /** An identify call (or a camera operation) named a camera that is not configured. */
+  | 'CAMERA_NOT_FOUND';
 
 /**
  * Whose fault an error is, which decides what every entry point does with it:
@@ -82,6 +84,7 @@ export const ERROR_BLAME: Readonly<Record<FaceprintErrorCode, ErrorBlame>> = {
   NO_VIDEO_STREAM: 'input',
   STREAM_UNAVAILABLE: 'operator',
   DECODER_UNAVAILABLE: 'operator',
+  CAMERA_NOT_FOUND: 'state',
 };
 
 /** Input codes that mean "no usable face" (the CLI's exit status 3) rather than "input refused". */

@@ -137,6 +137,8 @@ export async function embedVariants(
 export interface GallerySubject {
   original: Float32Array;
   variants: Partial<Record<GalleryVariant, Float32Array>>;
+  /** A camera-matched template (`camera-matched.ts`), scored as the `camera` variant. */
+  camera?: Float32Array | undefined;
 }
 
 /**
@@ -181,6 +183,16 @@ export class FusedGalleryScorer {
           const vector = s.variants[v];
           return vector ? [{ templateId: `${i}:${v}`, subjectId: String(i), variant: v, vector }] : [];
         }),
+        ...(s.camera
+          ? [
+              {
+                templateId: `${i}:camera`,
+                subjectId: String(i),
+                variant: 'camera' as const,
+                vector: s.camera,
+              },
+            ]
+          : []),
       ]),
     );
     if (norm === 'znorm' && subjects.length > 2) {

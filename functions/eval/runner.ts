@@ -9,6 +9,7 @@ import { loadCalibration } from '../core/gallery/config.ts';
 import { PIPELINE_VERSION, resolveOptions } from '../core/pipeline/pipeline.ts';
 import type { FusionConfig } from '../core/search/vector-index.ts';
 import { embedAll } from './cache.ts';
+import { cameraMatchedGallery } from './camera-matched.ts';
 import {
   lightingProtocol,
   limitIdentities,
@@ -90,12 +91,19 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
   const variants = GALLERY_VARIANTS.filter((v) => config.variants?.includes(v));
   const fusion: FusionConfig = config.fusion ?? { method: 'max' };
   const scoreNorm: ScoreNorm = config.scoreNorm ?? 'none';
+  let cameraTemplates: Map<string, Float32Array> | undefined;
+  let cameraMatched: EvalResult['config']['cameraMatched'];
 
   if (config.protocol === 'pairs') {
-    if (variants.length > 0 || config.fusion !== undefined || scoreNorm !== 'none') {
+    if (
+      variants.length > 0 ||
+      config.fusion !== undefined ||
+      scoreNorm !== 'none' ||
+      config.cameraMatched !== undefined
+    ) {
       throw new FaceprintError(
         'INVALID_ARGUMENT',
-        'Gallery variants, fusion and score normalisation apply to one-shot and lighting, not to pairs.',
+        'Gallery variants, camera-matched templates, fusion and score normalisation apply to one-shot and lighting, not to pairs.',
       );
     }
     pairsFile = config.pairsFile ?? defaultPairsFile(config.data);
@@ -133,6 +141,23 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
         : protocol.probes.filter((p) => p.mated).map((p): Job => ({ path: p.image, select, degrade: '' }))),
     ];
     const embedded = await embedAll(jobs, config, options, stats);
+    if (config.cameraMatched) {
+      const matched = await cameraMatchedGallery(
+        config.cameraMatched,
+        protocol,
+        gallerySelect,
+        degradation,
+        options,
+        config.referenceIod,
+      );
+      cameraTemplates = matched.templates;
+      cameraMatched = {
+        mode: matched.mode,
+        ...(matched.settings ? { settings: matched.settings } : {}),
+        galleryFailures: matched.failures,
+        ...(config.cameraNorm ? { norm: true } : {}),
+      };
+    }
     result = scoreIdentification(
       protocol,
       config.protocol,
@@ -140,7 +165,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       (job) => embedded.get(key(job)),
       threshold,
       worst,
-      { variants, fusion, scoreNorm, select: galleryFace },
+      { variants, fusion, scoreNorm, select: galleryFace, cameraTemplates, cameraNorm: config.cameraNorm },
     );
   } else {
     throw new FaceprintError(
@@ -161,6 +186,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
       ...(variants.length > 0 ? { variants } : {}),
       ...(config.fusion ? { fusion } : {}),
       ...(scoreNorm !== 'none' ? { scoreNorm } : {}),
+      ...(cameraMatched ? { cameraMatched } : {}),
       options: {
         detect: options.detect,
         enhance: options.enhance,

@@ -5,6 +5,7 @@
 
 import type { FusionConfig } from '../core/search/vector-index.ts';
 import { attributeMisses, type MissCause, missCause } from './attribution.ts';
+import { CameraScoreNorm } from './camera-matched.ts';
 import { BRIGHTNESS_BUCKETS, brightnessBucket, type IdentificationProtocol, type Pair } from './dataset.ts';
 import { FusedGalleryScorer, type GalleryVariant, type ScoreNorm } from './gallery-variants.ts';
 import {
@@ -120,6 +121,10 @@ export function scoreIdentification(
     scoreNorm: ScoreNorm;
     /** Which face of a gallery photo is enrolled (default `largest`). */
     select?: FaceSelection | undefined;
+    /** Camera-matched templates by gallery image path (`camera-matched.ts`), one more template per subject. */
+    cameraTemplates?: ReadonlyMap<string, Float32Array> | undefined;
+    /** Cohort-normalise the camera templates' scores (`CameraScoreNorm`) instead of fusing them raw. */
+    cameraNorm?: boolean | undefined;
   },
 ): IdentificationResult {
   const gallerySelect: FaceSelection = gallery.select ?? 'largest';
@@ -136,14 +141,22 @@ export function scoreIdentification(
   // One template per identity and no normalisation: plain dot products (the figures recorded before variants
   // existed). Otherwise the vector index fuses each subject's templates as configured.
   const fused =
-    gallery.variants.length > 0 || gallery.scoreNorm !== 'none'
+    gallery.variants.length > 0 || gallery.scoreNorm !== 'none' || gallery.cameraTemplates
       ? new FusedGalleryScorer(
           enrolled.map((x) => ({
             original: x.e?.embedding as Float32Array,
             variants: x.e?.variants ?? {},
+            camera: gallery.cameraNorm ? undefined : gallery.cameraTemplates?.get(x.g.image),
           })),
           gallery.fusion,
           gallery.scoreNorm,
+        )
+      : undefined;
+  const cameraNorm =
+    gallery.cameraNorm && gallery.cameraTemplates
+      ? new CameraScoreNorm(
+          enrolled.map((x) => x.e?.embedding as Float32Array),
+          enrolled.map((x) => gallery.cameraTemplates?.get(x.g.image)),
         )
       : undefined;
   const indexOf = new Map(enrolled.map((x, i) => [x.g.identity, i]));
@@ -165,6 +178,7 @@ export function scoreIdentification(
     let top = 0;
     if (fused) {
       fused.score(v, scores);
+      cameraNorm?.apply(v, scores);
       for (let i = 1; i < enrolled.length; i++) if ((scores[i] as number) > (scores[top] as number)) top = i;
     } else {
       for (let i = 0; i < enrolled.length; i++) {

@@ -2,9 +2,12 @@
  * The evaluation's data shapes: the configuration of a run, its results, and the per-image work items that the
  * embedding cache, the worker threads and the scoring pass between them.
  */
+
+import type { CameraSettings } from '../core/camera/profile.ts';
 import type { AnalyzeOptions, AnalyzeOptionsInput } from '../core/pipeline/pipeline.ts';
 import type { FusionConfig } from '../core/search/vector-index.ts';
 import type { MissAttribution } from './attribution.ts';
+import type { CameraMatchMode } from './camera-matched.ts';
 import type { GalleryVariant, ScoreNorm } from './gallery-variants.ts';
 import type { RocPoint } from './metrics.ts';
 import type { GateOutcome } from './quality-report.ts';
@@ -58,6 +61,14 @@ export interface EvalConfig {
   fusion?: FusionConfig | undefined;
   /** Identification only: per-subject normalisation of the fused scores (default none). */
   scoreNorm?: ScoreNorm | undefined;
+  /**
+   * One-shot only: one more template per gallery subject, degraded to match the probes' camera (`oracle`: the
+   * probe degradation itself; `estimated`: a camera profile estimated from a few degraded probes). See
+   * `camera-matched.ts`.
+   */
+  cameraMatched?: CameraMatchMode | undefined;
+  /** With `cameraMatched`: cohort-normalise the camera templates' scores (`CameraScoreNorm`, max fusion). */
+  cameraNorm?: boolean | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
@@ -133,6 +144,15 @@ export interface EvalResult {
     variants?: GalleryVariant[] | undefined;
     fusion?: FusionConfig | undefined;
     scoreNorm?: ScoreNorm | undefined;
+    /** The camera-matched template of each subject, and the estimated camera's settings. */
+    cameraMatched?:
+      | {
+          mode: CameraMatchMode;
+          settings?: CameraSettings | undefined;
+          galleryFailures: number;
+          norm?: boolean | undefined;
+        }
+      | undefined;
     options: Partial<AnalyzeOptions>;
     pipelineVersion: string;
   };

@@ -1,4 +1,6 @@
 import { type DataDir, defaultDataDir, openDataDir } from '../adapters/local/data-dir.ts';
+import { SqliteCameraStore } from '../adapters/local/sqlite-camera-store.ts';
+import { CameraGallery } from '../core/camera/service.ts';
 import { defaultGalleryConfig, loadCalibration } from '../core/gallery/config.ts';
 import { GalleryService } from '../core/gallery/service.ts';
 import type { FaceAnalyser } from '../core/pipeline/analyser.ts';
@@ -33,6 +35,8 @@ export interface LocalGallery {
   dataDir: DataDir;
   /** Unknown persons and the review queue over the same database. */
   followUp: FollowUpParts;
+  /** Configured cameras and their camera-matched templates, in the same database. */
+  cameras: CameraGallery;
   close(): Promise<void>;
 }
 
@@ -54,6 +58,13 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
           onWorkerLost: options.onWorkerLost,
         })
       : pipeline;
+  const cameras = new CameraGallery({
+    store: new SqliteCameraStore(dataDir.faceStore.db),
+    pipeline: analyser,
+    analyze: config.analyze,
+    photos: dataDir.photos,
+    ...(options.now ? { now: options.now } : {}),
+  });
   const gallery = new GalleryService({
     pipeline: analyser,
     store: dataDir.faceStore,
@@ -65,6 +76,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     ...(options.now ? { now: options.now } : {}),
     photos: dataDir.photos,
     approximate: dataDir.approximate,
+    cameras,
   });
   // Promotion embeds its variants where the gallery analyses: in the worker pool when there is one.
   followUp.bind(gallery, analyser);
@@ -80,6 +92,7 @@ export async function openLocalGallery(options: LocalOptions = {}): Promise<Loca
     analyser,
     dataDir,
     followUp,
+    cameras,
     async close() {
       if (analyser !== pipeline) await analyser.dispose();
       await pipeline.dispose();

@@ -130,6 +130,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       logger,
       followUp: local.followUp,
       videos,
+      cameras: local.cameras,
       consoleDir: options.consoleDir ?? fileURLToPath(new URL('../../console/dist', import.meta.url)),
     });
     // The CLI (or another server) may enrol or delete in the same data directory: the index follows the

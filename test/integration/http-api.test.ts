@@ -566,6 +566,8 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
       expect(doc.info.title).toBe('Faceprint');
       expect(Object.keys(doc.paths).sort()).toEqual(
         [
+          '/cameras',
+          '/cameras/{id}',
           '/decisions',
           '/detect',
           '/health',

@@ -18,7 +18,10 @@ const CODES = Object.keys(ERROR_BLAME) as FaceprintErrorCode[];
 
 /** A gallery whose identify throws the given error: only what ingestImage calls. */
 function throwingGallery(error: unknown): GalleryService {
-  return { identify: () => Promise.reject(error) } as unknown as GalleryService;
+  return {
+    identify: () => Promise.reject(error),
+    cameraOfUpload: async () => undefined,
+  } as unknown as GalleryService;
 }
 
 describe('error blame table', () => {

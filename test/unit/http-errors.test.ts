@@ -39,6 +39,7 @@ const EXPECTED: Record<string, number> = {
   NO_VIDEO_STREAM: 422,
   STREAM_UNAVAILABLE: 502,
   DECODER_UNAVAILABLE: 503,
+  CAMERA_NOT_FOUND: 404,
   ANALYSIS_FAILED: 503,
   VALIDATION_ERROR: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -86,6 +87,7 @@ describe('toHttpError', () => {
     ['UNSUPPORTED_FORMAT', 415],
     ['IMAGE_TOO_LARGE', 413],
     ['MULTIPLE_FACES', 422],
+    ['CAMERA_NOT_FOUND', 404],
   ])('a FaceprintError %s becomes %i', (code, status) => {
     expect(toHttpError(new FaceprintError(code, 'Refused.')).status).toBe(status);
   });

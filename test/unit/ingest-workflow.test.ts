@@ -113,6 +113,7 @@ class MemorySink implements DetectionSink<string> {
 /** Identify as far as the workflow can tell: decode for real, then one face; audit keys collected. */
 function standInGallery(auditKeys: (string | undefined)[]): GalleryService {
   return {
+    cameraOfUpload: async () => undefined,
     async identify(bytes: Uint8Array, context: { auditKey?: string }): Promise<IdentifyResult> {
       const image = await decodeImage(bytes);
       auditKeys.push(context.auditKey);
@@ -278,6 +279,7 @@ describe('ingestUpload', () => {
     const { ledger, bucket, sink } = await setup();
     const broken = {
       identify: () => Promise.reject(new FaceprintError('MODEL_UNAVAILABLE', 'The models are missing.')),
+      cameraOfUpload: async () => undefined,
     } as unknown as GalleryService;
     await expect(
       ingestUpload('uploads/cam1/a.jpg', { source: bucket, ledger, sink, gallery: async () => broken }),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FaceprintError, isFaceprintError } from '../errors.ts';
 import { type FacePipeline, PIPELINE_VERSION } from '../pipeline/pipeline.ts';
 import { type Calibration, thresholdForFar, thresholdForFpir } from '../search/calibration.ts';
+import { type GateSample, learnQualityGate } from '../search/learn-quality-gate.ts';
 import { VectorIndex } from '../search/vector-index.ts';
 import { enrolmentTemplates, type GalleryConfig, largestFace } from './service.ts';
 
@@ -37,6 +38,13 @@ export interface CalibrateOptions {
   limit?: number | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
   description?: string | undefined;
+  /**
+   * Applied to every probe's bytes before analysis (gallery photos stay as they are): e.g. the degradation of
+   * the probes' camera, so that a clean labelled folder calibrates for that camera. Named in the method.
+   */
+  probeTransform?:
+    | { describe: string; apply: (bytes: Uint8Array, path: string) => Promise<Uint8Array> }
+    | undefined;
 }
 
 /**
@@ -86,8 +94,11 @@ export async function calibrateOnFolder(
   }
   const probe = async (path: string) => {
     try {
-      const result = await pipeline.analyze(await readFile(path), config.analyze);
-      return largestFace(result, path).embedding;
+      const raw = new Uint8Array(await readFile(path));
+      const bytes = options.probeTransform ? await options.probeTransform.apply(raw, path) : raw;
+      const result = await pipeline.analyze(bytes, config.analyze);
+      const face = largestFace(result, path);
+      return { embedding: face.embedding, quality: face.quality.score };
     } catch (error) {
       if (isFaceprintError(error)) return undefined;
       throw error;
@@ -96,31 +107,41 @@ export async function calibrateOnFolder(
     }
   };
   const mated: { correct: boolean; score: number }[] = [];
+  // Every probe with a face, for learning the quality gate.
+  const gateSamples: GateSample[] = [];
   for (const { identity, images } of enrolled) {
     for (const path of images.slice(1)) {
-      const embedding = await probe(path);
-      if (!embedding) {
+      const probed = await probe(path);
+      if (!probed) {
         mated.push({ correct: false, score: Number.NEGATIVE_INFINITY });
         continue;
       }
-      const [best] = index.search(embedding, { k: 1, fusion: config.fusion });
-      mated.push({
-        correct: best?.subjectId === identity,
-        score: best?.similarity ?? Number.NEGATIVE_INFINITY,
-      });
+      const [best] = index.search(probed.embedding, { k: 1, fusion: config.fusion });
+      const correct = best?.subjectId === identity;
+      const score = best?.similarity ?? Number.NEGATIVE_INFINITY;
+      mated.push({ correct, score });
+      if (best) gateSamples.push({ mated: true, correct, topScore: score, quality: probed.quality });
     }
   }
   const nonMatedTop: number[] = [];
   const impostor: number[] = [];
   for (const { images } of strangers) {
-    const embedding = await probe(images[0]!);
-    if (!embedding) continue;
-    const all = index.search(embedding, { k: index.subjectCount, fusion: config.fusion });
+    const probed = await probe(images[0]!);
+    if (!probed) continue;
+    const all = index.search(probed.embedding, { k: index.subjectCount, fusion: config.fusion });
     nonMatedTop.push(all[0]?.similarity ?? Number.NEGATIVE_INFINITY);
+    if (all[0])
+      gateSamples.push({
+        mated: false,
+        correct: false,
+        topScore: all[0].similarity,
+        quality: probed.quality,
+      });
     for (const c of all) impostor.push(c.similarity);
   }
   const threshold = thresholdForFpir(nonMatedTop, options.targetFpir);
   const verifyThreshold = thresholdForFar(impostor, options.targetFar);
+  const learned = learnQualityGate(gateSamples, threshold, options.targetFpir, options.description ?? root);
   const tpir = mated.filter((m) => m.correct && m.score >= threshold).length / Math.max(1, mated.length);
   const fpir = nonMatedTop.filter((s) => s >= threshold).length / Math.max(1, nonMatedTop.length);
   const configHash = createHash('sha256')
@@ -148,9 +169,15 @@ export async function calibrateOnFolder(
     method:
       `One-shot open set: gallery = first image of each of ${enrolled.length} identities with >= 2 images ` +
       `(variants: original${config.variants.map((v) => `, ${v}`).join('')}; fusion ${config.fusion.method}); ` +
+      (options.probeTransform ? `probes ${options.probeTransform.describe}; ` : '') +
       `threshold = lowest similarity at which at most ${options.targetFpir} of ${nonMatedTop.length} non-mated probes ` +
       `(single-image identities) match anyone; verify threshold at FAR ${options.targetFar} over ${impostor.length} ` +
       'non-mated probe x gallery subject scores.',
+    qualityGate: {
+      minQuality: learned.minQuality,
+      poorThreshold: learned.poorThreshold,
+      method: learned.method,
+    },
   };
 }
 

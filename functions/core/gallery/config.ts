@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cameraTemplatesSearched } from '../camera/profile.ts';
 import { FaceprintError } from '../errors.ts';
 import { packCalibrationPath } from '../models/pack.ts';
 import { parsePoseVariants } from '../pose/views.ts';
@@ -75,7 +76,8 @@ export const DEFAULT_DEADLINE_MS = 30_000;
  * calibration file. Pose-synthesised views (`pose:<yaw>,<pitch>`) are added only when `FACEPRINT_POSE_VIEWS`
  * names them (`all` or a list): measured, they did not help on lfw-dev.
  *
- * @throws FaceprintError INVALID_ARGUMENT when `FACEPRINT_POSE_VIEWS` names an unknown view.
+ * @throws FaceprintError INVALID_ARGUMENT when `FACEPRINT_POSE_VIEWS` names an unknown view, or
+ * `FACEPRINT_CAMERA_TEMPLATES` is neither on nor off.
  */
 export function defaultGalleryConfig(calibration: Calibration = loadCalibration()): GalleryConfig {
   return {
@@ -85,5 +87,6 @@ export function defaultGalleryConfig(calibration: Calibration = loadCalibration(
     topK: 5,
     calibration,
     analyze: { deadlineMs: DEFAULT_DEADLINE_MS },
+    searchCameraTemplates: cameraTemplatesSearched(),
   };
 }

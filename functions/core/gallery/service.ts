@@ -6,7 +6,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { type DecisionFilter, queryDecisions } from '../audit/decisions.ts';
+import type { CameraTemplate } from '../camera/ports.ts';
+import { type CameraGallery, mergeCandidates } from '../camera/service.ts';
 import {
+  CAMERA_NAME_PATTERN,
   type Candidate,
   type Decision,
   type DecisionAuditEntry,
@@ -37,7 +40,7 @@ import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
-import type { EnrolmentPhotoStore } from './photo-store.ts';
+import type { EnrolmentPhotoStore, TemplateRemoval } from './photo-store.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
 import { faceThumbnail } from './thumbnail.ts';
 import { makeVariant } from './variants.ts';
@@ -48,7 +51,7 @@ export { largestFace } from '../pipeline/pipeline.ts';
 /** How the gallery enrols and decides. Configuration, not code: change it with measurements. */
 export interface GalleryConfig {
   /** Templates stored per enrolment photo besides `original`. */
-  variants: Exclude<TemplateVariant, 'original'>[];
+  variants: Exclude<TemplateVariant, 'original' | 'camera'>[];
   /** How a subject's template scores fuse into one similarity. */
   fusion: FusionConfig;
   /** Enrolment photos whose face scores below this quality are refused, with the reasons. */
@@ -68,6 +71,11 @@ export interface GalleryConfig {
   agreement?: 'none' | 'mirror' | undefined;
   /** Quality-aware decisions (default: the calibration's gate, else {@link DEFAULT_QUALITY_GATE}). */
   qualityGate?: QualityGate | undefined;
+  /**
+   * Whether an identify call naming a configured camera also searches that camera's templates (default off:
+   * measured to hurt, docs/accuracy.md section 8; `FACEPRINT_CAMERA_TEMPLATES`). The templates are made either way.
+   */
+  searchCameraTemplates?: boolean | undefined;
 }
 
 export interface PhotoInput {
@@ -161,6 +169,11 @@ export interface GalleryDeps {
    * delete; its one writer is the AWS indexer, so a new template is searchable once the indexer has put it.
    */
   remoteIndex?: RemoteVectorIndex | undefined;
+  /**
+   * Configured cameras and their camera-matched templates (`core/camera/service.ts`): made at enrolment, searched
+   * when an identify call names its camera. Without it, a camera name is only recorded.
+   */
+  cameras?: CameraGallery | undefined;
 }
 
 /**
@@ -179,6 +192,7 @@ export class GalleryService {
   private writes: Promise<unknown> = Promise.resolve();
   private readonly eraser: SubjectEraser | undefined;
   private readonly followUp: IdentifyFollowUp | undefined;
+  private readonly cameras: CameraGallery | undefined;
   /** The pipeline's embedding space: its model pack's id and embedding length. */
   private readonly space: { modelId: string; dim: number };
   /** Set when the store holds subjects whose only templates are of another pack: searching is refused. */
@@ -188,6 +202,7 @@ export class GalleryService {
     this.eraser = deps.eraser;
     this.remote = deps.remoteIndex;
     this.followUp = deps.followUp;
+    this.cameras = deps.cameras;
     this.pipeline = deps.pipeline;
     this.store = deps.store;
     this.photos = deps.photos;
@@ -279,7 +294,24 @@ export class GalleryService {
 
   /** Analyses an enrolment photo into templates (not yet stored): one face, quality-checked, plus variants. */
   templatesFromPhoto(subjectId: string, photo: PhotoInput): Promise<FaceTemplate[]> {
-    return enrolmentTemplates(this.pipeline, this.config, subjectId, photo, this.now());
+    return enrolmentTemplates(this.pipeline, this.config, subjectId, photo, this.now(), this.cameras);
+  }
+
+  /**
+   * Stores a new enrolment's camera templates once its gallery templates are stored; if that fails, `undo` takes
+   * the enrolment back, so nothing is half-written.
+   */
+  private async storeCameraTemplates(
+    templates: CameraTemplate[],
+    undo: () => Promise<unknown>,
+  ): Promise<void> {
+    if (!this.cameras || templates.length === 0) return;
+    try {
+      await this.cameras.addTemplates(templates);
+    } catch (error) {
+      await undo();
+      throw error;
+    }
   }
 
   /** Creates a subject, optionally with a first photo. Nothing is stored if the photo is refused. */
@@ -294,9 +326,12 @@ export class GalleryService {
       createdAt: this.now().toISOString(),
     };
     // The photo is analysed before taking the write lock: slow work must not block other writers.
-    const templates = photo ? await this.templatesFromPhoto(subject.id, photo) : [];
+    const [templates, cameraTemplates] = splitCameraTemplates(
+      photo ? await this.templatesFromPhoto(subject.id, photo) : [],
+    );
     return this.serialise(async () => {
       await this.store.createSubject(subject, templates);
+      await this.storeCameraTemplates(cameraTemplates, () => this.store.deleteSubject(subject.id));
       if (photo) await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
       return view(subject, templates);
@@ -315,9 +350,18 @@ export class GalleryService {
   /** Adds a photo's templates to an existing subject. */
   async addFace(subjectId: string, photo: PhotoInput): Promise<SubjectView> {
     const subject = await this.requireSubject(subjectId);
-    const templates = await this.templatesFromPhoto(subject.id, photo);
+    const [templates, cameraTemplates] = splitCameraTemplates(
+      await this.templatesFromPhoto(subject.id, photo),
+    );
     return this.serialise(async () => {
       await this.store.addTemplates(subject.id, templates);
+      await this.storeCameraTemplates(cameraTemplates, async () => {
+        const removal = this.store as unknown as Partial<TemplateRemoval>;
+        await removal.deleteTemplates?.(
+          subject.id,
+          templates.map((t) => t.id),
+        );
+      });
       await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
       return view(subject, await this.store.listTemplates(subject.id));
@@ -380,6 +424,7 @@ export class GalleryService {
       if (this.remote) {
         await this.remote.removeTemplates((await this.store.listTemplates(id)).map((t) => t.id));
       } else this.index.removeSubject(id);
+      await this.cameras?.eraseSubject(id);
       await this.store.deleteSubject(id);
       await this.afterWrite();
       await this.photos?.deleteSubject(id);
@@ -393,6 +438,21 @@ export class GalleryService {
       };
       return { subjectId: id, templates, ...traces };
     });
+  }
+
+  /**
+   * The configured camera an upload's folder names (`uploads/<camera>/…` or `<camera>/…`), or undefined: an
+   * upload is never refused for its folder, so a folder that names no configured camera is only its source.
+   */
+  async cameraOfUpload(key: string): Promise<string | undefined> {
+    if (!this.cameras) return undefined;
+    const parts = key
+      .replace(/^\/+/, '')
+      .replace(/^uploads\//, '')
+      .split('/');
+    const folder = parts.length > 1 ? parts[0] : undefined;
+    if (!folder || !CAMERA_NAME_PATTERN.test(folder)) return undefined;
+    return (await this.cameras.list()).some((c) => c.id === folder) ? folder : undefined;
   }
 
   /** Candidates for an embedding computed elsewhere (a video track's aggregated embedding). */
@@ -433,6 +493,8 @@ export class GalleryService {
     },
   ): Promise<IdentifyResult> {
     this.assertSearchable();
+    // A camera the deployment does not know is refused before any work (CAMERA_NOT_FOUND).
+    const camera = context.camera && this.cameras ? await this.cameras.require(context.camera) : undefined;
     const agreementOn = this.config.agreement === 'mirror';
     const followUp = this.followUp;
     const result = await this.pipeline.analyze(bytes, {
@@ -451,8 +513,18 @@ export class GalleryService {
           ),
         )
       : [];
+    const k = context.topK ?? this.config.topK;
+    const cameraTemplateIds = new Set<string>();
+    let cameraTemplateCount = 0;
     const searched = await Promise.all(
-      result.faces.map((face) => this.searchIndex(face.embedding, context.topK ?? this.config.topK)),
+      result.faces.map(async (face) => {
+        const own = await this.searchIndex(face.embedding, k);
+        if (!camera || !this.cameras || !this.config.searchCameraTemplates) return own;
+        const matched = await this.cameras.search(camera.id, face.embedding, k, this.config.fusion);
+        cameraTemplateCount = matched.templates;
+        for (const c of matched.candidates) cameraTemplateIds.add(c.templateId);
+        return mergeCandidates(own, matched.candidates, k);
+      }),
     );
     // Every candidate's name in one round trip (one BatchGetItem in DynamoDB), not one look-up per candidate.
     const names = await this.store.subjectNames(searched.flat().map((c) => c.subjectId));
@@ -476,6 +548,18 @@ export class GalleryService {
         if (decision.kind === 'match' && !agreed) decision = { ...decision, kind: 'ambiguous' };
       }
       if (followUp) decision = await followUp.adjust(face.embedding, decision, candidates, policy);
+      if (camera) {
+        const best = candidates.find((c) => c.subjectId === decision.subjectId) ?? candidates[0];
+        decision = {
+          ...decision,
+          camera: {
+            id: camera.id,
+            searched: this.config.searchCameraTemplates === true,
+            templates: cameraTemplateCount,
+            bestIsCameraTemplate: best !== undefined && cameraTemplateIds.has(best.templateId),
+          },
+        };
+      }
       faces.push({
         agreement,
         box: face.box,
@@ -617,6 +701,7 @@ export async function enrolmentTemplates(
   subjectId: string,
   photo: PhotoInput,
   now: Date = new Date(),
+  cameras?: CameraGallery,
 ): Promise<FaceTemplate[]> {
   const options = resolveOptions({ ...config.analyze, keepCrops: true });
   const result = await pipeline.analyze(photo.bytes, options);
@@ -671,7 +756,22 @@ export async function enrolmentTemplates(
       templates.push({ ...base, id: randomUUID(), embedding: vectors[i]!, variant });
     });
   }
+  if (crop && cameras) {
+    const photoId = createHash('sha256').update(photo.bytes).digest('hex');
+    templates.push(...(await cameras.templatesFor(crop, base, photoId)));
+  }
   return templates;
+}
+
+/** A new enrolment's templates: the gallery's own and the camera templates (stored apart, `core/camera/`). */
+function splitCameraTemplates(templates: FaceTemplate[]): [FaceTemplate[], CameraTemplate[]] {
+  const own: FaceTemplate[] = [];
+  const camera: CameraTemplate[] = [];
+  for (const t of templates) {
+    if (t.variant === 'camera') camera.push(t as CameraTemplate);
+    else own.push(t);
+  }
+  return [own, camera];
 }
 
 /** A stable audit-row id for face `faceIndex` of the input named `auditKey` (UUID-shaped, from its sha256). */

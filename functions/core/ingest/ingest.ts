@@ -47,10 +47,13 @@ export async function ingestImage(
 ): Promise<IngestEvent> {
   const sha256 = sha256Hex(upload.bytes);
   try {
+    // An upload folder that names a configured camera is the camera of the call (`core/camera/`).
+    const camera = await gallery.cameraOfUpload(upload.key);
     const result = await gallery.identify(upload.bytes, {
       source: upload.key,
       operation: 'ingest',
       auditKey: upload.auditKey,
+      ...(camera ? { camera } : {}),
     });
     const count = (kind: string) => result.faces.filter((f) => f.decision.kind === kind).length;
     return {

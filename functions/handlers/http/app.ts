@@ -20,6 +20,7 @@ import {
   readBody,
   sourceOf,
 } from './bodies.ts';
+import { registerCameraRoutes } from './camera-routes.ts';
 import { registerConsoleApiRoutes } from './console-api-routes.ts';
 import { isConsolePath, registerConsoleRoutes } from './console-routes.ts';
 import { type AppDeps, type AppEnv, DEFAULT_MAX_BODY_BYTES, type HttpLogger } from './env.ts';
@@ -264,6 +265,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   if (deps.videos) registerVideoRoutes(app, { videos: deps.videos });
+  if (deps.cameras) registerCameraRoutes(app, { cameras: deps.cameras });
 
   app.openapi(healthRoute, (c) =>
     c.json(

@@ -1,4 +1,5 @@
 /** What every part of the HTTP app shares: its dependencies and the per-request context it keeps. */
+import type { CameraGallery } from '../../core/camera/service.ts';
 import type { GalleryService } from '../../core/gallery/service.ts';
 import type { VideoJobsPort } from '../../core/video/jobs.ts';
 import type { ErrorLogger } from './errors.ts';
@@ -23,6 +24,8 @@ export interface AppDeps {
   followUp?: FollowUpRouteDeps | undefined;
   /** Video jobs (local mode); without them the video routes are not served. */
   videos?: VideoJobsPort | undefined;
+  /** Configured cameras (local mode); without them the camera routes are not served. */
+  cameras?: CameraGallery | undefined;
 }
 
 /** Default {@link AppDeps.maxBodyBytes}: a large phone photo, base64-encoded, fits. */

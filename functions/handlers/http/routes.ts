@@ -120,7 +120,7 @@ export const identifyRoute = createRoute({
   },
   responses: {
     200: json(IdentifyResultSchema, 'Every face with its decision.'),
-    ...errors(...COMMON_ERRORS, 422),
+    ...errors(...COMMON_ERRORS, 404, 422),
   },
 });
 

@@ -160,7 +160,8 @@ export const IdentifyQuery = TopKQuery.extend({
     .optional()
     .openapi({
       param: { name: 'camera', in: 'query' },
-      description: 'The camera (profile) that took the image; recorded with every decision in the audit log.',
+      description:
+        "The camera that took the image; recorded with every decision in the audit log. Where cameras are configured (local mode, `PUT /cameras/{id}`), the faces are also scored against that camera's camera-matched templates, and a camera that is not configured is refused (404 CAMERA_NOT_FOUND).",
     }),
 });
 
@@ -263,6 +264,20 @@ export const DecisionSchema = z
       description:
         'For insufficient_quality: why the face cannot be judged (e.g. LOW_SHARPNESS, SMALL_FACE).',
     }),
+    camera: z
+      .object({
+        id: z.string(),
+        searched: z
+          .boolean()
+          .openapi({ description: 'Whether its templates were searched (FACEPRINT_CAMERA_TEMPLATES=on).' }),
+        templates: z.number().int(),
+        bestIsCameraTemplate: z.boolean(),
+      })
+      .optional()
+      .openapi({
+        description:
+          "The configured camera's templates the face was also scored against: how many, and whether the decided subject's best template was one of them.",
+      }),
   })
   .openapi('Decision');
 export const IdentifyResultSchema = z
