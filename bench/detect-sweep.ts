@@ -6,6 +6,8 @@
  * found no face, an always-on lever only the frames that need the lighting stretch — so each row is exactly what
  * `faceprint eval` would report for those options, at a fraction of its cost. Prints one Markdown row per
  * variant: rank-1, TPIR @ FPIR 1% and 10%, mated and non-mated probes without a face, probes re-analysed.
+ * `--restore <spec>` measures the levers together with a crop restoration (its baseline from `faceprint eval
+ * --restore <spec>`'s cache).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import type { DetectOptions } from '../functions/core/pipeline/detect.ts';
 import { detectionLevels } from '../functions/core/pipeline/enhance.ts';
 import { decodeImage } from '../functions/core/pipeline/image.ts';
 import { FacePipeline, resolveOptions } from '../functions/core/pipeline/pipeline.ts';
+import { parseRestoration } from '../functions/core/pipeline/restore.ts';
 import { embedAll } from '../functions/eval/cache.ts';
 import { limitIdentities, oneShotProtocol, scanDataset } from '../functions/eval/dataset.ts';
 import { degradeImage, parseDegradation } from '../functions/eval/degrade.ts';
@@ -28,11 +31,15 @@ const { values } = parseArgs({
     profile: { type: 'string', default: 'night' },
     limit: { type: 'string', default: '300' },
     variants: { type: 'string', default: 'all' },
+    restore: { type: 'string' },
   },
 });
 const dataset = limitIdentities(scanDataset(resolve(values.data ?? '')), Number(values.limit));
 const protocol = oneShotProtocol(dataset);
-const shipped = resolveOptions();
+// With --restore the baseline (and every variant) restores crops as `faceprint eval --restore` does: the levers
+// together.
+const restore = values.restore === undefined ? undefined : parseRestoration(values.restore);
+const shipped = resolveOptions(restore ? { restore } : {});
 const config = { data: '', protocol: 'one-shot' as const, workers: 2 };
 
 type Variant = { name: string; detect: Partial<DetectOptions>; scope: 'no-face' | 'stretched' };
@@ -105,7 +112,7 @@ async function sweep(profile: string): Promise<void> {
     stretched.push(detectionLevels(frame) !== undefined);
   }
   for (const v of variants) {
-    const options = resolveOptions({ detect: { ...v.detect } });
+    const options = resolveOptions({ detect: { ...v.detect }, ...(restore ? { restore } : {}) });
     const out = [...base];
     let analysed = 0;
     for (let i = 0; i < protocol.probes.length; i++) {

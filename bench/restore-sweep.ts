@@ -17,6 +17,8 @@ import { decodeImage, type RgbImage } from '../functions/core/pipeline/image.ts'
 import { FacePipeline, resolveOptions } from '../functions/core/pipeline/pipeline.ts';
 import {
   type CropDegradation,
+  DEFAULT_RESTORE_GATE,
+  gatedStrength,
   gateOpens,
   measureCropDegradation,
   type RestoreGate,
@@ -71,53 +73,25 @@ type Variant = {
   enhance?: 'auto' | 'never';
 };
 const g15 = { mode: 'gaussian', strength: 1.5 } as const;
+/** A gate without the strength schedule: σ 1.5 wherever it opens. */
+const flat = (blockiness: number, noise: number): RestoreGate => ({
+  blockiness,
+  noise,
+  heavyBlockiness: 0,
+  lightStrength: 1.5,
+});
 const variants: Variant[] = [
   { name: 'none (today)', restore: { mode: 'none', strength: 0 }, when: 'always' },
   { name: 'enhance never', restore: { mode: 'none', strength: 0 }, when: 'always', enhance: 'never' },
   { name: 'gaussian 1.0, enhanced', restore: { mode: 'gaussian', strength: 1 }, when: 'enhanced' },
   { name: 'gaussian 1.5, enhanced', restore: g15, when: 'enhanced' },
+  { name: 'gaussian 1.5, gated blockiness ≥ 0.3', restore: g15, when: 'gated', gate: flat(0.3, Infinity) },
+  { name: 'gaussian 1.5, gated noise ≥ 3', restore: g15, when: 'gated', gate: flat(Infinity, 3) },
   {
-    name: 'gaussian 1.5, gated blockiness ≥ 0.2',
+    name: 'gated (default): blockiness ≥ 0.3 or noise ≥ 12; σ 1.5 from blockiness 1.6, else σ 1.0',
     restore: g15,
     when: 'gated',
-    gate: { blockiness: 0.2, noise: Infinity },
-  },
-  {
-    name: 'gaussian 1.5, gated blockiness ≥ 0.3',
-    restore: g15,
-    when: 'gated',
-    gate: { blockiness: 0.3, noise: Infinity },
-  },
-  {
-    name: 'gaussian 1.5, gated blockiness ≥ 0.5',
-    restore: g15,
-    when: 'gated',
-    gate: { blockiness: 0.5, noise: Infinity },
-  },
-  {
-    name: 'gaussian 1.5, gated noise ≥ 8',
-    restore: g15,
-    when: 'gated',
-    gate: { blockiness: Infinity, noise: 8 },
-  },
-  {
-    name: 'gaussian 1.5, gated noise ≥ 12',
-    restore: g15,
-    when: 'gated',
-    gate: { blockiness: Infinity, noise: 12 },
-  },
-  {
-    name: 'gaussian 1.5, gated noise ≥ 16',
-    restore: g15,
-    when: 'gated',
-    gate: { blockiness: Infinity, noise: 16 },
-  },
-  { name: 'gaussian 1.5, gated 0.3 / 12', restore: g15, when: 'gated', gate: { blockiness: 0.3, noise: 12 } },
-  {
-    name: 'gaussian 1.0, gated 0.3 / 12',
-    restore: { mode: 'gaussian', strength: 1 },
-    when: 'gated',
-    gate: { blockiness: 0.3, noise: 12 },
+    gate: DEFAULT_RESTORE_GATE,
   },
 ];
 
@@ -161,22 +135,44 @@ async function sweep(degradation: ReturnType<typeof parseDegradation>): Promise<
   console.log(
     '| restoration | rank-1 | TPIR @ FPIR 1% | TPIR @ FPIR 10% | enhanced faces restored |\n|---|---|---|---|---|',
   );
+  // Gated variants choose, per face, between treatments other variants also use: each (face, treatment) is
+  // embedded once.
+  const memo = new Map<string, Float32Array>();
   for (const v of variants) {
-    const crops: RgbImage[] = [];
-    const index: number[] = [];
+    const keys: (string | null)[] = [];
+    const todo: { key: string; crop: RgbImage }[] = [];
     let restoredCount = 0;
     probes.forEach((p, i) => {
-      if (!p.aligned) return;
+      if (!p.aligned) {
+        keys.push(null);
+        return;
+      }
       const applies =
-        v.when === 'always' ||
-        (p.enhanced &&
-          (v.when === 'enhanced' || (!!p.measured && !!v.gate && gateOpens(p.measured, v.gate))));
-      const restored = applies ? restoreCrop(p.aligned, v.restore) : p.aligned;
-      if (applies && p.enhanced && v.restore.mode !== 'none') restoredCount++;
-      crops.push(p.enhanced && v.enhance !== 'never' ? enhanceFace(restored) : restored);
-      index.push(i);
+        v.restore.mode !== 'none' &&
+        (v.when === 'always' ||
+          (p.enhanced &&
+            (v.when === 'enhanced' || (!!p.measured && !!v.gate && gateOpens(p.measured, v.gate)))));
+      const enhance = p.enhanced && v.enhance !== 'never';
+      if (applies && p.enhanced) restoredCount++;
+      const strength =
+        v.when === 'gated' && v.gate && p.measured
+          ? gatedStrength(p.measured, v.gate, v.restore.strength)
+          : v.restore.strength;
+      const key = `${i}|${applies ? `${v.restore.mode}:${strength}` : 'none'}|${enhance}`;
+      keys.push(key);
+      if (memo.has(key) || todo.some((t) => t.key === key)) return;
+      const restored = applies ? restoreCrop(p.aligned, { ...v.restore, strength }) : p.aligned;
+      todo.push({ key, crop: enhance ? enhanceFace(restored) : restored });
     });
-    const vectors = await pipeline.embedCrops(crops);
+    const computed = await pipeline.embedCrops(todo.map((t) => t.crop));
+    for (const [k, t] of todo.entries()) memo.set(t.key, computed[k]!);
+    const index: number[] = [];
+    const vectors: Float32Array[] = [];
+    keys.forEach((key, i) => {
+      if (key === null) return;
+      index.push(i);
+      vectors.push(memo.get(key)!);
+    });
     const scored = probes.map((p) => ({
       mated: p.mated,
       trueRank: null as number | null,

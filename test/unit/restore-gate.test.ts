@@ -126,7 +126,7 @@ describe('the noise-gated restoration (restoreBeforeEnhance, when: gated)', () =
       mode: 'gaussian',
       strength: 1,
       when: 'gated',
-      gate: { blockiness: 0.2, noise: 10 },
+      gate: { ...DEFAULT_RESTORE_GATE, blockiness: 0.2, noise: 10 },
     });
     expect(() => parseRestoration('gaussian:1@always:0.2/10')).toThrow(/only @gated/);
   });

@@ -188,9 +188,20 @@ export function blockiness(
 export interface RestoreGate {
   blockiness: number;
   noise: number;
+  /**
+   * Blockiness from which the full `strength` applies; an open gate below it restores with `lightStrength`
+   * (measured: heavy JPEG/H.264 blocks want σ 1.5, a noisy q30 JPEG loses TPIR at σ 1.5 and gains at σ 1.0).
+   */
+  heavyBlockiness: number;
+  lightStrength: number;
 }
 
-export const DEFAULT_RESTORE_GATE: RestoreGate = { blockiness: 0.3, noise: 12 };
+export const DEFAULT_RESTORE_GATE: RestoreGate = {
+  blockiness: 0.3,
+  noise: 12,
+  heavyBlockiness: 1.6,
+  lightStrength: 1,
+};
 
 /** What a gated restoration measures of a face: its frame's blockiness there and its crop's stretched noise. */
 export interface CropDegradation {
@@ -232,6 +243,11 @@ export function gateOpens(measured: CropDegradation, gate: RestoreGate): boolean
   return measured.blockiness >= gate.blockiness || measured.stretchedNoise >= gate.noise;
 }
 
+/** The strength a gated restoration uses on a face whose gate is open: full on heavy blocks, else the light one. */
+export function gatedStrength(measured: CropDegradation, gate: RestoreGate, strength: number): number {
+  return measured.blockiness >= gate.heavyBlockiness ? strength : Math.min(strength, gate.lightStrength);
+}
+
 /**
  * A restoration and the faces it applies to: those the enhancement will stretch (`enhanced`), all (`always`),
  * or enhanced faces whose measured compression or noise passes `gate` (`gated`).
@@ -255,7 +271,13 @@ export function restoreBeforeEnhance(
 ): RgbImage {
   if (!restoration || (restoration.when !== 'always' && !enhanced)) return aligned;
   if (restoration.when === 'gated') {
-    if (!measure || !gateOpens(measure(), restoration.gate ?? DEFAULT_RESTORE_GATE)) return aligned;
+    const gate = restoration.gate ?? DEFAULT_RESTORE_GATE;
+    const measured = measure?.();
+    if (!measured || !gateOpens(measured, gate)) return aligned;
+    return restoreCrop(aligned, {
+      ...restoration,
+      strength: gatedStrength(measured, gate, restoration.strength),
+    });
   }
   return restoreCrop(aligned, restoration);
 }
@@ -285,7 +307,10 @@ export function parseRestoration(spec: string): CropRestoration | undefined {
   const when = (match[3] as CropRestoration['when'] | undefined) ?? 'enhanced';
   if (match[4] !== undefined && when !== 'gated')
     throw new FaceprintError('INVALID_ARGUMENT', `Restoration "${spec}": only @gated takes thresholds.`);
-  const gate = match[4] !== undefined ? { blockiness: Number(match[4]), noise: Number(match[5]) } : undefined;
+  const gate =
+    match[4] !== undefined
+      ? { ...DEFAULT_RESTORE_GATE, blockiness: Number(match[4]), noise: Number(match[5]) }
+      : undefined;
   return { mode, strength, when, ...(gate ? { gate } : {}) };
 }
 
