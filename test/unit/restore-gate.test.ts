@@ -6,6 +6,7 @@ import {
   blockiness,
   type CropRestoration,
   DEFAULT_RESTORE_GATE,
+  gatedStrength,
   gateOpens,
   measureCropDegradation,
   parseRestoration,
@@ -118,6 +119,13 @@ describe('the noise-gated restoration (restoreBeforeEnhance, when: gated)', () =
     };
     expect(restoreBeforeEnhance(blocky, false, gated, measure)).toBe(blocky);
     expect(measuredTimes).toBe(0);
+  });
+
+  it('restores heavy blocks at the full strength and light blocks (or noise alone) at the light one', () => {
+    const gate = DEFAULT_RESTORE_GATE;
+    expect(gatedStrength({ blockiness: 2.5, stretchedNoise: 1 }, gate, 1.5)).toBe(1.5);
+    expect(gatedStrength({ blockiness: 1, stretchedNoise: 1 }, gate, 1.5)).toBe(gate.lightStrength);
+    expect(gatedStrength({ blockiness: 0, stretchedNoise: 20 }, gate, 1.5)).toBe(gate.lightStrength);
   });
 
   it('parses @gated with and without thresholds, and refuses thresholds elsewhere', () => {
