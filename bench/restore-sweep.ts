@@ -88,6 +88,12 @@ const variants: Variant[] = [
   { name: 'gaussian 1.5, gated blockiness ≥ 0.3', restore: g15, when: 'gated', gate: flat(0.3, Infinity) },
   { name: 'gaussian 1.5, gated noise ≥ 3', restore: g15, when: 'gated', gate: flat(Infinity, 3) },
   {
+    name: 'gaussian 1.5, gated blockiness ≥ 1.6 only',
+    restore: g15,
+    when: 'gated',
+    gate: flat(1.6, Infinity),
+  },
+  {
     name: 'gated (default): blockiness ≥ 0.3 or noise ≥ 12; σ 1.5 from blockiness 1.6, else σ 1.0',
     restore: g15,
     when: 'gated',
@@ -209,8 +215,9 @@ async function sweep(degradation: ReturnType<typeof parseDegradation>): Promise<
       .map((q) => (s[Math.floor(q * (s.length - 1))] ?? 0).toFixed(2))
       .join(' / ');
   };
+  const max = (xs: number[]) => Math.max(0, ...xs).toFixed(2);
   console.log(
-    `\nenhanced faces (${enhanced.length}), 10th / 25th / 50th / 75th / 90th percentile: blockiness ${quantiles(enhanced.map((m) => m.blockiness))}; stretched noise ${quantiles(enhanced.map((m) => m.stretchedNoise))}`,
+    `\nenhanced faces (${enhanced.length}), 10th / 25th / 50th / 75th / 90th percentile (max): blockiness ${quantiles(enhanced.map((m) => m.blockiness))} (${max(enhanced.map((m) => m.blockiness))}); stretched noise ${quantiles(enhanced.map((m) => m.stretchedNoise))} (${max(enhanced.map((m) => m.stretchedNoise))})`,
   );
 }
 

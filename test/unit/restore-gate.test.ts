@@ -129,7 +129,7 @@ describe('the noise-gated restoration (restoreBeforeEnhance, when: gated)', () =
   });
 
   it('parses @gated with and without thresholds, and refuses thresholds elsewhere', () => {
-    expect(parseRestoration('gaussian:1.5@gated')).toEqual(gated);
+    expect(parseRestoration('gaussian:1.5@gated')).toEqual({ ...gated, gate: DEFAULT_RESTORE_GATE });
     expect(parseRestoration('gaussian:1@gated:0.2/10')).toEqual({
       mode: 'gaussian',
       strength: 1,

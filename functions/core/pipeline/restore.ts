@@ -229,13 +229,26 @@ export function stretchGain(crop: RgbImage): number {
   return 255 / Math.max(1, at(0.99) - at(0.01));
 }
 
-/** Measures a face for {@link RestoreGate}: `frame` is the analysed frame and `box` the face's box in it. */
+/**
+ * Measures a face for {@link RestoreGate}: `frame` is the analysed frame and `box` the face's box in it. The
+ * blockiness is read on the box's central 60%: a box that reaches past a cropped face's edge (Yale B's padded
+ * crops, a letterbox bar) would otherwise count that one hard edge as block edges when it falls on the grid.
+ */
 export function measureCropDegradation(
   frame: RgbImage,
   box: { x: number; y: number; width: number; height: number },
   aligned: RgbImage,
 ): CropDegradation {
-  return { blockiness: blockiness(frame, box), stretchedNoise: noiseSigma(aligned) * stretchGain(aligned) };
+  const centre = {
+    x: box.x + 0.2 * box.width,
+    y: box.y + 0.2 * box.height,
+    width: 0.6 * box.width,
+    height: 0.6 * box.height,
+  };
+  return {
+    blockiness: blockiness(frame, centre),
+    stretchedNoise: noiseSigma(aligned) * stretchGain(aligned),
+  };
 }
 
 /** True when a face measured as `measured` passes `gate` (restoration applies). */
@@ -311,7 +324,13 @@ export function parseRestoration(spec: string): CropRestoration | undefined {
     match[4] !== undefined
       ? { ...DEFAULT_RESTORE_GATE, blockiness: Number(match[4]), noise: Number(match[5]) }
       : undefined;
-  return { mode, strength, when, ...(gate ? { gate } : {}) };
+  // A gated restoration always names its gate, so evaluation caches keyed by the options tell gates apart.
+  return {
+    mode,
+    strength,
+    when,
+    ...(gate || when === 'gated' ? { gate: gate ?? DEFAULT_RESTORE_GATE } : {}),
+  };
 }
 
 /** Restores a crop as `options` say; `none` (or a non-positive strength) returns it unchanged. */
