@@ -39,7 +39,7 @@ const protocol = oneShotProtocol(dataset);
 // With --restore the baseline (and every variant) restores crops as `faceprint eval --restore` does: the levers
 // together.
 const restore = values.restore === undefined ? undefined : parseRestoration(values.restore);
-const shipped = resolveOptions(restore ? { restore } : {});
+const shipped = resolveOptions({ pose: false, ...(restore ? { restore } : {}) });
 const config = { data: '', protocol: 'one-shot' as const, workers: 2 };
 
 type Variant = { name: string; detect: Partial<DetectOptions>; scope: 'no-face' | 'stretched' };
@@ -112,7 +112,7 @@ async function sweep(profile: string): Promise<void> {
     stretched.push(detectionLevels(frame) !== undefined);
   }
   for (const v of variants) {
-    const options = resolveOptions({ detect: { ...v.detect }, ...(restore ? { restore } : {}) });
+    const options = resolveOptions({ pose: false, detect: { ...v.detect }, ...(restore ? { restore } : {}) });
     const out = [...base];
     let analysed = 0;
     for (let i = 0; i < protocol.probes.length; i++) {
