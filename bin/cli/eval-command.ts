@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
+import { parseSecondLook, type SecondLook } from '../../functions/core/pipeline/detect-levers.ts';
 import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
 import { type CropRestoration, parseRestoration } from '../../functions/core/pipeline/restore.ts';
 import { CAMERA_MATCH_MODES, type CameraMatchMode } from '../../functions/eval/camera-matched.ts';
@@ -52,7 +53,12 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
   --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
   --flip                 average each embedding with its mirror image's
   --restore <spec>       restore the aligned crop before enhancement: gaussian:S | median | bilateral:K,
-                         optionally @always (default: only faces the enhancement will stretch)
+                         optionally @always, or @gated[:B/N] (only faces whose frame blockiness ≥ B
+                         or stretched noise ≥ N; default 0.3/12); default: faces the enhancement stretches
+  --second-look <spec>   look again where detection found no face: denoise:<σ>,threshold:<scale>,
+                         upscale:<factor>,small:<px> (any of them; e.g. denoise:1.5,threshold:0.7)
+  --detect-denoise <σ>   Gaussian σ on dark frames (≤ 0.5 Mpx) before the detection lighting stretch
+  --stretched-threshold <s>  detector score thresholds × s on frames that need the lighting stretch
   --variants <list>      one-shot / lighting: also enrol these variants of each gallery crop:
                          mirror,blur,dark,lowres,jpeg (comma-separated), all, or none (default)
   --fusion <method>      how a subject's template scores fuse: max (default) | mean | top2mean | weighted
@@ -192,6 +198,9 @@ export async function evalCommand(args: string[]): Promise<number> {
       'enhance-below': { type: 'string' },
       flip: { type: 'boolean', default: false },
       restore: { type: 'string' },
+      'second-look': { type: 'string' },
+      'detect-denoise': { type: 'string' },
+      'stretched-threshold': { type: 'string' },
       variants: { type: 'string' },
       fusion: { type: 'string' },
       'variant-weights': { type: 'string' },
@@ -239,6 +248,32 @@ export async function evalCommand(args: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(`--restore: ${(error as Error).message}`);
   }
+  let secondLook: SecondLook | undefined;
+  try {
+    secondLook = values['second-look'] === undefined ? undefined : parseSecondLook(values['second-look']);
+  } catch (error) {
+    throw new UsageError(`--second-look: ${(error as Error).message}`);
+  }
+  const detectDenoise =
+    values['detect-denoise'] === undefined
+      ? undefined
+      : numberOption(values['detect-denoise'], 'detect-denoise', 0);
+  if (detectDenoise !== undefined && !(detectDenoise >= 0 && detectDenoise <= 10))
+    throw new UsageError('--detect-denoise must be in [0, 10].');
+  const stretchedThreshold =
+    values['stretched-threshold'] === undefined
+      ? undefined
+      : numberOption(values['stretched-threshold'], 'stretched-threshold', 1);
+  if (stretchedThreshold !== undefined && !(stretchedThreshold > 0 && stretchedThreshold <= 1))
+    throw new UsageError('--stretched-threshold must be in (0, 1].');
+  const detect = {
+    ...(values.detector ? { detector: values.detector as DetectorChoice } : {}),
+    ...(secondLook ? { secondLook } : {}),
+    ...(detectDenoise ? { denoiseBeforeStretch: detectDenoise } : {}),
+    ...(stretchedThreshold !== undefined && stretchedThreshold !== 1
+      ? { stretchedThresholdScale: stretchedThreshold }
+      : {}),
+  };
   const galleryFace = values['gallery-face'];
   if (galleryFace !== undefined && galleryFace !== 'centre' && galleryFace !== 'largest')
     throw new UsageError('--gallery-face must be centre or largest.');
@@ -251,7 +286,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   if (workers < 1) throw new UsageError('--workers must be at least 1.');
   const limit = intOption(values.limit, 'limit', 0);
   const options: AnalyzeOptionsInput = {
-    ...(values.detector ? { detect: { detector: values.detector as DetectorChoice } } : {}),
+    ...(Object.keys(detect).length > 0 ? { detect } : {}),
     ...(values.enhance ? { enhance: values.enhance as EnhanceMode } : {}),
     ...(values['enhance-below'] !== undefined
       ? { enhanceBelowBrightness: numberOption(values['enhance-below'], 'enhance-below', 60) }

@@ -5,6 +5,13 @@
  * conventions and thresholds; the models' raw decoding lives in `models.ts`.
  */
 import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
+import {
+  denoiseFrame,
+  type SecondLook,
+  secondLook,
+  thresholdsForFrame,
+  wantsSecondLook,
+} from './detect-levers.ts';
 import { applyLut, detectionLevels } from './enhance.ts';
 import { cropResize, iou, nonMaxSuppression } from './geometry.ts';
 import { type RgbImage, resizeImage } from './image.ts';
@@ -68,6 +75,15 @@ export interface DetectOptions {
    * frames with index 0 … count − 1 visit every tile once. Unset: every tile.
    */
   tileSlice?: { index: number; count: number } | undefined;
+  /**
+   * Gaussian σ (px) applied to a dark or flat frame of ≤ 0.5 Mpx before the lighting stretch (detect-levers.ts),
+   * so the stretch does not amplify its noise and blocks into the detectors' inputs. Absent: none.
+   */
+  denoiseBeforeStretch?: number | undefined;
+  /** Multiplier of both score thresholds on frames that needed the lighting stretch. Absent: unchanged. */
+  stretchedThresholdScale?: number | undefined;
+  /** A second look at a frame where this pass found nothing or only small faces (detect-levers.ts). Absent: none. */
+  secondLook?: SecondLook | undefined;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
@@ -355,6 +371,18 @@ export async function detectFaces(
   options: DetectOptions = DEFAULT_DETECT_OPTIONS,
   budget: WorkBudget = WorkBudget.NONE,
 ): Promise<RawDetection[]> {
+  const found = await detectPass(backend, image, options, budget);
+  const look = options.secondLook;
+  if (!look || !wantsSecondLook(found, look)) return found;
+  return secondLook(image, options, look, found, (frame, opts) => detectPass(backend, frame, opts, budget));
+}
+
+async function detectPass(
+  backend: OnnxBackend,
+  image: RgbImage,
+  options: DetectOptions,
+  budget: WorkBudget,
+): Promise<RawDetection[]> {
   // Dark or flat frames are stretched for the detectors. On a large frame the curve goes into each model input's
   // normalisation (a full-frame copy cost more than the whole-frame detector); a small image is stretched whole,
   // as before, since the copy is cheap there and the curve applied before resampling measured better on the
@@ -364,8 +392,9 @@ export async function detectFaces(
   let levels = options.normaliseLighting
     ? detectionLevels(image, stretchWhole ? 250_000 : 65_536)
     : undefined;
+  options = thresholdsForFrame(options, levels !== undefined, options.stretchedThresholdScale);
   if (levels && stretchWhole) {
-    image = applyLut(image, levels);
+    image = applyLut(denoiseFrame(image, options.denoiseBeforeStretch ?? 0), levels);
     levels = undefined;
   }
   const found = await detectOnce(backend, image, options, budget, levels);

@@ -20,7 +20,7 @@ import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from '
 import { OnnxBackend, type OnnxBackendOptions } from './models.ts';
 import { estimatePose } from './pose.ts';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
-import { type CropRestoration, restoreBeforeEnhance } from './restore.ts';
+import { type CropRestoration, measureCropDegradation, restoreBeforeEnhance } from './restore.ts';
 import { WorkBudget } from './work-budget.ts';
 
 /**
@@ -309,7 +309,9 @@ export class FacePipeline implements FaceAnalyser {
         (options.enhance === 'auto' &&
           (quality.brightness < options.enhanceBelowBrightness ||
             quality.contrast < options.enhanceBelowContrast));
-      const restored = restoreBeforeEnhance(aligned, enhanced, options.restore);
+      const restored = restoreBeforeEnhance(aligned, enhanced, options.restore, () =>
+        measureCropDegradation(image, detection.box, aligned),
+      );
       const embedded = enhanced ? enhanceFace(restored, options.enhanceOptions) : restored;
       lap('enhance');
       toEmbed.push(embedded);

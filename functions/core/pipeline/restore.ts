@@ -139,44 +139,198 @@ function bilateral(image: RgbImage, rangeSigma: number): RgbImage {
   return { width, height, data: out };
 }
 
-/** A restoration and the faces it applies to: those the enhancement will stretch (`enhanced`), or all. */
-export interface CropRestoration extends RestoreOptions {
-  when: 'enhanced' | 'always';
+/**
+ * Compression blockiness of a region of a frame: how much larger the luma steps across the frame's 8×8 (JPEG)
+ * or 4×4 (H.264) block boundaries are than the steps inside the blocks, minus 1 (0: no grid, 1: boundary steps
+ * twice the others). The grid is the frame's own (blocks start at pixel 0), so this is measured on the frame
+ * before alignment warps it. Scale-free: darkening a frame does not change it. `region` defaults to the frame.
+ */
+export function blockiness(
+  image: RgbImage,
+  region?: { x: number; y: number; width: number; height: number },
+): number {
+  const { width, data } = image;
+  const x0 = Math.max(0, Math.floor(region?.x ?? 0));
+  const y0 = Math.max(0, Math.floor(region?.y ?? 0));
+  const x1 = Math.min(width, Math.ceil(region ? region.x + region.width : width));
+  const y1 = Math.min(image.height, Math.ceil(region ? region.y + region.height : image.height));
+  if (x1 - x0 < 9 || y1 - y0 < 9) return 0;
+  const lumaAt = (x: number, y: number) => {
+    const i = (y * width + x) * 3;
+    return 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  };
+  // Step sums by the phase of the boundary they cross ((x + 1) mod 8: 0 = a block edge), both directions.
+  const sums = new Float64Array(8);
+  const counts = new Float64Array(8);
+  for (let y = y0; y < y1; y++)
+    for (let x = x0; x < x1; x++) {
+      const l = lumaAt(x, y);
+      if (x + 1 < x1) {
+        sums[(x + 1) % 8]! += Math.abs(lumaAt(x + 1, y) - l);
+        counts[(x + 1) % 8]! += 1;
+      }
+      if (y + 1 < y1) {
+        sums[(y + 1) % 8]! += Math.abs(lumaAt(x, y + 1) - l);
+        counts[(y + 1) % 8]! += 1;
+      }
+    }
+  const mean = (k: number) => sums[k]! / Math.max(1, counts[k]!);
+  const inside = (mean(1) + mean(2) + mean(3) + mean(5) + mean(6) + mean(7)) / 6;
+  // A quarter grey level keeps a flat (black) region from reading as blocky.
+  return Math.max(0, (Math.max(mean(0), mean(4)) + 0.25) / (inside + 0.25) - 1);
 }
 
 /**
- * The crop to enhance or embed: restored when `restoration` applies to this face (`when: 'always'`, or an
- * enhanced face with `when: 'enhanced'`), else the aligned crop itself.
+ * When a gated restoration applies: the face's crop is compressed (frame blockiness at the face ≥ `blockiness`)
+ * or noisy once stretched (crop noise σ × the enhancement's level gain ≥ `noise` grey levels). Measured on the
+ * LFW profiles and Yale B (docs/accuracy.md §8): uncompressed dark faces stay below both and keep today's path.
+ */
+export interface RestoreGate {
+  blockiness: number;
+  noise: number;
+  /**
+   * Blockiness from which the full `strength` applies; an open gate below it restores with `lightStrength`
+   * (measured: heavy JPEG/H.264 blocks want σ 1.5, a noisy q30 JPEG loses TPIR at σ 1.5 and gains at σ 1.0).
+   */
+  heavyBlockiness: number;
+  lightStrength: number;
+}
+
+export const DEFAULT_RESTORE_GATE: RestoreGate = {
+  blockiness: 0.3,
+  noise: 12,
+  heavyBlockiness: 1.6,
+  lightStrength: 1,
+};
+
+/** What a gated restoration measures of a face: its frame's blockiness there and its crop's stretched noise. */
+export interface CropDegradation {
+  blockiness: number;
+  /** Luma noise σ of the aligned crop ({@link noiseSigma}) times the level gain the enhancement will apply. */
+  stretchedNoise: number;
+}
+
+/** The gain of the enhancement's level stretch on a crop (255 over its 1st–99th luma percentile range). */
+export function stretchGain(crop: RgbImage): number {
+  const histogram = new Uint32Array(256);
+  const { data } = crop;
+  const n = data.length / 3;
+  for (let i = 0; i < data.length; i += 3)
+    histogram[Math.min(255, Math.round(0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!))]! +=
+      1;
+  const at = (p: number) => {
+    let cumulative = 0;
+    for (let v = 0; v < 256; v++) {
+      cumulative += histogram[v]!;
+      if (cumulative >= p * n) return v;
+    }
+    return 255;
+  };
+  return 255 / Math.max(1, at(0.99) - at(0.01));
+}
+
+/**
+ * Measures a face for {@link RestoreGate}: `frame` is the analysed frame and `box` the face's box in it. The
+ * blockiness is read on the box's central 60%: a box that reaches past a cropped face's edge (Yale B's padded
+ * crops, a letterbox bar) would otherwise count that one hard edge as block edges when it falls on the grid.
+ */
+export function measureCropDegradation(
+  frame: RgbImage,
+  box: { x: number; y: number; width: number; height: number },
+  aligned: RgbImage,
+): CropDegradation {
+  const centre = {
+    x: box.x + 0.2 * box.width,
+    y: box.y + 0.2 * box.height,
+    width: 0.6 * box.width,
+    height: 0.6 * box.height,
+  };
+  return {
+    blockiness: blockiness(frame, centre),
+    stretchedNoise: noiseSigma(aligned) * stretchGain(aligned),
+  };
+}
+
+/** True when a face measured as `measured` passes `gate` (restoration applies). */
+export function gateOpens(measured: CropDegradation, gate: RestoreGate): boolean {
+  return measured.blockiness >= gate.blockiness || measured.stretchedNoise >= gate.noise;
+}
+
+/** The strength a gated restoration uses on a face whose gate is open: full on heavy blocks, else the light one. */
+export function gatedStrength(measured: CropDegradation, gate: RestoreGate, strength: number): number {
+  return measured.blockiness >= gate.heavyBlockiness ? strength : Math.min(strength, gate.lightStrength);
+}
+
+/**
+ * A restoration and the faces it applies to: those the enhancement will stretch (`enhanced`), all (`always`),
+ * or enhanced faces whose measured compression or noise passes `gate` (`gated`).
+ */
+export interface CropRestoration extends RestoreOptions {
+  when: 'enhanced' | 'always' | 'gated';
+  /** For `gated`; absent: {@link DEFAULT_RESTORE_GATE}. */
+  gate?: RestoreGate | undefined;
+}
+
+/**
+ * The crop to enhance or embed: restored when `restoration` applies to this face (`when: 'always'`, an enhanced
+ * face with `when: 'enhanced'`, or an enhanced face whose `measure()` passes the gate with `when: 'gated'`), else
+ * the aligned crop itself. `measure` is called only for a gated decision.
  */
 export function restoreBeforeEnhance(
   aligned: RgbImage,
   enhanced: boolean,
   restoration: CropRestoration | undefined,
+  measure?: () => CropDegradation,
 ): RgbImage {
-  if (!restoration || (restoration.when === 'enhanced' && !enhanced)) return aligned;
+  if (!restoration || (restoration.when !== 'always' && !enhanced)) return aligned;
+  if (restoration.when === 'gated') {
+    const gate = restoration.gate ?? DEFAULT_RESTORE_GATE;
+    const measured = measure?.();
+    if (!measured || !gateOpens(measured, gate)) return aligned;
+    return restoreCrop(aligned, {
+      ...restoration,
+      strength: gatedStrength(measured, gate, restoration.strength),
+    });
+  }
   return restoreCrop(aligned, restoration);
 }
 
 /**
- * Parses `gaussian:1.5`, `median`, `bilateral:2`, optionally suffixed `@always` (default: enhanced faces only);
- * `none` gives undefined.
+ * Parses `gaussian:1.5`, `median`, `bilateral:2`, optionally suffixed `@always`, `@gated` or
+ * `@gated:<blockiness>/<noise>` (default: enhanced faces only); `none` gives undefined.
  *
  * @throws FaceprintError INVALID_ARGUMENT for an unknown mode or a strength that is not a positive number.
  */
 export function parseRestoration(spec: string): CropRestoration | undefined {
-  const match = /^\s*([a-z]+)(?::([0-9]*\.?[0-9]+))?(?:@(enhanced|always))?\s*$/.exec(spec);
+  const match =
+    /^\s*([a-z]+)(?::([0-9]*\.?[0-9]+))?(?:@(enhanced|always|gated)(?::([0-9]*\.?[0-9]+)\/([0-9]*\.?[0-9]+))?)?\s*$/.exec(
+      spec,
+    );
   const mode = match?.[1] as RestoreMode | undefined;
   if (!match || !mode || !RESTORE_MODES.includes(mode)) {
     throw new FaceprintError(
       'INVALID_ARGUMENT',
-      `Restoration "${spec}" is not one of ${RESTORE_MODES.join(', ')} (e.g. gaussian:1.5 or gaussian:1.5@always).`,
+      `Restoration "${spec}" is not one of ${RESTORE_MODES.join(', ')} (e.g. gaussian:1.5, gaussian:1.5@always or gaussian:1.5@gated).`,
     );
   }
   if (mode === 'none') return undefined;
   const strength = Number(match[2] ?? 1);
   if (!(strength > 0 && strength <= 10))
     throw new FaceprintError('INVALID_ARGUMENT', `Restoration "${spec}": the strength must be in (0, 10].`);
-  return { mode, strength, when: (match[3] as 'enhanced' | 'always' | undefined) ?? 'enhanced' };
+  const when = (match[3] as CropRestoration['when'] | undefined) ?? 'enhanced';
+  if (match[4] !== undefined && when !== 'gated')
+    throw new FaceprintError('INVALID_ARGUMENT', `Restoration "${spec}": only @gated takes thresholds.`);
+  const gate =
+    match[4] !== undefined
+      ? { ...DEFAULT_RESTORE_GATE, blockiness: Number(match[4]), noise: Number(match[5]) }
+      : undefined;
+  // A gated restoration always names its gate, so evaluation caches keyed by the options tell gates apart.
+  return {
+    mode,
+    strength,
+    when,
+    ...(gate || when === 'gated' ? { gate: gate ?? DEFAULT_RESTORE_GATE } : {}),
+  };
 }
 
 /** Restores a crop as `options` say; `none` (or a non-positive strength) returns it unchanged. */
