@@ -19,19 +19,10 @@ import {
 import { decodeImage, type RgbImage } from '../functions/core/pipeline/image.ts';
 import { type ModelId, OnnxBackend } from '../functions/core/pipeline/models.ts';
 import { LFW, lfwPhoto } from '../test/support/data.ts';
-import { countFound, type PastedFace } from '../test/support/mosaic.ts';
+import { countFound, MOSAIC_PEOPLE, type PastedFace } from '../test/support/mosaic.ts';
 import { markdownTable } from './pipeline.bench.ts';
 
-const PEOPLE = [
-  'Aaron_Eckhart',
-  'Abdullah_Gul',
-  'Al_Pacino',
-  'Al_Gore',
-  'Alejandro_Toledo',
-  'Ann_Veneman',
-  'Alan_Greenspan',
-  'Adam_Scott',
-];
+const PEOPLE = MOSAIC_PEOPLE;
 const SIZES = [24, 32, 40, 48, 56, 64, 76, 84];
 
 /** An {@link OnnxBackend} that counts its runs per model. */
