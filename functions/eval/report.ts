@@ -207,6 +207,12 @@ export async function failureGridPng(failures: readonly Failure[]): Promise<Buff
 const pct = (x: number, digits = 2) => `${(x * 100).toFixed(digits)}%`;
 
 /** The Markdown summary of a run. */
+/** The crop restoration of a run, as its report line names it (nothing when none ran). */
+function restoreLabel(restore: EvalResult['config']['options']['restore']): string {
+  if (!restore) return '';
+  return `, restore ${restore.mode} σ ${restore.strength} (${restore.when})`;
+}
+
 export function markdownReport(run: EvalResult, plots: string[]): string {
   const { config, stats, result } = run;
   const lines: string[] = [
@@ -214,7 +220,7 @@ export function markdownReport(run: EvalResult, plots: string[]): string {
     '',
     `- data: \`${config.data}\`${config.pairsFile ? `, pairs \`${config.pairsFile}\`` : ''}${config.limit ? `, limit ${config.limit}` : ''}`,
     `- degradation: ${config.degrade || 'none'}`,
-    `- pipeline ${config.pipelineVersion}: detector ${config.options.detect?.detector}, enhance ${config.options.enhance} (below brightness ${config.options.enhanceBelowBrightness}), flip ${config.options.flip}`,
+    `- pipeline ${config.pipelineVersion}: detector ${config.options.detect?.detector}, enhance ${config.options.enhance} (below brightness ${config.options.enhanceBelowBrightness}), flip ${config.options.flip}${restoreLabel(config.options.restore)}`,
     `- images ${stats.images} (cache hits ${stats.cacheHits}, computed ${stats.computed} on ${stats.workers} worker(s)); wall ${stats.wallSeconds.toFixed(1)} s`,
     '',
   ];

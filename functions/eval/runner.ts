@@ -193,6 +193,8 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
         enhanceBelowBrightness: options.enhanceBelowBrightness,
         enhanceBelowContrast: options.enhanceBelowContrast,
         flip: options.flip,
+        // A restoration (--restore) changes the embeddings: the report must say which ran.
+        ...(options.restore ? { restore: options.restore } : {}),
       },
       pipelineVersion: PIPELINE_VERSION,
     },
