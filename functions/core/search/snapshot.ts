@@ -475,11 +475,10 @@ function indexOfColumns(columns: IndexColumns, context: string): VectorIndex {
 
 /**
  * A snapshot's checked columns (vectors may be a view into `bytes`) and header facts, without building an index:
- * the shard decoder merges several before building one. Throws like {@link decodeSnapshot}, except for the
+ * {@link buildMerged} merges several before building one. Throws like {@link decodeSnapshot}, except for the
  * per-row checks the index makes when it is built.
- * @internal
  */
-export function decodeSnapshotColumns(bytes: Uint8Array): { columns: IndexColumns; info: SnapshotInfo } {
+function decodeSnapshotColumns(bytes: Uint8Array): { columns: IndexColumns; info: SnapshotInfo } {
   const { header, payloadOffset } = readHeader(bytes);
   const { count, dim } = header;
   const payload = bytes.subarray(payloadOffset, payloadOffset + header.payloadBytes);
@@ -543,7 +542,10 @@ export function decodeSnapshotColumns(bytes: Uint8Array): { columns: IndexColumn
  * Throws `INDEX_INCOMPATIBLE`, naming both model ids, when an index was not built by the expected model
  * or has another dimension. Call it after loading a snapshot and before searching with new embeddings.
  */
-export function assertCompatible(index: VectorIndex, expected: { modelId: string; dim: number }): void {
+export function assertCompatible(
+  index: Pick<VectorIndex, 'modelId' | 'dim'>,
+  expected: { modelId: string; dim: number },
+): void {
   if (index.modelId !== expected.modelId || index.dim !== expected.dim) {
     throw new FaceprintError(
       'INDEX_INCOMPATIBLE',
@@ -614,12 +616,7 @@ export function buildMerged(
     const { columns, info } = decodeSnapshotColumns(bytes);
     check(info, at);
     const first = parts[0];
-    if (first && (first.modelId !== columns.modelId || first.dim !== columns.dim)) {
-      throw new FaceprintError(
-        'INDEX_INCOMPATIBLE',
-        `snapshots of two models are merged: ${first.modelId} (dim ${first.dim}) and ${columns.modelId} (dim ${columns.dim})`,
-      );
-    }
+    if (first) assertCompatible(columns, first);
     parts.push(columns);
   }
   if (parts.length === 0)
