@@ -32,7 +32,7 @@ import {
   type TemplateChange,
 } from '../adapters/aws/template-stream.ts';
 import { loadModelPack } from '../core/models/pack.ts';
-import { decodeUsableShards, entriesOf, loadUsableSnapshot } from '../core/search/gallery-index.ts';
+import { decodeUsableShards, decodeUsableSnapshot, entriesOf } from '../core/search/gallery-index.ts';
 import type { RemoteVectorIndex } from '../core/search/remote-index.ts';
 import { encodeShards, shardsOfSubjects } from '../core/search/shards.ts';
 import { type IndexEntry, VectorIndex } from '../core/search/vector-index.ts';
@@ -61,20 +61,23 @@ interface LoadedIndex {
  */
 async function loadIndex(rt: AwsRuntime, subjects: Iterable<string>): Promise<LoadedIndex | undefined> {
   const count = rt.config.indexShards;
-  if ((await rt.snapshots.publishedShardCount()) === count) {
-    const only = shardsOfSubjects(subjects, count);
-    if (only.length === 0) {
+  // One manifest read: the batch's shards when the published set has this count, else every shard.
+  const published = await timed('LoadIndex', () =>
+    rt.snapshots.loadShards((n) => (n === count ? shardsOfSubjects(subjects, n) : undefined)),
+  );
+  if (published) {
+    const partial = published.count === count;
+    if (partial && published.shards.size === 0) {
       return { index: new VectorIndex({ modelId: INDEX_MODEL.id, dim: INDEX_MODEL.dim }), shards: [] };
     }
-    const published = await timed('LoadIndex', () => rt.snapshots.loadShards(only));
     const usable = decodeUsableShards(published, INDEX_MODEL);
-    if (usable) return { index: usable.index, shards: only };
+    if (usable) return { index: usable.index, shards: partial ? [...published.shards.keys()] : undefined };
     logger.warn('published index shards unusable; rebuilding from the templates table');
     return undefined;
   }
-  const usable = await timed('LoadIndex', () => loadUsableSnapshot(rt.snapshots, INDEX_MODEL));
-  if (!usable && (await rt.snapshots.version()))
-    logger.warn('published snapshot unusable; rebuilding from the templates table');
+  const bytes = await timed('LoadIndex', () => rt.snapshots.load());
+  const usable = decodeUsableSnapshot(bytes, INDEX_MODEL);
+  if (bytes && !usable) logger.warn('published snapshot unusable; rebuilding from the templates table');
   return usable ? { index: usable.index, shards: undefined } : undefined;
 }
 

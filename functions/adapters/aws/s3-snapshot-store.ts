@@ -137,15 +137,19 @@ export class S3SnapshotStore implements IndexSnapshotStore {
   }
 
   /**
-   * The published shards (all of them, or those numbered in `only`), fetched side by side; undefined when no
-   * manifest has been published, or when a shard it names is missing even after reading the manifest again (a
+   * The published shards, fetched side by side: all of them, or those `only` names given the published shard
+   * count (undefined from it: all), so a caller learns the count and fetches in one manifest read. Undefined when
+   * no manifest has been published, or when a shard it names is missing even after reading the manifest again (a
    * shard deleted under a reader by an erasure's prune is found that way).
    */
-  async loadShards(only?: readonly number[]): Promise<PublishedShards | undefined> {
+  async loadShards(
+    only?: (count: number) => readonly number[] | undefined,
+  ): Promise<PublishedShards | undefined> {
     for (let attempt = 0; ; attempt++) {
       const manifest = await this.manifest();
       if (!manifest) return undefined;
-      const wanted = manifest.shards.filter((s) => !only || only.includes(s.index));
+      const selected = only?.(manifest.count);
+      const wanted = manifest.shards.filter((s) => !selected || selected.includes(s.index));
       const bodies = await mapLimit(wanted, SHARD_CONCURRENCY, (s) => this.get(s.key));
       if (bodies.every((b) => b !== undefined)) {
         const shards = new Map<number, Uint8Array>();
@@ -156,11 +160,6 @@ export class S3SnapshotStore implements IndexSnapshotStore {
       // rebuilds from the store of record and the indexer publishes every shard again.
       if (attempt > 0) return undefined;
     }
-  }
-
-  /** The shard count of the published set, or undefined when none is published. */
-  async publishedShardCount(): Promise<number | undefined> {
-    return (await this.manifest())?.count;
   }
 
   /**

@@ -246,10 +246,8 @@ export class AwsRuntime {
    */
   async prepareColdStart(): Promise<void> {
     const started = performance.now();
-    const [index, models] = await Promise.allSettled([
-      this.vectorIndex ? Promise.resolve(false) : this.freshGallery(),
-      this.pipeline.warmUp(),
-    ]);
+    // With a remote vector index the gallery loads nothing: freshGallery returns at once.
+    const [index, models] = await Promise.allSettled([this.freshGallery(), this.pipeline.warmUp()]);
     for (const [part, outcome] of [
       ['index', index],
       ['models', models],
