@@ -15,7 +15,6 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { S3Client } from '@aws-sdk/client-s3';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
 import { SHIPPED_CALIBRATION_PATH } from '../functions/core/gallery/config.ts';
 import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
@@ -23,7 +22,13 @@ import { DEFAULT_INDEX_SHARDS, encodeShards } from '../functions/core/search/sha
 import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../functions/core/search/vector-index.ts';
 import { read, seedPhoto } from '../test/support/data.ts';
-import { createTables, emulatorEnv, startDynamoLocal, startS3rver } from '../test/support/emulators.ts';
+import {
+  createTables,
+  emulatorEnv,
+  s3Client,
+  startDynamoLocal,
+  startS3rver,
+} from '../test/support/emulators.ts';
 import { lambdaContext, restEvent } from '../test/support/lambda-events.ts';
 import { randomUnit, rng } from '../test/support/random.ts';
 import { markdownTable } from './pipeline.bench.ts';
@@ -99,12 +104,7 @@ async function main(): Promise<void> {
   try {
     for (const rows of rowsList) {
       const tables = await createTables(dynamo.endpoint);
-      const s3 = new S3Client({
-        region: 'us-east-1',
-        endpoint: s3rver.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      });
+      const s3 = s3Client(s3rver.endpoint);
       const index = new VectorIndex({
         modelId: EMBEDDING_MODEL.id,
         dim: EMBEDDING_DIM,

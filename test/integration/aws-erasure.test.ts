@@ -18,7 +18,7 @@ import {
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,7 @@ import {
   type Emulator,
   FAKE_CREDENTIALS,
   REGION,
+  s3Client,
   startDynamoLocal,
   startEventBusRecorder,
   startS3rver,
@@ -63,12 +64,7 @@ beforeAll(async () => {
     credentials: FAKE_CREDENTIALS,
   });
   doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  s3 = new S3Client({
-    endpoint: s3rver.endpoint,
-    region: REGION,
-    credentials: FAKE_CREDENTIALS,
-    forcePathStyle: true,
-  });
+  s3 = s3Client(s3rver.endpoint);
   store = new DynamoFaceStore(client, tables);
 }, 120_000);
 afterAll(async () => {

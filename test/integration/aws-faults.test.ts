@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { S3Event, SQSEvent } from 'aws-lambda';
 import sharp from 'sharp';
@@ -26,6 +26,7 @@ import {
   emulatorEnv,
   FAKE_CREDENTIALS,
   REGION,
+  s3Client,
   startDynamoLocal,
   startEventBusRecorder,
   startRestartableS3rver,
@@ -74,12 +75,7 @@ describe.runIf(HAVE_DATA)('AWS ingest survives S3 going away mid-batch', () => {
       credentials: FAKE_CREDENTIALS,
     });
     doc = DynamoDBDocumentClient.from(client);
-    s3 = new S3Client({
-      endpoint: s3rver.endpoint,
-      region: REGION,
-      credentials: FAKE_CREDENTIALS,
-      forcePathStyle: true,
-    });
+    s3 = s3Client(s3rver.endpoint);
   }, 120_000);
 
   afterAll(async () => {

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsSubjectEraser } from '../../functions/adapters/aws/aws-erasure.ts';
@@ -31,6 +31,7 @@ import {
   type Emulator,
   FAKE_CREDENTIALS,
   REGION,
+  s3Client,
   startDynamoLocal,
   startEventBusRecorder,
   startS3rver,
@@ -69,12 +70,7 @@ beforeAll(async () => {
   ]);
   client = dynamoClient(dynamo.endpoint);
   doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  s3 = new S3Client({
-    endpoint: s3rver.endpoint,
-    region: REGION,
-    credentials: FAKE_CREDENTIALS,
-    forcePathStyle: true,
-  });
+  s3 = s3Client(s3rver.endpoint);
 }, 120_000);
 afterAll(async () => {
   s3?.destroy();

@@ -14,6 +14,7 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBStreamEvent, S3Event } from 'aws-lambda';
 import { TABLE_KEYS } from '../../lib/runtime-config.ts';
 import { dynamoLocalArgs } from '../../scripts/dynamo-local.mjs';
@@ -42,6 +43,11 @@ export async function freePort(): Promise<number> {
 /** A DynamoDB client for the emulator at `endpoint` (fake credentials, the test region). */
 export function dynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: REGION, credentials: FAKE_CREDENTIALS });
+}
+
+/** An S3 client for s3rver at `endpoint` (path-style addressing, fake credentials, the test region). */
+export function s3Client(endpoint: string): S3Client {
+  return new S3Client({ endpoint, region: REGION, credentials: FAKE_CREDENTIALS, forcePathStyle: true });
 }
 
 async function waitForDynamo(
