@@ -10,8 +10,9 @@ import { degradeImage, parseDegradation } from '../../functions/eval/degrade.ts'
 import { EXIT, intOption, numberOption, ProgressBar, printJson, UsageError } from './common.ts';
 
 /**
- * `faceprint calibrate --data <root> [--fpir 0.01] [--far 0.001] [--out file] [--limit N] [--degrade spec]`: the
- * open-set and 1:1 thresholds and the quality gate (learned for the target FPIR), with how they were made.
+ * `faceprint calibrate --data <root> [--fpir 0.01] [--far 0.001] [--out file] [--limit N] [--degrade spec]
+ * [--quality-gate learn|builtin]`: the open-set and 1:1 thresholds and the quality gate (learned for the target
+ * FPIR; `builtin` leaves it out so the built-in gate applies), with how they were made.
  * `--degrade` degrades the probes as `faceprint eval` does, to calibrate a clean folder for a camera.
  */
 export async function calibrateCommand(argv: string[]): Promise<number> {
@@ -26,19 +27,25 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       out: { type: 'string' },
       limit: { type: 'string' },
       degrade: { type: 'string' },
+      'quality-gate': { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   if (!values.data)
     throw new UsageError(
-      'Usage: faceprint calibrate --data <root>/<identity>/<images> [--fpir 0.01] [--out calibration.json].',
+      'Usage: faceprint calibrate --data <root>/<identity>/<images> [--fpir 0.01] [--quality-gate learn|builtin] [--out calibration.json].',
     );
   const fpir = numberOption(values.fpir, 'fpir', 0.01);
   const far = numberOption(values.far, 'far', 0.001);
   if (!(fpir > 0 && fpir < 1) || !(far > 0 && far < 1))
     throw new UsageError('--fpir and --far must be between 0 and 1.');
   const out = values.out ?? 'calibration.json';
+  const gateMode = values['quality-gate'] ?? 'learn';
+  if (gateMode !== 'learn' && gateMode !== 'builtin')
+    throw new UsageError(
+      '--quality-gate must be learn (from these probes) or builtin (keep the built-in gate).',
+    );
   let probeTransform: CalibrateOptions['probeTransform'];
   if (values.degrade !== undefined) {
     let degradation: ReturnType<typeof parseDegradation>;
@@ -67,6 +74,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       ambiguityMargin: numberOption(values.margin, 'margin', 0.03),
       limit: values.limit ? intOption(values.limit, 'limit', 0) : undefined,
       probeTransform,
+      learnQualityGate: gateMode === 'learn',
       description: values.degrade ? `${values.data}, probes degraded with ${values.degrade}` : undefined,
       onProgress: (_done, total) => {
         bar ??= new ProgressBar(total, 'calibrate');
@@ -80,7 +88,10 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       console.log(
         `threshold ${calibration.threshold} (FPIR ${calibration.measured.fpirAtThreshold}, TPIR ${calibration.measured.tpirAtThreshold}), ` +
           `verify threshold ${calibration.verifyThreshold} at FAR ${far}; ` +
-          `quality gate minQuality ${calibration.qualityGate?.minQuality ?? '—'}, poor threshold ${calibration.qualityGate?.poorThreshold ?? '—'}; written to ${out}`,
+          (calibration.qualityGate
+            ? `quality gate minQuality ${calibration.qualityGate.minQuality}, poor threshold ${calibration.qualityGate.poorThreshold}; `
+            : 'quality gate: the built-in one; ') +
+          `written to ${out}`,
       );
     }
     return EXIT.ok;

@@ -1,9 +1,17 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
-import { parseSecondLook, type SecondLook } from '../../functions/core/pipeline/detect-levers.ts';
+import {
+  DEFAULT_SECOND_LOOK,
+  parseSecondLook,
+  type SecondLook,
+} from '../../functions/core/pipeline/detect-levers.ts';
 import type { AnalyzeOptionsInput, EnhanceMode } from '../../functions/core/pipeline/pipeline.ts';
-import { type CropRestoration, parseRestoration } from '../../functions/core/pipeline/restore.ts';
+import {
+  type CropRestoration,
+  DEFAULT_CROP_RESTORATION,
+  parseRestoration,
+} from '../../functions/core/pipeline/restore.ts';
 import { CAMERA_MATCH_MODES, type CameraMatchMode } from '../../functions/eval/camera-matched.ts';
 import { parseDegradation } from '../../functions/eval/degrade.ts';
 import { parseFusion, parseScoreNorm, parseVariants } from '../../functions/eval/gallery-variants.ts';
@@ -54,9 +62,11 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
   --flip                 average each embedding with its mirror image's
   --restore <spec>       restore the aligned crop before enhancement: gaussian:S | median | bilateral:K,
                          optionally @always, or @gated[:B/N] (only faces whose frame blockiness ≥ B
-                         or stretched noise ≥ N; default 0.3/12); default: faces the enhancement stretches
+                         or stretched noise ≥ N; default 0.3/12), or none; without @: faces the
+                         enhancement stretches. Default: gaussian:1.5@gated (pipeline fp5)
   --second-look <spec>   look again where detection found no face: denoise:<σ>,threshold:<scale>,
-                         upscale:<factor>,small:<px> (any of them; e.g. denoise:1.5,threshold:0.7)
+                         upscale:<factor>,small:<px> (any of them), or none.
+                         Default: denoise:1.5,threshold:0.7 (pipeline fp5)
   --detect-denoise <σ>   Gaussian σ on dark frames (≤ 0.5 Mpx) before the detection lighting stretch
   --stretched-threshold <s>  detector score thresholds × s on frames that need the lighting stretch
   --variants <list>      one-shot / lighting: also enrol these variants of each gallery crop:
@@ -242,15 +252,17 @@ export async function evalCommand(args: string[]): Promise<number> {
     return (await import('./eval-pose.ts')).evalPose(values);
   }
   const gallery = parseGalleryOptions(values);
+  // Absent: the shipped default; `none` (parsed to undefined) turns the lever off.
   let restore: CropRestoration | undefined;
   try {
-    restore = values.restore === undefined ? undefined : parseRestoration(values.restore);
+    restore = values.restore === undefined ? DEFAULT_CROP_RESTORATION : parseRestoration(values.restore);
   } catch (error) {
     throw new UsageError(`--restore: ${(error as Error).message}`);
   }
   let secondLook: SecondLook | undefined;
   try {
-    secondLook = values['second-look'] === undefined ? undefined : parseSecondLook(values['second-look']);
+    secondLook =
+      values['second-look'] === undefined ? DEFAULT_SECOND_LOOK : parseSecondLook(values['second-look']);
   } catch (error) {
     throw new UsageError(`--second-look: ${(error as Error).message}`);
   }
@@ -268,7 +280,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     throw new UsageError('--stretched-threshold must be in (0, 1].');
   const detect = {
     ...(values.detector ? { detector: values.detector as DetectorChoice } : {}),
-    ...(secondLook ? { secondLook } : {}),
+    secondLook,
     ...(detectDenoise ? { denoiseBeforeStretch: detectDenoise } : {}),
     ...(stretchedThreshold !== undefined && stretchedThreshold !== 1
       ? { stretchedThresholdScale: stretchedThreshold }
@@ -292,7 +304,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       ? { enhanceBelowBrightness: numberOption(values['enhance-below'], 'enhance-below', 60) }
       : {}),
     ...(values.flip ? { flip: true } : {}),
-    ...(restore ? { restore } : {}),
+    restore,
   };
   const data = resolve(values.data);
   let bar: ProgressBar | undefined;

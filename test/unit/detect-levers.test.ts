@@ -1,15 +1,19 @@
+import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DETECT_OPTIONS, type RawDetection } from '../../functions/core/pipeline/detect.ts';
 import {
+  DEFAULT_SECOND_LOOK,
   denoiseFrame,
   parseSecondLook,
   thresholdsForFrame,
   wantsSecondLook,
 } from '../../functions/core/pipeline/detect-levers.ts';
-import type { RgbImage } from '../../functions/core/pipeline/image.ts';
-import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
+import { decodeImage, type RgbImage } from '../../functions/core/pipeline/image.ts';
+import { FacePipeline, resolveOptions } from '../../functions/core/pipeline/pipeline.ts';
 import { noiseSigma } from '../../functions/core/pipeline/restore.ts';
+import { videoAnalyzeOptions } from '../../functions/core/video/video-job.ts';
+import { degradeImage, parseDegradation } from '../../functions/eval/degrade.ts';
 import { hasData, LFW, lfwPhoto } from '../support/data.ts';
 
 const detection = (side: number): RawDetection => ({
@@ -88,7 +92,11 @@ describe.runIf(hasData(LFW))('the second look on a synthetic frame (real detecto
 
   it('finds a 12 px face that the first pass misses, by looking again at twice the scale', async () => {
     const frame = await frameWithFace(12);
-    const first = await pipeline.analyze(frame, { embed: false, pose: false });
+    const first = await pipeline.analyze(frame, {
+      embed: false,
+      pose: false,
+      detect: { secondLook: undefined },
+    });
     expect(first.faces.some((f) => near(12)(f.box))).toBe(false);
     const second = await pipeline.analyze(frame, { embed: false, pose: false, detect: { secondLook: look } });
     expect(second.faces.filter((f) => near(12)(f.box))).toHaveLength(1);
@@ -96,9 +104,40 @@ describe.runIf(hasData(LFW))('the second look on a synthetic frame (real detecto
 
   it('changes nothing where the first pass found the face', async () => {
     const frame = await frameWithFace(40);
-    const first = await pipeline.analyze(frame, { embed: false, pose: false });
+    const first = await pipeline.analyze(frame, {
+      embed: false,
+      pose: false,
+      detect: { secondLook: undefined },
+    });
     const second = await pipeline.analyze(frame, { embed: false, pose: false, detect: { secondLook: look } });
     expect(first.faces.some((f) => near(40)(f.box))).toBe(true);
     expect(second.faces.map((f) => f.box)).toEqual(first.faces.map((f) => f.box));
+  });
+});
+
+describe.runIf(hasData(LFW))('the shipped second look (pipeline fp5)', () => {
+  const pipeline = new FacePipeline({ threads: 1 });
+  afterAll(() => pipeline.dispose());
+
+  it('finds the face of a CCTV-degraded photo that the first pass loses, and video frames do not look again', async () => {
+    // Aaron Pena's first photo through the `cctv` profile (seed 1): dark, blurred, small, noisy, H.264-blocky.
+    const photo = await decodeImage(new Uint8Array(readFileSync(lfwPhoto('Aaron_Pena', 1))));
+    const frame = await degradeImage(photo, parseDegradation('cctv'), { seed: 1 });
+    const without = await pipeline.analyzeImage(
+      frame,
+      resolveOptions({ embed: false, pose: false, detect: { secondLook: undefined } }),
+    );
+    expect(without).toHaveLength(0);
+    const shipped = await pipeline.analyzeImage(frame, resolveOptions({ embed: false, pose: false }));
+    expect(shipped).toHaveLength(1);
+    const box = shipped[0]!.box;
+    // The labelled person is the face at the centre of LFW's 250×250 frame.
+    expect(Math.hypot(box.x + box.width / 2 - 125, box.y + box.height / 2 - 125)).toBeLessThan(40);
+    expect(videoAnalyzeOptions().detect.secondLook).toBeUndefined();
+    expect(videoAnalyzeOptions({ detect: { secondLook: DEFAULT_SECOND_LOOK } }).detect.secondLook).toEqual(
+      DEFAULT_SECOND_LOOK,
+    );
+    const video = await pipeline.analyzeImage(frame, videoAnalyzeOptions());
+    expect(video).toHaveLength(0);
   });
 });

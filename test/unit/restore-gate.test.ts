@@ -150,7 +150,7 @@ describe.runIf(hasData(LFW))('the gated restoration in the pipeline (a real LFW 
     const run = async (restore?: CropRestoration) => {
       const faces = await pipeline.analyzeImage(
         image,
-        resolveOptions({ pose: false, keepCrops: true, ...(restore ? { restore } : {}) }),
+        resolveOptions({ pose: false, keepCrops: true, restore }),
       );
       const face = largestFace({ faces }, spec);
       expect(face.enhanced).toBe(true);

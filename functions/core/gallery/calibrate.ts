@@ -45,6 +45,12 @@ export interface CalibrateOptions {
   probeTransform?:
     | { describe: string; apply: (bytes: Uint8Array, path: string) => Promise<Uint8Array> }
     | undefined;
+  /**
+   * Learn the quality gate from these probes (default true). False leaves `qualityGate` out, so the deployment
+   * keeps the built-in gate: clean labelled photos cannot learn a gate for a camera they do not resemble (on them
+   * no gate gains, and the learned gate would be "off").
+   */
+  learnQualityGate?: boolean | undefined;
 }
 
 /**
@@ -173,11 +179,15 @@ export async function calibrateOnFolder(
       `threshold = lowest similarity at which at most ${options.targetFpir} of ${nonMatedTop.length} non-mated probes ` +
       `(single-image identities) match anyone; verify threshold at FAR ${options.targetFar} over ${impostor.length} ` +
       'non-mated probe x gallery subject scores.',
-    qualityGate: {
-      minQuality: learned.minQuality,
-      poorThreshold: learned.poorThreshold,
-      method: learned.method,
-    },
+    ...(options.learnQualityGate === false
+      ? {}
+      : {
+          qualityGate: {
+            minQuality: learned.minQuality,
+            poorThreshold: learned.poorThreshold,
+            method: learned.method,
+          },
+        }),
   };
 }
 

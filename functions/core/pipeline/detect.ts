@@ -6,6 +6,7 @@
  */
 import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
 import {
+  DEFAULT_SECOND_LOOK,
   denoiseFrame,
   type SecondLook,
   secondLook,
@@ -82,7 +83,10 @@ export interface DetectOptions {
   denoiseBeforeStretch?: number | undefined;
   /** Multiplier of both score thresholds on frames that needed the lighting stretch. Absent: unchanged. */
   stretchedThresholdScale?: number | undefined;
-  /** A second look at a frame where this pass found nothing or only small faces (detect-levers.ts). Absent: none. */
+  /**
+   * A second look at a frame where this pass found nothing or only small faces (detect-levers.ts). Default:
+   * {@link DEFAULT_SECOND_LOOK}; undefined: none.
+   */
   secondLook?: SecondLook | undefined;
 }
 
@@ -97,6 +101,7 @@ export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   smallImagePadding: 400,
   searchPadded: true,
   tileGate: 0,
+  secondLook: DEFAULT_SECOND_LOOK,
 };
 
 /** Images up to this many pixels get the dark-frame stretch as a whole-image copy (see detectFaces). */

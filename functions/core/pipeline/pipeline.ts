@@ -20,14 +20,19 @@ import { fivePointsFrom68, type Landmarks68, predictLandmarks68, rollOf } from '
 import { OnnxBackend, type OnnxBackendOptions } from './models.ts';
 import { estimatePose } from './pose.ts';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
-import { type CropRestoration, measureCropDegradation, restoreBeforeEnhance } from './restore.ts';
+import {
+  type CropRestoration,
+  DEFAULT_CROP_RESTORATION,
+  measureCropDegradation,
+  restoreBeforeEnhance,
+} from './restore.ts';
 import { WorkBudget } from './work-budget.ts';
 
 /**
  * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
  * embeddings (preprocessing, alignment, enhancement policy, model).
  */
-export const PIPELINE_VERSION = 'fp4';
+export const PIPELINE_VERSION = 'fp5';
 
 /** The embedding model every template of the shipped (default) model pack records. */
 export const EMBEDDING_MODEL: ModelRef = {
@@ -76,8 +81,8 @@ export interface AnalyzeOptions {
   /** Aborted when the caller no longer wants the answer (an HTTP client gone): the analysis stops, CANCELLED. */
   signal?: AbortSignal | undefined;
   /**
-   * Restoration of the aligned crop before enhancement and embedding (restore.ts). Absent (the default) = none,
-   * so embeddings, caches and calibrations made without it are unchanged.
+   * Restoration of the aligned crop before enhancement and embedding (restore.ts). Default:
+   * {@link DEFAULT_CROP_RESTORATION} (gated on measured compression and noise); undefined: none.
    */
   restore?: CropRestoration | undefined;
 }
@@ -95,6 +100,7 @@ export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
   quality: DEFAULT_QUALITY_THRESHOLDS,
   limits: DEFAULT_DECODE_LIMITS,
   deadlineMs: 0,
+  restore: DEFAULT_CROP_RESTORATION,
 };
 
 /** Options as callers pass them: every field optional, `detect` and `quality` merged field by field. */

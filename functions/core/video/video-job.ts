@@ -7,6 +7,7 @@
 import type { RawDetection } from '../pipeline/detect.ts';
 import type { RgbImage } from '../pipeline/image.ts';
 import {
+  type AnalyzeOptions,
   type AnalyzeOptionsInput,
   EMBEDDING_MODEL,
   type FacePipeline,
@@ -125,6 +126,23 @@ function zeroTimings(): Record<VideoStage, number> {
 }
 
 /**
+ * The analysis options of a video's frames: the caller's, with the head pose from the landmarks instead of the
+ * pose model, crops kept for the tracks, embeddings left to the track step, and no second look on a face-less
+ * frame unless the caller asks for one. Stills look again (the default); most frames of a camera show no one, a
+ * second pass on each would cost the frame rate, and a face missed in one frame is found in the next.
+ */
+export function videoAnalyzeOptions(input: AnalyzeOptionsInput = {}): AnalyzeOptions {
+  return resolveOptions({
+    pose: false,
+    landmarkPose: true,
+    ...input,
+    detect: { secondLook: undefined, ...input.detect },
+    keepCrops: true,
+    embed: false,
+  });
+}
+
+/**
  * Runs one video through detection, tracking and per-track decisions.
  *
  * @returns Every confirmed track with its decision and evidence; `complete: false` with a reason when the source
@@ -138,13 +156,7 @@ export async function processVideo(
   options: VideoJobOptions = {},
 ): Promise<{ result: VideoResult; crops: TrackCrops }> {
   const now = deps.now ?? (() => new Date());
-  const analyze = resolveOptions({
-    pose: false,
-    landmarkPose: true,
-    ...options.analyze,
-    keepCrops: true,
-    embed: false,
-  });
+  const analyze = videoAnalyzeOptions(options.analyze);
   const bestK = options.bestK ?? 5;
   const aggregation = options.aggregation ?? 'quality-mean';
   const describeEvery = Math.max(1, options.describeEvery ?? DESCRIBE_EVERY);
