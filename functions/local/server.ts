@@ -123,6 +123,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // The pool's threads warmed their own models; the in-process pipeline is only for videos then.
     if (analysisWorkers === 0) await local.pipeline.warmUp();
     const videos = new LocalVideoJobs(local.dataDir.paths.videos, local.gallery, local.pipeline);
+    const resumed = await videos.resume();
+    if (resumed > 0) logger.info(`${resumed} video job(s) interrupted by the last stop queued again`);
     const app = createApp({
       gallery: local.gallery,
       apiKeys,

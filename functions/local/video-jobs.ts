@@ -2,9 +2,13 @@
  * Video jobs of the one-machine mode: an upload becomes a file in `<data>/videos/<id>/`, processed in the
  * background one job at a time (a video keeps both cores busy), with status, progress, tracks, the annotated
  * video and best-face thumbnails as results. Wiring only: the work is `processVideo` in the core.
+ *
+ * Each job's status is also kept in its folder (`job.json`, replaced atomically at every status change), so a
+ * restarted server still answers for every job: finished ones from their files, and jobs a restart interrupted
+ * are queued again from their kept input ({@link LocalVideoJobs.resume}).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
 import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
@@ -19,6 +23,21 @@ import { processVideo, type TrackCrops } from '../core/video/video-job.ts';
 import type { VideoResult } from '../core/video/video-types.ts';
 
 const FILE_NAME = /^(annotated\.mp4|track-\d{1,6}\.jpg)$/;
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const JOB_FILE = 'job.json';
+
+/** The kept part of a job's view: what it is and how it ended (progress and results live elsewhere). */
+type KeptJob = Pick<VideoJobView, 'id' | 'name' | 'status' | 'createdAt' | 'error'>;
+
+function isKeptJob(value: unknown): value is KeptJob {
+  const job = value as Partial<KeptJob> | null;
+  return (
+    typeof job?.id === 'string' &&
+    typeof job.name === 'string' &&
+    typeof job.createdAt === 'string' &&
+    (job.status === 'queued' || job.status === 'running' || job.status === 'done' || job.status === 'failed')
+  );
+}
 
 /** Writes each track's best aligned crop as a 224-px JPEG thumbnail; returns the file names by track id. */
 export async function writeThumbnails(dir: string, crops: TrackCrops): Promise<Record<string, string>> {
@@ -50,14 +69,59 @@ export class LocalVideoJobs implements VideoJobsPort {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'input'), bytes);
     const job: VideoJobView = { id, name, status: 'queued', createdAt: new Date().toISOString() };
-    this.jobs.set(id, job);
-    this.queue = this.queue.then(() => this.run(job, dir));
+    await this.keep(job);
+    this.enqueue(job);
     return job;
+  }
+
+  /**
+   * Reads back the jobs kept in the folder (after a restart): finished and failed ones are answered again, and
+   * jobs that were queued or running when the last process stopped are queued again from their kept input (their
+   * earlier partial run may have written track events to the audit log; the new run writes its own). A folder
+   * without a readable `job.json` (a crash inside `submit`) is left alone. Returns how many were queued again.
+   */
+  async resume(): Promise<number> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    let queued = 0;
+    for (const id of names.sort()) {
+      if (!JOB_ID.test(id) || this.jobs.has(id)) continue;
+      const kept = await readFile(join(this.root, id, JOB_FILE), 'utf8')
+        .then((text) => JSON.parse(text) as unknown)
+        .catch(() => undefined);
+      if (!isKeptJob(kept) || kept.id !== id) continue;
+      const job: VideoJobView = { ...kept };
+      if (job.status === 'queued' || job.status === 'running') {
+        job.status = 'queued';
+        this.enqueue(job);
+        queued++;
+      } else this.jobs.set(id, job);
+    }
+    return queued;
+  }
+
+  private enqueue(job: VideoJobView): void {
+    this.jobs.set(job.id, job);
+    this.queue = this.queue.then(() => this.run(job, join(this.root, job.id)));
+  }
+
+  /** Replaces the job's `job.json` atomically (a reader never sees half of it). */
+  private async keep(job: VideoJobView): Promise<void> {
+    const kept: KeptJob = {
+      id: job.id,
+      name: job.name,
+      status: job.status,
+      createdAt: job.createdAt,
+      ...(job.error ? { error: job.error } : {}),
+    };
+    const path = join(this.root, job.id, JOB_FILE);
+    await writeFile(`${path}.tmp`, JSON.stringify(kept));
+    await rename(`${path}.tmp`, path);
   }
 
   private async run(job: VideoJobView, dir: string): Promise<void> {
     job.status = 'running';
     try {
+      await this.keep(job);
       const { result, crops } = await processVideo(
         new FfmpegFrameSource(join(dir, 'input'), { label: `The video ${job.name}` }),
         {
@@ -83,6 +147,8 @@ export class LocalVideoJobs implements VideoJobsPort {
         ? { code: error.code, message: error.message }
         : { code: 'INTERNAL', message: 'The video could not be processed because of an internal error.' };
     }
+    // A status that cannot be kept (disk full) still answers from memory; the next start runs the job again.
+    await this.keep(job).catch(() => undefined);
   }
 
   async get(id: string): Promise<VideoJobView | undefined> {

@@ -1,9 +1,10 @@
 /**
  * The local server's video routes on the real server, FFmpeg and models: upload a clip built from LFW photos,
  * follow the asynchronous job to its tracks, download the annotated MP4 and a best-face thumbnail; a corrupt
- * upload ends as a failed job with a machine-readable code and a plain sentence.
+ * upload ends as a failed job with a machine-readable code and a plain sentence; a restarted server still answers
+ * for its jobs and runs again the one it was interrupted in.
  */
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +102,48 @@ describe.skipIf(!READY)('POST /videos', () => {
     expect(failed.error.message).not.toMatch(/Invalid data|0x|input/);
     expect((await fetch(`${server!.url}/videos/${crypto.randomUUID()}`)).status).toBe(404);
     expect((await fetch(`${server!.url}/videos/${id}/annotated.mp4`)).status).toBe(404);
+  });
+
+  it('answers for its jobs after a restart, and runs again a job the restart interrupted', async () => {
+    const submit = async (name: string) => {
+      const res = await fetch(`${server!.url}/videos?name=${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'video/mp4' },
+        body: await readFile(join(root, 'clip.mp4')),
+      });
+      return ((await res.json()) as { id: string }).id;
+    };
+    const finished = await submit('before.mp4');
+    expect((await job(finished)).status).toBe('done');
+    // A job the last process was running when it stopped: its folder holds the input and a "running" status.
+    const interrupted = crypto.randomUUID();
+    const folder = join(server!.local.dataDir.paths.videos, interrupted);
+    await mkdir(folder);
+    await copyFile(join(root, 'clip.mp4'), join(folder, 'input'));
+    const createdAt = new Date().toISOString();
+    await writeFile(
+      join(folder, 'job.json'),
+      JSON.stringify({ id: interrupted, name: 'cut-off.mp4', status: 'running', createdAt }),
+    );
+    await server!.close();
+    server = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: join(root, 'data'),
+      apiKeys: [],
+      logger: { info: () => undefined, error: () => undefined },
+      env: {},
+    });
+    const again = (await job(finished)) as { status: string; name: string; result: { frames: number } };
+    expect(again).toMatchObject({ status: 'done', name: 'before.mp4', result: { frames: 20 } });
+    const resumed = (await job(interrupted)) as {
+      status: string;
+      name: string;
+      createdAt: string;
+      result: { tracks: { decision: { subjectId: string } }[] };
+    };
+    expect(resumed).toMatchObject({ status: 'done', name: 'cut-off.mp4', createdAt });
+    expect(resumed.result.tracks.map((t) => t.decision.subjectId)).toEqual(['colin']);
   });
 
   it('a video dropped into the uploads folder: results/<name>.json with the tracks and an annotated MP4', async () => {
