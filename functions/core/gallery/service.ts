@@ -11,131 +11,53 @@ import { type CameraGallery, mergeCandidates } from '../camera/service.ts';
 import {
   CAMERA_NAME_PATTERN,
   type Candidate,
-  type Decision,
   type DecisionAuditEntry,
   type DerivedVariant,
   type FaceTemplate,
   isPoseVariant,
   type Subject,
-  type TemplateVariant,
 } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import { decodeImage } from '../pipeline/image.ts';
-import {
-  type AnalyzeOptionsInput,
-  type AnalyzeResult,
-  compare,
-  largestFace,
-  resolveOptions,
-} from '../pipeline/pipeline.ts';
+import { type AnalyzeResult, compare, largestFace, resolveOptions } from '../pipeline/pipeline.ts';
 import { renderPoseVariants } from '../pose/views.ts';
 import type { Calibration } from '../search/calibration.ts';
 import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
-import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
+import { DEFAULT_QUALITY_GATE, decideWithQuality } from '../search/quality-gate.ts';
 import type { RemoteVectorIndex } from '../search/remote-index.ts';
 import type { ApproximateIndexing } from '../search/tiered-index.ts';
-import type { FusionConfig } from '../search/vector-index.ts';
-import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
+import type { Box, FaceQuality, ModelRef } from '../types.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
-import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
+import type { IdentifyFollowUp } from './follow-up.ts';
 import type { EnrolmentPhotoStore, TemplateRemoval } from './photo-store.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
 import { faceThumbnail } from './thumbnail.ts';
+import type {
+  GalleryConfig,
+  IdentifiedFace,
+  IdentifyResult,
+  PhotoInput,
+  SubjectView,
+  VerifyResult,
+  ViewAgreement,
+} from './types.ts';
 import { makeVariant } from './variants.ts';
 
 /** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
 export { largestFace } from '../pipeline/pipeline.ts';
-
-/** How the gallery enrols and decides. Configuration, not code: change it with measurements. */
-export interface GalleryConfig {
-  /** Templates stored per enrolment photo besides `original`. */
-  variants: Exclude<TemplateVariant, 'original' | 'camera'>[];
-  /** How a subject's template scores fuse into one similarity. */
-  fusion: FusionConfig;
-  /** Enrolment photos whose face scores below this quality are refused, with the reasons. */
-  minEnrolQuality: number;
-  /** Candidates returned per probe face. */
-  topK: number;
-  /** Thresholds and their provenance. */
-  calibration: Calibration;
-  /** Pipeline options for every analysis. */
-  analyze: AnalyzeOptionsInput;
-  /**
-   * Verification by agreement of two views: with `mirror`, each probe face is also searched as its mirror image,
-   * and a match stands only when that second view names the same subject above the threshold; otherwise the
-   * decision becomes `ambiguous`. (Cosine and L2 agreement would be no check at all: on unit vectors they rank
-   * identically.) Off by default until measured to help.
-   */
-  agreement?: 'none' | 'mirror' | undefined;
-  /** Quality-aware decisions (default: the calibration's gate, else {@link DEFAULT_QUALITY_GATE}). */
-  qualityGate?: QualityGate | undefined;
-  /**
-   * Whether an identify call naming a configured camera also searches that camera's templates (default off:
-   * measured to hurt, docs/accuracy.md section 8; `FACEPRINT_CAMERA_TEMPLATES`). The templates are made either way.
-   */
-  searchCameraTemplates?: boolean | undefined;
-}
-
-export interface PhotoInput {
-  bytes: Uint8Array;
-  /** File name, object key or `api`: recorded with each template. */
-  source: string;
-  /** Take the largest face when the photo holds several (default: refuse with MULTIPLE_FACES). */
-  takeLargest?: boolean | undefined;
-  /** How error messages name the photo (default: `source`), e.g. "the photo" for an HTTP upload. */
-  label?: string | undefined;
-}
-
-export interface SubjectView extends Subject {
-  templates: {
-    id: string;
-    variant: TemplateVariant;
-    source: string;
-    quality: FaceQuality;
-    createdAt: string;
-  }[];
-}
-
-/** The second view's verdict when {@link GalleryConfig.agreement} is on. */
-export interface ViewAgreement {
-  view: 'mirror';
-  subjectId: string | undefined;
-  similarity: number;
-  agreed: boolean;
-}
-
-export interface IdentifiedFace {
-  agreement?: ViewAgreement | undefined;
-  box: Box;
-  landmarks: FiveLandmarks;
-  quality: FaceQuality;
-  enhanced: boolean;
-  decision: Decision & { subjectName?: string | undefined };
-  candidates: (Candidate & { name?: string | undefined })[];
-  /** What the follow-up did with the face: its unknown person and sighting, its review. */
-  followUp?: FollowUpRefs | undefined;
-}
-
-export interface IdentifyResult {
-  width: number;
-  height: number;
-  faces: IdentifiedFace[];
-  calibration: string;
-  /** The camera (profile) the call named. */
-  camera?: string | undefined;
-  model: { id: string; version: string };
-}
-
-export interface VerifyResult {
-  match: boolean;
-  similarity: number;
-  threshold: number;
-  confidence: number;
-  faces: { box: Box; quality: FaceQuality }[];
-  subjectId?: string | undefined;
-}
+/** The gallery's public shapes, kept importable from here for the service's callers. */
+export type {
+  GalleryConfig,
+  IdentifiedFace,
+  IdentifyRequest,
+  IdentifyResult,
+  PhotoInput,
+  SubjectView,
+  VerifyResult,
+  ViewAgreement,
+} from './types.ts';
 
 export interface GalleryDeps {
   /** The face analysis: in-process (a FacePipeline) or a pool of worker threads. */
