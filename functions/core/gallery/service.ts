@@ -22,13 +22,18 @@ import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import { decodeImage } from '../pipeline/image.ts';
 import { type AnalyzeResult, compare, largestFace, resolveOptions } from '../pipeline/pipeline.ts';
 import { renderPoseVariants } from '../pose/views.ts';
-import type { Calibration } from '../search/calibration.ts';
 import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
 import { DEFAULT_QUALITY_GATE, decideWithQuality } from '../search/quality-gate.ts';
 import type { RemoteVectorIndex } from '../search/remote-index.ts';
 import type { ApproximateIndexing } from '../search/tiered-index.ts';
 import type { Box, FaceQuality, ModelRef } from '../types.ts';
+import {
+  assertCalibrationFits,
+  assertNoForeignTemplates,
+  type ForeignTemplates,
+  foreignTemplates,
+} from './compatibility.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { IdentifyFollowUp } from './follow-up.ts';
 import type { EnrolmentPhotoStore, TemplateRemoval } from './photo-store.ts';
@@ -47,6 +52,8 @@ import { makeVariant } from './variants.ts';
 
 /** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
 export { largestFace } from '../pipeline/pipeline.ts';
+/** Kept importable from here: the model-pack checks live in `compatibility.ts`. */
+export { assertCalibrationFits, foreignTemplates } from './compatibility.ts';
 /** The gallery's public shapes, kept importable from here for the service's callers. */
 export type {
   GalleryConfig,
@@ -178,13 +185,7 @@ export class GalleryService {
    * @throws FaceprintError `INDEX_INCOMPATIBLE`.
    */
   assertSearchable(): void {
-    const foreign = this.foreign;
-    if (!foreign) return;
-    throw new FaceprintError(
-      'INDEX_INCOMPATIBLE',
-      `The gallery holds ${foreign.subjects} subject(s) enrolled only with model pack ${foreign.modelIds.join(', ')}, which pack ${this.space.modelId} cannot search; run \`faceprint gallery reembed\` with this pack (or select the pack they were enrolled with).`,
-      { modelIds: foreign.modelIds, subjects: foreign.subjects, modelId: this.space.modelId },
-    );
+    assertNoForeignTemplates(this.foreign, this.space.modelId);
   }
 
   /** Number of templates and subjects in the index (null for a remote index, which does not count them). */
@@ -713,47 +714,4 @@ function view(subject: Subject, templates: FaceTemplate[]): SubjectView {
       createdAt: t.createdAt,
     })),
   };
-}
-
-/** Subjects whose templates are all of other model packs than the gallery's. */
-interface ForeignTemplates {
-  modelIds: string[];
-  subjects: number;
-}
-
-/** The subjects that have templates, but none of `modelId` (undefined when every subject has some). */
-export function foreignTemplates(templates: FaceTemplate[], modelId: string): ForeignTemplates | undefined {
-  const ours = new Set<string>();
-  const theirs = new Map<string, Set<string>>();
-  for (const t of templates) {
-    if (t.model.id === modelId) ours.add(t.subjectId);
-    else {
-      const ids = theirs.get(t.subjectId) ?? new Set<string>();
-      ids.add(t.model.id);
-      theirs.set(t.subjectId, ids);
-    }
-  }
-  const modelIds = new Set<string>();
-  let subjects = 0;
-  for (const [subjectId, ids] of theirs) {
-    if (ours.has(subjectId)) continue;
-    subjects += 1;
-    for (const id of ids) modelIds.add(id);
-  }
-  return subjects === 0 ? undefined : { modelIds: [...modelIds].sort(), subjects };
-}
-
-/**
- * A calibration is valid only for the embedding space it was measured in: thresholds of one pack mean nothing for
- * another. Fails closed.
- *
- * @throws FaceprintError `MODEL_MISMATCH`.
- */
-export function assertCalibrationFits(calibration: Calibration, modelId: string): void {
-  if (calibration.modelId === modelId) return;
-  throw new FaceprintError(
-    'MODEL_MISMATCH',
-    `Calibration ${calibration.id} was measured for model pack ${calibration.modelId}, not ${modelId}; run \`faceprint calibrate --model-pack <dir> --out <dir>/calibration.json\` for this pack.`,
-    { calibrationModelId: calibration.modelId, modelId },
-  );
 }
