@@ -12,16 +12,12 @@ import {
   CAMERA_NAME_PATTERN,
   type Candidate,
   type DecisionAuditEntry,
-  type DerivedVariant,
   type FaceTemplate,
-  isPoseVariant,
   type Subject,
 } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import type { FaceAnalyser } from '../pipeline/analyser.ts';
-import { decodeImage } from '../pipeline/image.ts';
 import { type AnalyzeResult, compare, largestFace, resolveOptions } from '../pipeline/pipeline.ts';
-import { renderPoseVariants } from '../pose/views.ts';
 import { verifyDecision } from '../search/decision.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
 import { DEFAULT_QUALITY_GATE, decideWithQuality } from '../search/quality-gate.ts';
@@ -34,11 +30,11 @@ import {
   type ForeignTemplates,
   foreignTemplates,
 } from './compatibility.ts';
+import { enrolmentTemplates, photoId, splitCameraTemplates, subjectView } from './enrolment.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
 import type { IdentifyFollowUp } from './follow-up.ts';
 import type { EnrolmentPhotoStore, TemplateRemoval } from './photo-store.ts';
 import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
-import { faceThumbnail } from './thumbnail.ts';
 import type {
   GalleryConfig,
   IdentifiedFace,
@@ -50,10 +46,10 @@ import type {
 } from './types.ts';
 import { makeVariant } from './variants.ts';
 
-/** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
-export { largestFace } from '../pipeline/pipeline.ts';
 /** Kept importable from here: the model-pack checks live in `compatibility.ts`. */
 export { assertCalibrationFits, foreignTemplates } from './compatibility.ts';
+/** Kept importable from here: enrolment lives in `enrolment.ts`. */
+export { enrolmentTemplates } from './enrolment.ts';
 /** The gallery's public shapes, kept importable from here for the service's callers. */
 export type {
   GalleryConfig,
@@ -257,7 +253,7 @@ export class GalleryService {
       await this.storeCameraTemplates(cameraTemplates, () => this.store.deleteSubject(subject.id));
       if (photo) await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
-      return view(subject, templates);
+      return subjectView(subject, templates);
     });
   }
 
@@ -266,7 +262,7 @@ export class GalleryService {
     return this.serialise(async () => {
       await this.store.createSubject(subject, templates);
       await this.afterWrite();
-      return view(subject, templates);
+      return subjectView(subject, templates);
     });
   }
 
@@ -287,14 +283,13 @@ export class GalleryService {
       });
       await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
-      return view(subject, await this.store.listTemplates(subject.id));
+      return subjectView(subject, await this.store.listTemplates(subject.id));
     });
   }
 
   private async keepPhoto(subjectId: string, photo: PhotoInput): Promise<void> {
     if (!this.photos) return;
-    const id = createHash('sha256').update(photo.bytes).digest('hex');
-    await this.photos.put({ subjectId, id, source: photo.source }, photo.bytes);
+    await this.photos.put({ subjectId, id: photoId(photo.bytes), source: photo.source }, photo.bytes);
   }
 
   private async requireSubject(id: string): Promise<Subject> {
@@ -311,7 +306,7 @@ export class GalleryService {
   /** A subject with summaries of its templates (never the embeddings). */
   async getSubject(id: string): Promise<SubjectView> {
     const subject = await this.requireSubject(id);
-    return view(subject, await this.store.listTemplates(id));
+    return subjectView(subject, await this.store.listTemplates(id));
   }
 
   listSubjects(limit: number, cursor?: string): Promise<Page<Subject>> {
@@ -614,104 +609,8 @@ export class GalleryService {
   }
 }
 
-/**
- * Turns an enrolment photo into templates: exactly one face (or the largest, when asked), refused below the
- * configured enrolment quality with its reasons, plus the configured degradation-matched variants.
- */
-export async function enrolmentTemplates(
-  pipeline: FaceAnalyser,
-  config: Pick<GalleryConfig, 'analyze' | 'variants' | 'minEnrolQuality'>,
-  subjectId: string,
-  photo: PhotoInput,
-  now: Date = new Date(),
-  cameras?: CameraGallery,
-): Promise<FaceTemplate[]> {
-  const options = resolveOptions({ ...config.analyze, keepCrops: true });
-  const result = await pipeline.analyze(photo.bytes, options);
-  const label = photo.label ?? photo.source;
-  const [first, ...rest] = result.faces;
-  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${label}.`);
-  if (rest.length > 0 && !photo.takeLargest) {
-    throw new FaceprintError(
-      'MULTIPLE_FACES',
-      `${label.charAt(0).toUpperCase()}${label.slice(1)} shows ${result.faces.length} faces; enrol a photo of one person or ask for the largest face.`,
-      { faces: result.faces.length },
-    );
-  }
-  const face = largestFace(result, label);
-  if (face.quality.score < config.minEnrolQuality) {
-    throw new FaceprintError(
-      'LOW_QUALITY',
-      `The face in ${photo.source} is not good enough to enrol (quality ${face.quality.score.toFixed(2)} < ${config.minEnrolQuality}${face.quality.reasons.length ? `: ${face.quality.reasons.join(', ')}` : ''}).`,
-      { quality: face.quality },
-    );
-  }
-  const createdAt = now.toISOString();
-  const base = {
-    subjectId,
-    source: photo.source,
-    box: face.box,
-    quality: face.quality,
-    model: pipeline.model,
-    createdAt,
-  };
-  const crop = face.crops?.aligned;
-  const templates: FaceTemplate[] = [
-    {
-      ...base,
-      id: randomUUID(),
-      embedding: face.embedding,
-      variant: 'original',
-      thumbnail: crop ? await faceThumbnail(crop) : undefined,
-    },
-  ];
-  if (crop && config.variants.length > 0) {
-    const degraded = config.variants.filter((v): v is DerivedVariant => !isPoseVariant(v));
-    const posed = config.variants.filter(isPoseVariant);
-    const images = await Promise.all(degraded.map((v) => makeVariant(crop, v, options)));
-    // Pose views are rendered from the photo itself, which shows what the aligned crop cut off.
-    if (posed.length > 0) {
-      const image = await decodeImage(photo.bytes, options.limits);
-      images.push(...renderPoseVariants(image, face.crops?.landmarks68, posed));
-    }
-    const vectors = await pipeline.embedCrops(images, options.flip);
-    [...degraded, ...posed].forEach((variant, i) => {
-      templates.push({ ...base, id: randomUUID(), embedding: vectors[i]!, variant });
-    });
-  }
-  if (crop && cameras) {
-    const photoId = createHash('sha256').update(photo.bytes).digest('hex');
-    templates.push(...(await cameras.templatesFor(crop, base, photoId)));
-  }
-  return templates;
-}
-
-/** A new enrolment's templates: the gallery's own and the camera templates (stored apart, `core/camera/`). */
-function splitCameraTemplates(templates: FaceTemplate[]): [FaceTemplate[], CameraTemplate[]] {
-  const own: FaceTemplate[] = [];
-  const camera: CameraTemplate[] = [];
-  for (const t of templates) {
-    if (t.variant === 'camera') camera.push(t as CameraTemplate);
-    else own.push(t);
-  }
-  return [own, camera];
-}
-
 /** A stable audit-row id for face `faceIndex` of the input named `auditKey` (UUID-shaped, from its sha256). */
 function auditId(auditKey: string, faceIndex: number): string {
   const hex = createHash('sha256').update(`${auditKey}#${faceIndex}`).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
-function view(subject: Subject, templates: FaceTemplate[]): SubjectView {
-  return {
-    ...subject,
-    templates: templates.map((t) => ({
-      id: t.id,
-      variant: t.variant,
-      source: t.source,
-      quality: t.quality,
-      createdAt: t.createdAt,
-    })),
-  };
 }
