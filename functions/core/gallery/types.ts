@@ -1,15 +1,22 @@
 /**
- * The gallery's public shapes: its configuration, what an enrolment photo is, and what its reads, identify and
- * verify answer. Types only, so every module of the gallery (and its callers) can name them without importing
- * the service.
+ * The gallery's public shapes: its configuration and dependencies, what an enrolment photo is, and what its reads,
+ * identify and verify answer. Types only, so every module of the gallery (and its callers) can name them without
+ * importing the service.
  */
+import type { CameraGallery } from '../camera/service.ts';
 import type { Candidate, Decision, Subject, TemplateVariant } from '../domain.ts';
+import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import type { AnalyzeOptionsInput } from '../pipeline/pipeline.ts';
 import type { Calibration } from '../search/calibration.ts';
 import type { DEFAULT_QUALITY_GATE, QualityGate } from '../search/quality-gate.ts';
+import type { RemoteVectorIndex } from '../search/remote-index.ts';
+import type { ApproximateIndexing } from '../search/tiered-index.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
 import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
-import type { FollowUpRefs } from './follow-up.ts';
+import type { SubjectEraser } from './erasure.ts';
+import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
+import type { EnrolmentPhotoStore } from './photo-store.ts';
+import type { FaceStore, IndexSnapshotStore, TemplateFeed } from './ports.ts';
 
 /** How the gallery enrols and decides. Configuration, not code: change it with measurements. */
 export interface GalleryConfig {
@@ -115,4 +122,44 @@ export interface VerifyResult {
   confidence: number;
   faces: { box: Box; quality: FaceQuality }[];
   subjectId?: string | undefined;
+}
+
+/** What the `GalleryService` (`service.ts`) is made of: its ports, configuration and a deployment's optional parts. */
+export interface GalleryDeps {
+  /** The face analysis: in-process (a FacePipeline) or a pool of worker threads. */
+  pipeline: FaceAnalyser;
+  store: FaceStore;
+  snapshots: IndexSnapshotStore;
+  config: GalleryConfig;
+  /** The store's change feed the index is derived from (usually the store itself). */
+  feed: TemplateFeed;
+  now?: () => Date;
+  /**
+   * `self` (local mode): the service saves a snapshot after its writes. `indexer` (AWS): a separate indexer
+   * publishes snapshots from the store's change stream; the service reloads the newest one and catches up with
+   * the feed. Either way the index follows the feed (`search/gallery-index.ts`).
+   */
+  snapshotOwner?: 'self' | 'indexer';
+  /** How stale the index may be before an identify looks at the feed again (default 0: every request). */
+  indexRefreshIntervalMs?: number | undefined;
+  /** A failed index refresh while serving (the loaded index keeps serving). */
+  onIndexStale?: ((error: unknown) => void) | undefined;
+  /** Erases a deleted subject's traces beyond the store (audit rows, stored results); see `erasure.ts`. */
+  eraser?: SubjectEraser | undefined;
+  /** Unknown persons, the review queue and reviewers' negatives (see `follow-up.ts`); none when omitted. */
+  followUp?: IdentifyFollowUp | undefined;
+  /** Where accepted enrolment photos are kept, so `gallery reembed` can re-embed them with another pack. */
+  photos?: EnrolmentPhotoStore | undefined;
+  /** An approximate graph past a crossover (local mode at scale, `search/tiered-index.ts`); exact when omitted. */
+  approximate?: ApproximateIndexing | undefined;
+  /**
+   * A remote vector index (AWS `index: 's3vectors'`): searched instead of a loaded snapshot, erased from on
+   * delete; its one writer is the AWS indexer, so a new template is searchable once the indexer has put it.
+   */
+  remoteIndex?: RemoteVectorIndex | undefined;
+  /**
+   * Configured cameras and their camera-matched templates (`core/camera/service.ts`): made at enrolment, searched
+   * when an identify call names its camera. Without it, a camera name is only recorded.
+   */
+  cameras?: CameraGallery | undefined;
 }
