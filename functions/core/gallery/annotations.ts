@@ -1,5 +1,5 @@
 import type { Annotation } from '../pipeline/annotate.ts';
-import type { IdentifiedFace } from './service.ts';
+import type { IdentifiedFace } from './types.ts';
 
 /**
  * Boxes and labels for identified faces: name and similarity for a match, else "unknown" or "ambiguous". Used

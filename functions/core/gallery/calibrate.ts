@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaceprintError, isFaceprintError } from '../errors.ts';
-import { type FacePipeline, PIPELINE_VERSION } from '../pipeline/pipeline.ts';
+import { type FacePipeline, largestFace, PIPELINE_VERSION } from '../pipeline/pipeline.ts';
 import { type Calibration, thresholdForFar, thresholdForFpir } from '../search/calibration.ts';
 import { type GateSample, learnQualityGate } from '../search/learn-quality-gate.ts';
 import { VectorIndex } from '../search/vector-index.ts';
-import { enrolmentTemplates, type GalleryConfig, largestFace } from './service.ts';
+import { enrolmentTemplates } from './enrolment.ts';
+import type { GalleryConfig } from './types.ts';
 
 const IMAGE = /\.(jpe?g|png|webp|tiff?|gif|bmp|avif|heic)$/i;
 

@@ -6,7 +6,7 @@ import { FaceprintError } from '../errors.ts';
 import { packCalibrationPath } from '../models/pack.ts';
 import { parsePoseVariants } from '../pose/views.ts';
 import { type Calibration, parseCalibration } from '../search/calibration.ts';
-import type { GalleryConfig } from './service.ts';
+import type { GalleryConfig } from './types.ts';
 
 /** The calibration shipped with Faceprint (made by `faceprint calibrate` on lfw-dev; see its `method`). */
 export const SHIPPED_CALIBRATION_PATH = resolve(

@@ -10,9 +10,10 @@ import { FaceprintError } from '../errors.ts';
 import type { FacePipeline } from '../pipeline/pipeline.ts';
 import { encodeSnapshot } from '../search/snapshot.ts';
 import { VectorIndex } from '../search/vector-index.ts';
+import { enrolmentTemplates } from './enrolment.ts';
 import type { EnrolmentPhotoStore, TemplateRemoval } from './photo-store.ts';
 import type { FaceStore, IndexSnapshotStore } from './ports.ts';
-import { enrolmentTemplates, type GalleryConfig } from './service.ts';
+import type { GalleryConfig } from './types.ts';
 
 export interface ReembedDeps {
   /** The pipeline of the new pack. */

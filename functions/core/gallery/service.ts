@@ -1,180 +1,54 @@
 /**
- * The gallery service: enrolment (original template plus degradation-matched variants), the search index kept
- * in step with the store (`search/gallery-index.ts`), open-set identification with its audit, and 1:1
- * verification. One class with one job — the gallery's operations over its ports — which is why it runs past
- * 400 lines; the workflows around it (uploads, video) live in their own modules.
+ * The gallery service: the facade every entry point calls. It owns the search index kept in step with the store
+ * (`search/gallery-index.ts`) and the serialised writes (subjects, faces, erasure); enrolment (`enrolment.ts`),
+ * identify and verify (`identification.ts`) and the model-pack checks (`compatibility.ts`) are delegated to their
+ * modules, and the public shapes live in `types.ts`.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type DecisionFilter, queryDecisions } from '../audit/decisions.ts';
 import type { CameraTemplate } from '../camera/ports.ts';
-import { type CameraGallery, mergeCandidates } from '../camera/service.ts';
+import type { CameraGallery } from '../camera/service.ts';
 import {
   CAMERA_NAME_PATTERN,
   type Candidate,
-  type Decision,
   type DecisionAuditEntry,
-  type DerivedVariant,
   type FaceTemplate,
-  isPoseVariant,
   type Subject,
-  type TemplateVariant,
 } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import type { FaceAnalyser } from '../pipeline/analyser.ts';
-import { decodeImage } from '../pipeline/image.ts';
-import {
-  type AnalyzeOptionsInput,
-  type AnalyzeResult,
-  compare,
-  largestFace,
-  resolveOptions,
-} from '../pipeline/pipeline.ts';
-import { renderPoseVariants } from '../pose/views.ts';
-import type { Calibration } from '../search/calibration.ts';
-import { verifyDecision } from '../search/decision.ts';
+import type { AnalyzeResult } from '../pipeline/pipeline.ts';
 import { GalleryIndex } from '../search/gallery-index.ts';
-import { DEFAULT_QUALITY_GATE, decideWithQuality, type QualityGate } from '../search/quality-gate.ts';
 import type { RemoteVectorIndex } from '../search/remote-index.ts';
-import type { ApproximateIndexing } from '../search/tiered-index.ts';
-import type { FusionConfig } from '../search/vector-index.ts';
-import type { Box, FaceQuality, FiveLandmarks, ModelRef } from '../types.ts';
+import type { ModelRef } from '../types.ts';
+import {
+  assertCalibrationFits,
+  assertNoForeignTemplates,
+  type ForeignTemplates,
+  foreignTemplates,
+} from './compatibility.ts';
+import { enrolmentTemplates, photoId, splitCameraTemplates, subjectView } from './enrolment.ts';
 import type { ErasureReport, SubjectEraser } from './erasure.ts';
-import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
+import type { IdentifyFollowUp } from './follow-up.ts';
+import { type DecisionParts, identifyProbe, verifyProbe } from './identification.ts';
 import type { EnrolmentPhotoStore, TemplateRemoval } from './photo-store.ts';
-import type { FaceStore, IndexSnapshotStore, Page, TemplateFeed } from './ports.ts';
-import { faceThumbnail } from './thumbnail.ts';
-import { makeVariant } from './variants.ts';
+import type { FaceStore, Page } from './ports.ts';
+import type {
+  GalleryConfig,
+  GalleryDeps,
+  IdentifyRequest,
+  IdentifyResult,
+  PhotoInput,
+  SubjectView,
+  VerifyResult,
+} from './types.ts';
 
-/** Kept here too for the gallery's callers (calibrate.ts); the pipeline owns it. */
-export { largestFace } from '../pipeline/pipeline.ts';
-
-/** How the gallery enrols and decides. Configuration, not code: change it with measurements. */
-export interface GalleryConfig {
-  /** Templates stored per enrolment photo besides `original`. */
-  variants: Exclude<TemplateVariant, 'original' | 'camera'>[];
-  /** How a subject's template scores fuse into one similarity. */
-  fusion: FusionConfig;
-  /** Enrolment photos whose face scores below this quality are refused, with the reasons. */
-  minEnrolQuality: number;
-  /** Candidates returned per probe face. */
-  topK: number;
-  /** Thresholds and their provenance. */
-  calibration: Calibration;
-  /** Pipeline options for every analysis. */
-  analyze: AnalyzeOptionsInput;
-  /**
-   * Verification by agreement of two views: with `mirror`, each probe face is also searched as its mirror image,
-   * and a match stands only when that second view names the same subject above the threshold; otherwise the
-   * decision becomes `ambiguous`. (Cosine and L2 agreement would be no check at all: on unit vectors they rank
-   * identically.) Off by default until measured to help.
-   */
-  agreement?: 'none' | 'mirror' | undefined;
-  /** Quality-aware decisions (default: the calibration's gate, else {@link DEFAULT_QUALITY_GATE}). */
-  qualityGate?: QualityGate | undefined;
-  /**
-   * Whether an identify call naming a configured camera also searches that camera's templates (default off:
-   * measured to hurt, docs/accuracy.md section 8; `FACEPRINT_CAMERA_TEMPLATES`). The templates are made either way.
-   */
-  searchCameraTemplates?: boolean | undefined;
-}
-
-export interface PhotoInput {
-  bytes: Uint8Array;
-  /** File name, object key or `api`: recorded with each template. */
-  source: string;
-  /** Take the largest face when the photo holds several (default: refuse with MULTIPLE_FACES). */
-  takeLargest?: boolean | undefined;
-  /** How error messages name the photo (default: `source`), e.g. "the photo" for an HTTP upload. */
-  label?: string | undefined;
-}
-
-export interface SubjectView extends Subject {
-  templates: {
-    id: string;
-    variant: TemplateVariant;
-    source: string;
-    quality: FaceQuality;
-    createdAt: string;
-  }[];
-}
-
-/** The second view's verdict when {@link GalleryConfig.agreement} is on. */
-export interface ViewAgreement {
-  view: 'mirror';
-  subjectId: string | undefined;
-  similarity: number;
-  agreed: boolean;
-}
-
-export interface IdentifiedFace {
-  agreement?: ViewAgreement | undefined;
-  box: Box;
-  landmarks: FiveLandmarks;
-  quality: FaceQuality;
-  enhanced: boolean;
-  decision: Decision & { subjectName?: string | undefined };
-  candidates: (Candidate & { name?: string | undefined })[];
-  /** What the follow-up did with the face: its unknown person and sighting, its review. */
-  followUp?: FollowUpRefs | undefined;
-}
-
-export interface IdentifyResult {
-  width: number;
-  height: number;
-  faces: IdentifiedFace[];
-  calibration: string;
-  /** The camera (profile) the call named. */
-  camera?: string | undefined;
-  model: { id: string; version: string };
-}
-
-export interface VerifyResult {
-  match: boolean;
-  similarity: number;
-  threshold: number;
-  confidence: number;
-  faces: { box: Box; quality: FaceQuality }[];
-  subjectId?: string | undefined;
-}
-
-export interface GalleryDeps {
-  /** The face analysis: in-process (a FacePipeline) or a pool of worker threads. */
-  pipeline: FaceAnalyser;
-  store: FaceStore;
-  snapshots: IndexSnapshotStore;
-  config: GalleryConfig;
-  /** The store's change feed the index is derived from (usually the store itself). */
-  feed: TemplateFeed;
-  now?: () => Date;
-  /**
-   * `self` (local mode): the service saves a snapshot after its writes. `indexer` (AWS): a separate indexer
-   * publishes snapshots from the store's change stream; the service reloads the newest one and catches up with
-   * the feed. Either way the index follows the feed (`search/gallery-index.ts`).
-   */
-  snapshotOwner?: 'self' | 'indexer';
-  /** How stale the index may be before an identify looks at the feed again (default 0: every request). */
-  indexRefreshIntervalMs?: number | undefined;
-  /** A failed index refresh while serving (the loaded index keeps serving). */
-  onIndexStale?: ((error: unknown) => void) | undefined;
-  /** Erases a deleted subject's traces beyond the store (audit rows, stored results); see `erasure.ts`. */
-  eraser?: SubjectEraser | undefined;
-  /** Unknown persons, the review queue and reviewers' negatives (see `follow-up.ts`); none when omitted. */
-  followUp?: IdentifyFollowUp | undefined;
-  /** Where accepted enrolment photos are kept, so `gallery reembed` can re-embed them with another pack. */
-  photos?: EnrolmentPhotoStore | undefined;
-  /** An approximate graph past a crossover (local mode at scale, `search/tiered-index.ts`); exact when omitted. */
-  approximate?: ApproximateIndexing | undefined;
-  /**
-   * A remote vector index (AWS `index: 's3vectors'`): searched instead of a loaded snapshot, erased from on
-   * delete; its one writer is the AWS indexer, so a new template is searchable once the indexer has put it.
-   */
-  remoteIndex?: RemoteVectorIndex | undefined;
-  /**
-   * Configured cameras and their camera-matched templates (`core/camera/service.ts`): made at enrolment, searched
-   * when an identify call names its camera. Without it, a camera name is only recorded.
-   */
-  cameras?: CameraGallery | undefined;
-}
+/** Kept importable from here: the model-pack checks live in `compatibility.ts`. */
+export { assertCalibrationFits, foreignTemplates } from './compatibility.ts';
+/** Kept importable from here: enrolment lives in `enrolment.ts`. */
+export { enrolmentTemplates } from './enrolment.ts';
+/** The gallery's public shapes, kept importable from here for the service's callers. */
+export type * from './types.ts';
 
 /**
  * The gallery: enrols subjects (original template plus degradation-matched variants), keeps the vector index in
@@ -197,6 +71,8 @@ export class GalleryService {
   private readonly space: { modelId: string; dim: number };
   /** Set when the store holds subjects whose only templates are of another pack: searching is refused. */
   private foreign: ForeignTemplates | undefined;
+  /** What identify and verify (`identification.ts`) work with. */
+  private readonly decisions: DecisionParts;
 
   constructor(deps: GalleryDeps) {
     this.eraser = deps.eraser;
@@ -220,6 +96,17 @@ export class GalleryService {
       now: () => this.now().getTime(),
       approximate: deps.approximate,
     });
+    this.decisions = {
+      pipeline: this.pipeline,
+      store: this.store,
+      config: this.config,
+      now: this.now,
+      modelId: this.space.modelId,
+      search: (embedding, k) => this.searchIndex(embedding, k),
+      requireSubject: (id) => this.requireSubject(id),
+      cameras: this.cameras,
+      followUp: this.followUp,
+    };
   }
 
   /** The embedding space (model pack id) and dimension this gallery searches. */
@@ -256,13 +143,7 @@ export class GalleryService {
    * @throws FaceprintError `INDEX_INCOMPATIBLE`.
    */
   assertSearchable(): void {
-    const foreign = this.foreign;
-    if (!foreign) return;
-    throw new FaceprintError(
-      'INDEX_INCOMPATIBLE',
-      `The gallery holds ${foreign.subjects} subject(s) enrolled only with model pack ${foreign.modelIds.join(', ')}, which pack ${this.space.modelId} cannot search; run \`faceprint gallery reembed\` with this pack (or select the pack they were enrolled with).`,
-      { modelIds: foreign.modelIds, subjects: foreign.subjects, modelId: this.space.modelId },
-    );
+    assertNoForeignTemplates(this.foreign, this.space.modelId);
   }
 
   /** Number of templates and subjects in the index (null for a remote index, which does not count them). */
@@ -334,7 +215,7 @@ export class GalleryService {
       await this.storeCameraTemplates(cameraTemplates, () => this.store.deleteSubject(subject.id));
       if (photo) await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
-      return view(subject, templates);
+      return subjectView(subject, templates);
     });
   }
 
@@ -343,7 +224,7 @@ export class GalleryService {
     return this.serialise(async () => {
       await this.store.createSubject(subject, templates);
       await this.afterWrite();
-      return view(subject, templates);
+      return subjectView(subject, templates);
     });
   }
 
@@ -364,14 +245,13 @@ export class GalleryService {
       });
       await this.keepPhoto(subject.id, photo);
       await this.afterWrite();
-      return view(subject, await this.store.listTemplates(subject.id));
+      return subjectView(subject, await this.store.listTemplates(subject.id));
     });
   }
 
   private async keepPhoto(subjectId: string, photo: PhotoInput): Promise<void> {
     if (!this.photos) return;
-    const id = createHash('sha256').update(photo.bytes).digest('hex');
-    await this.photos.put({ subjectId, id, source: photo.source }, photo.bytes);
+    await this.photos.put({ subjectId, id: photoId(photo.bytes), source: photo.source }, photo.bytes);
   }
 
   private async requireSubject(id: string): Promise<Subject> {
@@ -388,7 +268,7 @@ export class GalleryService {
   /** A subject with summaries of its templates (never the embeddings). */
   async getSubject(id: string): Promise<SubjectView> {
     const subject = await this.requireSubject(id);
-    return view(subject, await this.store.listTemplates(id));
+    return subjectView(subject, await this.store.listTemplates(id));
   }
 
   listSubjects(limit: number, cursor?: string): Promise<Page<Subject>> {
@@ -409,7 +289,6 @@ export class GalleryService {
     return queryDecisions(this.store, filter, page);
   }
 
-  /** Deletes a subject's record, templates and index entries. */
   /**
    * Deletes a subject with its templates and, where the deployment provides a {@link SubjectEraser}, erases the
    * traces it leaves in the audit log and the stored results; returns what was erased.
@@ -477,361 +356,19 @@ export class GalleryService {
 
   /**
    * Identifies every face in a probe image: top-k candidate subjects and an open-set decision per face, each kept
-   * in the audit log with its similarity, threshold and quality.
+   * in the audit log with its similarity, threshold and quality (see {@link identifyProbe}).
    */
-  async identify(
-    bytes: Uint8Array,
-    context: {
-      source: string;
-      operation?: string | undefined;
-      topK?: number | undefined;
-      /** Names the input exactly once (an upload's key and version): its audit rows keep the same ids on a retry. */
-      auditKey?: string | undefined;
-      /** Aborted when the caller has gone (the client disconnected): the analysis stops early. */
-      signal?: AbortSignal | undefined;
-      camera?: string | undefined;
-    },
-  ): Promise<IdentifyResult> {
+  async identify(bytes: Uint8Array, context: IdentifyRequest): Promise<IdentifyResult> {
     this.assertSearchable();
-    // A camera the deployment does not know is refused before any work (CAMERA_NOT_FOUND).
-    const camera = context.camera && this.cameras ? await this.cameras.require(context.camera) : undefined;
-    const agreementOn = this.config.agreement === 'mirror';
-    const followUp = this.followUp;
-    const result = await this.pipeline.analyze(bytes, {
-      ...this.config.analyze,
-      keepCrops: agreementOn || followUp?.wantsCrops === true,
-      signal: context.signal,
-    });
-    const { calibration } = this.config;
-    const policy = { threshold: calibration.threshold, ambiguityMargin: calibration.ambiguityMargin };
-    const mirrored = agreementOn
-      ? await this.pipeline.embedCrops(
-          await Promise.all(
-            result.faces.map((f) =>
-              makeVariant(f.crops!.embedded, 'mirror', resolveOptions(this.config.analyze)),
-            ),
-          ),
-        )
-      : [];
-    const k = context.topK ?? this.config.topK;
-    const cameraTemplateIds = new Set<string>();
-    let cameraTemplateCount = 0;
-    const searched = await Promise.all(
-      result.faces.map(async (face) => {
-        const own = await this.searchIndex(face.embedding, k);
-        if (!camera || !this.cameras || !this.config.searchCameraTemplates) return own;
-        const matched = await this.cameras.search(camera.id, face.embedding, k, this.config.fusion);
-        cameraTemplateCount = matched.templates;
-        for (const c of matched.candidates) cameraTemplateIds.add(c.templateId);
-        return mergeCandidates(own, matched.candidates, k);
-      }),
-    );
-    // Every candidate's name in one round trip (one BatchGetItem in DynamoDB), not one look-up per candidate.
-    const names = await this.store.subjectNames(searched.flat().map((c) => c.subjectId));
-    const nameOf = (id: string) => names.get(id);
-    const faces: IdentifiedFace[] = [];
-    for (const [i, face] of result.faces.entries()) {
-      const candidates = searched[i] ?? [];
-      let decision = decideWithQuality(
-        candidates,
-        policy,
-        face.quality,
-        this.config.qualityGate ?? calibration.qualityGate ?? DEFAULT_QUALITY_GATE,
-      );
-      let agreement: ViewAgreement | undefined;
-      const second = mirrored[i];
-      if (second) {
-        const [best] = await this.searchIndex(second, 1);
-        const agreed =
-          best !== undefined && best.subjectId === decision.subjectId && best.similarity >= policy.threshold;
-        agreement = { view: 'mirror', subjectId: best?.subjectId, similarity: best?.similarity ?? 0, agreed };
-        if (decision.kind === 'match' && !agreed) decision = { ...decision, kind: 'ambiguous' };
-      }
-      if (followUp) decision = await followUp.adjust(face.embedding, decision, candidates, policy);
-      if (camera) {
-        const best = candidates.find((c) => c.subjectId === decision.subjectId) ?? candidates[0];
-        decision = {
-          ...decision,
-          camera: {
-            id: camera.id,
-            searched: this.config.searchCameraTemplates === true,
-            templates: cameraTemplateCount,
-            bestIsCameraTemplate: best !== undefined && cameraTemplateIds.has(best.templateId),
-          },
-        };
-      }
-      faces.push({
-        agreement,
-        box: face.box,
-        landmarks: face.landmarks,
-        quality: face.quality,
-        enhanced: face.enhanced,
-        decision: {
-          ...decision,
-          subjectName: decision.subjectId ? nameOf(decision.subjectId) : undefined,
-        },
-        candidates: candidates.map((c) => ({ ...c, name: nameOf(c.subjectId) })),
-      });
-    }
-    const at = this.now().toISOString();
-    const auditIds = faces.map((_, faceIndex) =>
-      context.auditKey === undefined ? randomUUID() : auditId(context.auditKey, faceIndex),
-    );
-    await this.store.appendAudit(
-      faces.map(
-        (face, faceIndex): DecisionAuditEntry => ({
-          id: auditIds[faceIndex] as string,
-          at,
-          operation: context.operation ?? 'identify',
-          source: context.source,
-          faceIndex,
-          box: face.box,
-          quality: face.quality,
-          decision: face.decision,
-          model: this.pipeline.model,
-          calibration: calibration.id,
-          qualityBand: face.decision.qualityBand,
-          ...(context.camera ? { camera: context.camera } : {}),
-        }),
-      ),
-    );
-    if (followUp && faces.length > 0) {
-      const refs = await followUp.record(
-        faces.map((face, faceIndex) => ({
-          auditId: auditIds[faceIndex] as string,
-          faceIndex,
-          box: face.box,
-          quality: face.quality,
-          embedding: result.faces[faceIndex]?.embedding as Float32Array,
-          crop: result.faces[faceIndex]?.crops?.aligned,
-          decision: face.decision,
-        })),
-        {
-          at,
-          source: context.source,
-          operation: context.operation ?? 'identify',
-          camera: context.camera,
-          model: this.pipeline.model,
-        },
-      );
-      refs.forEach((ref, i) => {
-        if (faces[i] && (ref.unknownId || ref.sightingId || ref.reviewId)) faces[i].followUp = ref;
-      });
-    }
-    return {
-      width: result.width,
-      height: result.height,
-      faces,
-      calibration: calibration.id,
-      ...(context.camera ? { camera: context.camera } : {}),
-      model: this.pipeline.model,
-    };
+    return identifyProbe(this.decisions, bytes, context);
   }
 
   /** 1:1 verification of the largest face of a probe against a second image or an enrolled subject. */
-  async verify(
+  verify(
     probe: Uint8Array,
     against: { image: Uint8Array } | { subjectId: string },
     source: string,
   ): Promise<VerifyResult> {
-    const probeFace = largestFace(await this.pipeline.analyze(probe, this.config.analyze), 'the probe image');
-    let similarity: number;
-    let other: { box: Box; quality: FaceQuality } | undefined;
-    let subjectId: string | undefined;
-    if ('image' in against) {
-      const face = largestFace(
-        await this.pipeline.analyze(against.image, this.config.analyze),
-        'the second image',
-      );
-      similarity = compare(probeFace.embedding, face.embedding);
-      other = { box: face.box, quality: face.quality };
-    } else {
-      const subject = await this.requireSubject(against.subjectId);
-      subjectId = subject.id;
-      const templates = (await this.store.listTemplates(subject.id)).filter(
-        (t) => t.model.id === this.space.modelId,
-      );
-      if (templates.length === 0) {
-        throw new FaceprintError(
-          'NO_FACE',
-          `Subject "${subject.id}" has no enrolled face to verify against.`,
-        );
-      }
-      similarity = Math.max(...templates.map((t) => compare(probeFace.embedding, t.embedding)));
-    }
-    const threshold = this.config.calibration.verifyThreshold;
-    const decision = verifyDecision(similarity, threshold);
-    await this.store.appendAudit([
-      {
-        id: randomUUID(),
-        at: this.now().toISOString(),
-        operation: 'verify',
-        source,
-        faceIndex: 0,
-        box: probeFace.box,
-        quality: probeFace.quality,
-        decision: {
-          kind: decision.match ? 'match' : 'unknown',
-          subjectId,
-          similarity: decision.similarity,
-          threshold,
-          margin: 0,
-          confidence: decision.confidence,
-          candidates: [],
-        },
-        model: this.pipeline.model,
-        calibration: this.config.calibration.id,
-      },
-    ]);
-    return {
-      ...decision,
-      subjectId,
-      faces: [{ box: probeFace.box, quality: probeFace.quality }, ...(other ? [other] : [])],
-    };
+    return verifyProbe(this.decisions, probe, against, source);
   }
-}
-
-/**
- * Turns an enrolment photo into templates: exactly one face (or the largest, when asked), refused below the
- * configured enrolment quality with its reasons, plus the configured degradation-matched variants.
- */
-export async function enrolmentTemplates(
-  pipeline: FaceAnalyser,
-  config: Pick<GalleryConfig, 'analyze' | 'variants' | 'minEnrolQuality'>,
-  subjectId: string,
-  photo: PhotoInput,
-  now: Date = new Date(),
-  cameras?: CameraGallery,
-): Promise<FaceTemplate[]> {
-  const options = resolveOptions({ ...config.analyze, keepCrops: true });
-  const result = await pipeline.analyze(photo.bytes, options);
-  const label = photo.label ?? photo.source;
-  const [first, ...rest] = result.faces;
-  if (!first) throw new FaceprintError('NO_FACE', `No face was found in ${label}.`);
-  if (rest.length > 0 && !photo.takeLargest) {
-    throw new FaceprintError(
-      'MULTIPLE_FACES',
-      `${label.charAt(0).toUpperCase()}${label.slice(1)} shows ${result.faces.length} faces; enrol a photo of one person or ask for the largest face.`,
-      { faces: result.faces.length },
-    );
-  }
-  const face = largestFace(result, label);
-  if (face.quality.score < config.minEnrolQuality) {
-    throw new FaceprintError(
-      'LOW_QUALITY',
-      `The face in ${photo.source} is not good enough to enrol (quality ${face.quality.score.toFixed(2)} < ${config.minEnrolQuality}${face.quality.reasons.length ? `: ${face.quality.reasons.join(', ')}` : ''}).`,
-      { quality: face.quality },
-    );
-  }
-  const createdAt = now.toISOString();
-  const base = {
-    subjectId,
-    source: photo.source,
-    box: face.box,
-    quality: face.quality,
-    model: pipeline.model,
-    createdAt,
-  };
-  const crop = face.crops?.aligned;
-  const templates: FaceTemplate[] = [
-    {
-      ...base,
-      id: randomUUID(),
-      embedding: face.embedding,
-      variant: 'original',
-      thumbnail: crop ? await faceThumbnail(crop) : undefined,
-    },
-  ];
-  if (crop && config.variants.length > 0) {
-    const degraded = config.variants.filter((v): v is DerivedVariant => !isPoseVariant(v));
-    const posed = config.variants.filter(isPoseVariant);
-    const images = await Promise.all(degraded.map((v) => makeVariant(crop, v, options)));
-    // Pose views are rendered from the photo itself, which shows what the aligned crop cut off.
-    if (posed.length > 0) {
-      const image = await decodeImage(photo.bytes, options.limits);
-      images.push(...renderPoseVariants(image, face.crops?.landmarks68, posed));
-    }
-    const vectors = await pipeline.embedCrops(images, options.flip);
-    [...degraded, ...posed].forEach((variant, i) => {
-      templates.push({ ...base, id: randomUUID(), embedding: vectors[i]!, variant });
-    });
-  }
-  if (crop && cameras) {
-    const photoId = createHash('sha256').update(photo.bytes).digest('hex');
-    templates.push(...(await cameras.templatesFor(crop, base, photoId)));
-  }
-  return templates;
-}
-
-/** A new enrolment's templates: the gallery's own and the camera templates (stored apart, `core/camera/`). */
-function splitCameraTemplates(templates: FaceTemplate[]): [FaceTemplate[], CameraTemplate[]] {
-  const own: FaceTemplate[] = [];
-  const camera: CameraTemplate[] = [];
-  for (const t of templates) {
-    if (t.variant === 'camera') camera.push(t as CameraTemplate);
-    else own.push(t);
-  }
-  return [own, camera];
-}
-
-/** A stable audit-row id for face `faceIndex` of the input named `auditKey` (UUID-shaped, from its sha256). */
-function auditId(auditKey: string, faceIndex: number): string {
-  const hex = createHash('sha256').update(`${auditKey}#${faceIndex}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
-function view(subject: Subject, templates: FaceTemplate[]): SubjectView {
-  return {
-    ...subject,
-    templates: templates.map((t) => ({
-      id: t.id,
-      variant: t.variant,
-      source: t.source,
-      quality: t.quality,
-      createdAt: t.createdAt,
-    })),
-  };
-}
-
-/** Subjects whose templates are all of other model packs than the gallery's. */
-interface ForeignTemplates {
-  modelIds: string[];
-  subjects: number;
-}
-
-/** The subjects that have templates, but none of `modelId` (undefined when every subject has some). */
-export function foreignTemplates(templates: FaceTemplate[], modelId: string): ForeignTemplates | undefined {
-  const ours = new Set<string>();
-  const theirs = new Map<string, Set<string>>();
-  for (const t of templates) {
-    if (t.model.id === modelId) ours.add(t.subjectId);
-    else {
-      const ids = theirs.get(t.subjectId) ?? new Set<string>();
-      ids.add(t.model.id);
-      theirs.set(t.subjectId, ids);
-    }
-  }
-  const modelIds = new Set<string>();
-  let subjects = 0;
-  for (const [subjectId, ids] of theirs) {
-    if (ours.has(subjectId)) continue;
-    subjects += 1;
-    for (const id of ids) modelIds.add(id);
-  }
-  return subjects === 0 ? undefined : { modelIds: [...modelIds].sort(), subjects };
-}
-
-/**
- * A calibration is valid only for the embedding space it was measured in: thresholds of one pack mean nothing for
- * another. Fails closed.
- *
- * @throws FaceprintError `MODEL_MISMATCH`.
- */
-export function assertCalibrationFits(calibration: Calibration, modelId: string): void {
-  if (calibration.modelId === modelId) return;
-  throw new FaceprintError(
-    'MODEL_MISMATCH',
-    `Calibration ${calibration.id} was measured for model pack ${calibration.modelId}, not ${modelId}; run \`faceprint calibrate --model-pack <dir> --out <dir>/calibration.json\` for this pack.`,
-    { calibrationModelId: calibration.modelId, modelId },
-  );
 }
