@@ -1,23 +1,27 @@
 /**
- * `npm run bench:cold -- --rows 100000[,1000000] [--dtype float32|int8] [--shards 16|0]`: the API Lambda's cold
- * start with the real handler, locally — DynamoDB Local and s3rver stand in for DynamoDB and S3, a snapshot of N
- * templates is published under `index/` as the indexer would (in `--shards` shards, default 16; 0: the single
- * object of older releases), and a fresh Node process with Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE` imports
- * `functions/handlers/api.ts` (its init phase loads the index and the ONNX sessions) and answers two
- * `POST /identify` requests (the first pays for the catch-up query and anything the init phase did not do; the
- * second is warm). The handler is bundled by esbuild as the container image bundles it (`functions/Dockerfile`), so
- * the import is not TypeScript compiled on the fly; `--source` imports the TypeScript instead. Prints one JSON
- * object and a Markdown table. Loopback only; the
- * figures include this machine's load (printed), not S3's real bandwidth.
+ * `npm run bench:cold -- --rows 0,100000[,1000000] [--dtype int8|float32] [--shards 16|0] [--source]
+ * [--handler out/other.mjs] [--profile dir]`: the API Lambda's cold start with the real handler, locally —
+ * DynamoDB Local and s3rver stand in for DynamoDB and S3. A snapshot of N templates is published under `index/` as
+ * the indexer would (`--shards` shards, default 16; 0: the single object of older releases; `--dtype`, default
+ * int8 as the indexer publishes), its first rows the probe person's other seed photos so the first identify has a
+ * real match to find. A fresh Node process with Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE` imports the api handler
+ * (its init phase loads the index and the ONNX sessions) and answers two `POST /identify` requests (the first pays
+ * for whatever the init phase did not do; the second is warm). The handler is bundled by esbuild with the image's
+ * options (`functions/Dockerfile`) and the child runs under plain `node`, as Lambda runs the image; `--source`
+ * imports the TypeScript through tsx instead; `--handler` runs a bundle built elsewhere (A/B against another
+ * commit); `--profile` writes the child's `.cpuprofile`. Prints one JSON object and a Markdown table, with the
+ * init phase's index-ready and models-ready times, CPU times and the first decision. Loopback only: the figures
+ * include this machine's load (printed), not S3's real bandwidth.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
 import { SHIPPED_CALIBRATION_PATH } from '../functions/core/gallery/config.ts';
-import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
+import { EMBEDDING_DIM, EMBEDDING_MODEL, FacePipeline } from '../functions/core/pipeline/pipeline.ts';
 import { DEFAULT_INDEX_SHARDS, encodeShards } from '../functions/core/search/shards.ts';
 import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../functions/core/search/vector-index.ts';
@@ -71,12 +75,31 @@ async function bundleApi(): Promise<{ handler: string; child: string }> {
   return { handler, child };
 }
 
+const PLANTED_SUBJECT = 'irene';
+
+/** Embeddings of the probe person's other seed photos (2–5), enrolled at the top of every gallery of ≥ 5 rows. */
+async function plantedEmbeddings(): Promise<Float32Array[]> {
+  const pipeline = new FacePipeline({ modelsDir: join(ROOT, 'layers', 'models') });
+  const out: Float32Array[] = [];
+  for (const n of [2, 3, 4, 5]) {
+    const face = (await pipeline.analyze(readFileSync(seedPhoto(PLANTED_SUBJECT, n)))).faces[0];
+    if (face?.embedding) out.push(face.embedding);
+  }
+  await pipeline.dispose();
+  return out;
+}
+
 async function main(): Promise<void> {
   const rowsList = arg('rows', '100000').split(',').map(Number);
-  const dtype = arg('dtype', 'float32') as 'float32' | 'int8';
+  // int8 by default, as the indexer publishes (FACEPRINT_INDEX_DTYPE).
+  const dtype = arg('dtype', 'int8') as 'float32' | 'int8';
   const shards = Number(arg('shards', String(DEFAULT_INDEX_SHARDS)));
-  const bundle = process.argv.includes('--source') ? undefined : await bundleApi();
+  const built = process.argv.includes('--source') ? undefined : await bundleApi();
+  // `--handler out/x.mjs`: a handler bundle built elsewhere (e.g. from another commit), for A/B runs.
+  const prebuilt = arg('handler', '');
+  const bundle = built && prebuilt ? { ...built, handler: prebuilt } : built;
   const profileDir = arg('profile', '');
+  const planted = await plantedEmbeddings();
   const [dynamo, s3rver] = await Promise.all([startDynamoLocal(), startS3rver([BUCKET])]);
   const results: Record<string, unknown>[] = [];
   try {
@@ -92,11 +115,14 @@ async function main(): Promise<void> {
       for (let start = 0; start < rows; start += 10_000) {
         const batch = [];
         for (let r = start; r < Math.min(rows, start + 10_000); r++) {
+          const real = r < planted.length ? planted[r] : undefined;
           batch.push({
             templateId: `t${r}`,
-            subjectId: `s${Math.floor(r / 5)}`,
+            // The first rows are a real person (the probe's other photos), so the first identify has a match to
+            // find in the loaded index; the rest are synthetic subjects of 5 templates.
+            subjectId: real ? PLANTED_SUBJECT : `s${Math.floor(r / 5)}`,
             variant: 'original' as const,
-            vector: randomUnit(EMBEDDING_DIM, next),
+            vector: real ?? randomUnit(EMBEDDING_DIM, next),
           });
         }
         index.add(batch);
@@ -154,14 +180,16 @@ async function main(): Promise<void> {
         firstBody: string;
       };
       const faces = (
-        JSON.parse(timing.firstBody) as { faces: { decision?: { kind: string; similarity: number } }[] }
+        JSON.parse(timing.firstBody) as {
+          faces: { decision?: { kind: string; similarity: number; subjectId?: string } }[];
+        }
       ).faces;
       const ms = (x: number | undefined) => (x === undefined ? '—' : Math.round(x));
       results.push({
         rows,
         dtype,
         shards,
-        handler: bundle ? 'bundled' : 'source (tsx)',
+        handler: prebuilt ? prebuilt.split('/').at(-1) : bundle ? 'bundled' : 'source (tsx)',
         snapshotMiB: Math.round((snapshotBytes / 2 ** 20) * 10) / 10,
         nodeStartMs: ms(timing.nodeStartMs),
         indexReadyMs: ms(timing.indexReadyMs),
@@ -174,7 +202,11 @@ async function main(): Promise<void> {
         firstRequestCpuMs: ms(timing.firstCpuMs),
         processCpuMs: ms(timing.cpuMs),
         firstDecision: faces
-          .map((f) => (f.decision ? `${f.decision.kind} ${f.decision.similarity.toFixed(4)}` : '?'))
+          .map((f) =>
+            f.decision
+              ? `${f.decision.kind} ${f.decision.subjectId ?? ''} ${f.decision.similarity.toFixed(4)}`
+              : '?',
+          )
           .join(', '),
         loadAverage: Math.round(load * 10) / 10,
       });
