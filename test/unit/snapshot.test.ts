@@ -379,6 +379,19 @@ describe('shards', () => {
     }
   });
 
+  it('decodes int8 rows of a dimension that is not a multiple of four', () => {
+    const index = buildIndex(6, 2, 7, 9);
+    const decoded = decodeSnapshot(encodeSnapshot(index, { createdAt: CREATED, dtype: 'int8' }));
+    const original = new Map([...index.entries()].map((e) => [e.templateId, e.vector]));
+    for (const e of decoded.entries()) {
+      const source = original.get(e.templateId) as Float32Array;
+      let dot = 0;
+      for (let j = 0; j < 7; j++) dot += (e.vector[j] as number) * (source[j] as number);
+      expect(Math.abs(Math.hypot(...e.vector) - 1)).toBeLessThan(1e-5);
+      expect(dot).toBeGreaterThan(0.999);
+    }
+  });
+
   it('re-encodes a decoded int8 snapshot to the same codes (the indexer republishes untouched rows)', () => {
     const once = encodeSnapshot(buildIndex(20, 3, 32, 8), { createdAt: CREATED, dtype: 'int8' });
     const twice = encodeSnapshot(decodeSnapshot(once), { createdAt: CREATED, dtype: 'int8' });

@@ -248,7 +248,7 @@ export class AwsRuntime {
     const started = performance.now();
     const ready: Record<string, number> = {};
     // Each part's end is also a performance mark (with the process's CPU time): bench/cold-start.bench.ts reads them.
-    const part = <T>(name: string, work: Promise<T>) =>
+    const marked = <T>(name: string, work: Promise<T>) =>
       work.finally(() => {
         ready[`${name}Ms`] = Math.round(performance.now() - started);
         const cpu = process.cpuUsage();
@@ -258,8 +258,8 @@ export class AwsRuntime {
       });
     // With a remote vector index the gallery loads nothing: freshGallery returns at once.
     const [index, models] = await Promise.allSettled([
-      part('index', this.freshGallery()),
-      part('models', this.pipeline.warmUp()),
+      marked('index', this.freshGallery()),
+      marked('models', this.pipeline.warmUp()),
     ]);
     for (const [part, outcome] of [
       ['index', index],
