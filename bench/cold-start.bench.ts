@@ -45,7 +45,10 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
-/** The esbuild options of `functions/Dockerfile`'s handler bundle (keep the two in step). */
+/**
+ * The esbuild options of `functions/Dockerfile`'s handler bundle (keep the two in step), except the target: node20
+ * here, the Node this machine runs (the image targets node22).
+ */
 export const IMAGE_BUNDLE_OPTIONS = [
   '--bundle',
   '--platform=node',
