@@ -1,27 +1,31 @@
 /**
- * `npm run bench:cold -- --rows 100000[,1000000] [--dtype float32|int8] [--shards 16|0]`: the API Lambda's cold
- * start with the real handler, locally — DynamoDB Local and s3rver stand in for DynamoDB and S3, a snapshot of N
- * templates is published under `index/` as the indexer would (in `--shards` shards, default 16; 0: the single
- * object of older releases), and a fresh Node process with Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE` imports
- * `functions/handlers/api.ts` (its init phase loads the index and the ONNX sessions) and answers two
- * `POST /identify` requests (the first pays for the catch-up query and anything the init phase did not do; the
- * second is warm). The handler is bundled by esbuild as the container image bundles it (`functions/Dockerfile`), so
- * the import is not TypeScript compiled on the fly; `--source` imports the TypeScript instead. Prints one JSON
- * object and a Markdown table. Loopback only; the
- * figures include this machine's load (printed), not S3's real bandwidth.
+ * `npm run bench:cold -- --rows 0,100000[,1000000] [--dtype int8|float32] [--shards 16|0] [--source]
+ * [--handler out/other.mjs] [--profile dir]`: the API Lambda's cold start with the real handler, locally —
+ * DynamoDB Local and s3rver stand in for DynamoDB and S3. A snapshot of N templates is published under `index/` as
+ * the indexer would (`--shards` shards, default 16; 0: the single object of older releases; `--dtype`, default
+ * int8 as the indexer publishes), its first rows the probe person's other seed photos so the first identify has a
+ * real match to find. A fresh Node process with Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE` imports the api handler
+ * (its init phase loads the index and the ONNX sessions) and answers two `POST /identify` requests (the first pays
+ * for whatever the init phase did not do; the second is warm). The handler is bundled by esbuild with the image's
+ * options (`functions/Dockerfile`) and the child runs under plain `node`, as Lambda runs the image; `--source`
+ * imports the TypeScript through tsx instead; `--handler` runs a bundle built elsewhere (A/B against another
+ * commit); `--profile` writes the child's `.cpuprofile`. Prints one JSON object and a Markdown table, with the
+ * init phase's index-ready and models-ready times, CPU times and the first decision. Loopback only: the figures
+ * include this machine's load (printed), not S3's real bandwidth.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { S3SnapshotStore } from '../functions/adapters/aws/s3-snapshot-store.ts';
 import { SHIPPED_CALIBRATION_PATH } from '../functions/core/gallery/config.ts';
-import { EMBEDDING_DIM, EMBEDDING_MODEL } from '../functions/core/pipeline/pipeline.ts';
+import { EMBEDDING_DIM, EMBEDDING_MODEL, FacePipeline } from '../functions/core/pipeline/pipeline.ts';
 import { DEFAULT_INDEX_SHARDS, encodeShards } from '../functions/core/search/shards.ts';
 import { encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../functions/core/search/vector-index.ts';
-import { read, seedPhoto } from '../test/support/data.ts';
+import { seedPhoto } from '../test/support/data.ts';
 import {
   createTables,
   emulatorEnv,
@@ -29,76 +33,76 @@ import {
   startDynamoLocal,
   startS3rver,
 } from '../test/support/emulators.ts';
-import { lambdaContext, restEvent } from '../test/support/lambda-events.ts';
 import { randomUnit, rng } from '../test/support/random.ts';
 import { markdownTable } from './pipeline.bench.ts';
 
 const BUCKET = 'faceprint-cold';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CHILD = join(ROOT, 'bench', 'cold-start-child.ts');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
-/** Bundles the api handler as the container image does; returns the bundle's path. */
-async function bundleApi(): Promise<string> {
+/**
+ * The esbuild options of `functions/Dockerfile`'s handler bundle (keep the two in step), except the target: node20
+ * here, the Node this machine runs (the image targets node22).
+ */
+export const IMAGE_BUNDLE_OPTIONS = [
+  '--bundle',
+  '--platform=node',
+  '--target=node20',
+  '--format=esm',
+  '--main-fields=module,main',
+  '--legal-comments=none',
+  '--external:sharp',
+  '--external:onnxruntime-node',
+  '--external:better-sqlite3',
+  "--banner:js=import { createRequire as __faceprintCreateRequire } from 'node:module'; const require = __faceprintCreateRequire(import.meta.url);",
+];
+
+/**
+ * Bundles the api handler as the container image does, and the child that imports it (so the child runs under
+ * plain `node`, as Lambda's runtime does); returns both paths.
+ */
+async function bundleApi(): Promise<{ handler: string; child: string }> {
   const out = join(ROOT, 'out', 'bench-cold');
   await mkdir(out, { recursive: true });
-  await promisify(execFile)(join(ROOT, 'node_modules', '.bin', 'esbuild'), [
-    join(ROOT, 'functions', 'handlers', 'api.ts'),
-    '--bundle',
-    '--platform=node',
-    '--target=node20',
-    '--format=esm',
-    `--outfile=${join(out, 'api.mjs')}`,
-    '--main-fields=module,main',
-    '--legal-comments=none',
-    '--external:sharp',
-    '--external:onnxruntime-node',
-    '--external:better-sqlite3',
-    "--banner:js=import { createRequire as __faceprintCreateRequire } from 'node:module'; const require = __faceprintCreateRequire(import.meta.url);",
-  ]);
-  return join(out, 'api.mjs');
+  const esbuild = join(ROOT, 'node_modules', '.bin', 'esbuild');
+  const build = (entry: string, outfile: string) =>
+    promisify(execFile)(esbuild, [entry, ...IMAGE_BUNDLE_OPTIONS, `--outfile=${outfile}`]);
+  const handler = join(out, 'api.mjs');
+  const child = join(out, 'child.mjs');
+  await Promise.all([build(join(ROOT, 'functions', 'handlers', 'api.ts'), handler), build(CHILD, child)]);
+  return { handler, child };
 }
 
-type ApiModule = typeof import('../functions/handlers/api.ts');
+const PLANTED_SUBJECT = 'irene';
 
-/** In the child: a cold container answering two identify requests. */
-async function child(): Promise<void> {
-  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  const bundle = arg('bundle', '');
-  const t0 = performance.now();
-  const api: ApiModule = bundle
-    ? ((await import(pathToFileURL(bundle).href)) as ApiModule)
-    : await import('../functions/handlers/api.ts');
-  const t1 = performance.now();
-  const event = () =>
-    restEvent('POST', '/identify', { bytes: read(seedPhoto('irene', 1)), contentType: 'image/jpeg' });
-  const first = await api.handler(event(), lambdaContext('faceprint-api'));
-  const t2 = performance.now();
-  const second = await api.handler(event(), lambdaContext('faceprint-api'));
-  const t3 = performance.now();
-  const cpu = process.cpuUsage();
-  if (first.statusCode !== 200 || second.statusCode !== 200) throw new Error(`identify: ${first.body}`);
-  const index = (JSON.parse(first.body) as { faces: unknown[] }).faces.length;
-  process.stdout.write(
-    JSON.stringify({
-      importMs: t1 - t0,
-      firstMs: t2 - t1,
-      secondMs: t3 - t2,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      faces: index,
-    }),
-  );
+/** Embeddings of the probe person's other seed photos (2–5), enrolled at the top of every gallery of ≥ 5 rows. */
+async function plantedEmbeddings(): Promise<Float32Array[]> {
+  const pipeline = new FacePipeline({ modelsDir: join(ROOT, 'layers', 'models') });
+  const out: Float32Array[] = [];
+  for (const n of [2, 3, 4, 5]) {
+    const face = (await pipeline.analyze(readFileSync(seedPhoto(PLANTED_SUBJECT, n)))).faces[0];
+    if (face?.embedding) out.push(face.embedding);
+  }
+  await pipeline.dispose();
+  return out;
 }
 
 async function main(): Promise<void> {
   const rowsList = arg('rows', '100000').split(',').map(Number);
-  const dtype = arg('dtype', 'float32') as 'float32' | 'int8';
+  // int8 by default, as the indexer publishes (FACEPRINT_INDEX_DTYPE).
+  const dtype = arg('dtype', 'int8') as 'float32' | 'int8';
   const shards = Number(arg('shards', String(DEFAULT_INDEX_SHARDS)));
-  const bundle = process.argv.includes('--source') ? undefined : await bundleApi();
+  const built = process.argv.includes('--source') ? undefined : await bundleApi();
+  // `--handler out/x.mjs`: a handler bundle built elsewhere (e.g. from another commit), for A/B runs.
+  const prebuilt = arg('handler', '');
+  const bundle = built && prebuilt ? { ...built, handler: prebuilt } : built;
+  const profileDir = arg('profile', '');
+  const planted = await plantedEmbeddings();
   const [dynamo, s3rver] = await Promise.all([startDynamoLocal(), startS3rver([BUCKET])]);
   const results: Record<string, unknown>[] = [];
   try {
@@ -114,11 +118,14 @@ async function main(): Promise<void> {
       for (let start = 0; start < rows; start += 10_000) {
         const batch = [];
         for (let r = start; r < Math.min(rows, start + 10_000); r++) {
+          const real = r < planted.length ? planted[r] : undefined;
           batch.push({
             templateId: `t${r}`,
-            subjectId: `s${Math.floor(r / 5)}`,
+            // The first rows are a real person (the probe's other photos), so the first identify has a match to
+            // find in the loaded index; the rest are synthetic subjects of 5 templates.
+            subjectId: real ? PLANTED_SUBJECT : `s${Math.floor(r / 5)}`,
             variant: 'original' as const,
-            vector: randomUnit(EMBEDDING_DIM, next),
+            vector: real ?? randomUnit(EMBEDDING_DIM, next),
           });
         }
         index.add(batch);
@@ -138,15 +145,17 @@ async function main(): Promise<void> {
       s3.destroy();
       const load = (await import('node:os')).loadavg()[0] as number;
       // Asynchronously: s3rver answers from this process's event loop.
+      // Asynchronously: s3rver answers from this process's event loop.
       const { stdout: out } = await promisify(execFile)(
         process.execPath,
         [
-          '--import',
-          'tsx',
-          fileURLToPath(import.meta.url),
-          '--child',
-          '1',
-          ...(bundle ? ['--bundle', bundle] : []),
+          ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+          // The bundled child runs under plain node, as in the image; the source child under tsx.
+          ...(bundle ? [bundle.child] : ['--import', 'tsx', CHILD]),
+          '--handler',
+          bundle ? bundle.handler : join(ROOT, 'functions', 'handlers', 'api.ts'),
+          '--photo',
+          seedPhoto('irene', 1),
         ],
         {
           env: {
@@ -162,23 +171,46 @@ async function main(): Promise<void> {
         },
       );
       const timing = JSON.parse(out) as {
+        nodeStartMs: number;
         importMs: number;
+        indexReadyMs: number | undefined;
+        modelsReadyMs: number | undefined;
         firstMs: number;
         secondMs: number;
+        importCpuMs: number;
+        firstCpuMs: number;
         cpuMs: number;
+        firstBody: string;
       };
-      const round = (x: number) => Math.round(x);
+      const faces = (
+        JSON.parse(timing.firstBody) as {
+          faces: { decision?: { kind: string; similarity: number; subjectId?: string } }[];
+        }
+      ).faces;
+      const ms = (x: number | undefined) => (x === undefined ? '—' : Math.round(x));
       results.push({
         rows,
         dtype,
         shards,
-        handler: bundle ? 'bundled' : 'source (tsx)',
+        handler: prebuilt ? prebuilt.split('/').at(-1) : bundle ? 'bundled' : 'source (tsx)',
         snapshotMiB: Math.round((snapshotBytes / 2 ** 20) * 10) / 10,
-        importAndInitMs: round(timing.importMs),
-        firstRequestMs: round(timing.firstMs),
-        coldStartMs: round(timing.importMs + timing.firstMs),
-        warmRequestMs: round(timing.secondMs),
-        processCpuMs: round(timing.cpuMs),
+        nodeStartMs: ms(timing.nodeStartMs),
+        indexReadyMs: ms(timing.indexReadyMs),
+        modelsReadyMs: ms(timing.modelsReadyMs),
+        importAndInitMs: ms(timing.importMs),
+        firstRequestMs: ms(timing.firstMs),
+        coldStartMs: ms(timing.importMs + timing.firstMs),
+        warmRequestMs: ms(timing.secondMs),
+        initCpuMs: ms(timing.importCpuMs),
+        firstRequestCpuMs: ms(timing.firstCpuMs),
+        processCpuMs: ms(timing.cpuMs),
+        firstDecision: faces
+          .map((f) =>
+            f.decision
+              ? `${f.decision.kind} ${f.decision.subjectId ?? ''} ${f.decision.similarity.toFixed(4)}`
+              : '?',
+          )
+          .join(', '),
         loadAverage: Math.round(load * 10) / 10,
       });
       process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
@@ -196,5 +228,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (arg('child', '')) await child();
-else await main();
+await main();

@@ -39,6 +39,7 @@ export const ENV = {
   reviewRule: 'FACEPRINT_REVIEW',
   indexPrefix: 'FACEPRINT_INDEX_PREFIX',
   indexShards: 'FACEPRINT_INDEX_SHARDS',
+  indexDtype: 'FACEPRINT_INDEX_DTYPE',
   eventBus: 'FACEPRINT_EVENT_BUS',
   batchFeedQueueUrl: 'FACEPRINT_BATCH_FEED_QUEUE_URL',
   vectorBucket: 'FACEPRINT_VECTOR_BUCKET',

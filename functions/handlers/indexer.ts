@@ -226,7 +226,12 @@ async function publish(
 ): Promise<number> {
   const createdAt = new Date(createdAtMs).toISOString();
   const shardCount = rt.config.indexShards;
-  const shards = encodeShards(loaded.index, { count: shardCount, createdAt, only: loaded.shards });
+  const shards = encodeShards(loaded.index, {
+    count: shardCount,
+    createdAt,
+    only: loaded.shards,
+    dtype: rt.config.indexDtype,
+  });
   const published = { count: shardCount, createdAt, shards };
   const pruned = await timed('SaveIndex', () => rt.snapshots.saveShards(published, options));
   count('SnapshotsPublished');

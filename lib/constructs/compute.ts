@@ -177,6 +177,7 @@ export class FaceprintCompute extends Construct {
       .useTable(ENV.templatesTable, storage.templatesTable, 'read')
       .setEnv(ENV.indexPrefix, PREFIX.index)
       .setEnv(ENV.indexShards, String(options.indexShards))
+      .setEnv(ENV.indexDtype, options.indexDtype)
       .consumeTableStream(storage.templatesTable, this.indexerDlq, {
         batchSize: 100,
         maxBatchingWindow: Duration.seconds(10),

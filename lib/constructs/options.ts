@@ -145,6 +145,13 @@ export interface FaceprintOptions {
    * @default 16
    */
   readonly indexShards?: number;
+  /**
+   * The element type of the published shards (`FACEPRINT_INDEX_DTYPE`): `int8` is a quarter of float32's bytes for
+   * every cold container to fetch and decode (52 MB instead of 198 MB at 100k templates), at a cosine error around
+   * 1e-3 (exact-int8 recall@1 1.000 at 100k, 0.998 at 1M against float32); `float32` is exact.
+   * @default 'int8'
+   */
+  readonly indexDtype?: 'int8' | 'float32';
 }
 
 /** Which vector index identify uses in AWS. */
@@ -196,6 +203,7 @@ export interface ResolvedFaceprintOptions {
   readonly batch: ResolvedBatchOptions | undefined;
   readonly index: IndexBackend;
   readonly indexShards: number;
+  readonly indexDtype: 'int8' | 'float32';
 }
 
 /** Defaults of each function, in one place. */
@@ -290,6 +298,11 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
   checkInteger(unknownRetentionDays, 1, 3650, 'unknownRetentionDays');
   const indexShards = options.indexShards ?? 16;
   checkInteger(indexShards, 1, 256, 'indexShards');
+  const indexDtype = options.indexDtype ?? 'int8';
+  check(
+    indexDtype === 'int8' || indexDtype === 'float32',
+    `indexDtype must be 'int8' or 'float32', got ${String(indexDtype)}`,
+  );
   const reviewRule = options.reviewRule ?? 'all';
   // The same grammar the runtime parses at cold start (core/review/service.ts parseReviewRule), refused here first.
   if (!/^(all|off|below:-?(\d+\.?\d*|\.\d+)|watch:[^,\s]+(,[^,\s]+)*)$/.test(reviewRule)) {
@@ -367,6 +380,7 @@ export function resolveOptions(options: FaceprintOptions = {}): ResolvedFaceprin
     batch,
     index,
     indexShards,
+    indexDtype,
   };
 }
 

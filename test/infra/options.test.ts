@@ -62,6 +62,7 @@ describe('synth-time option checks', () => {
     ],
     ['no index shards', { indexShards: 0 }, /indexShards must be an integer in \[1, 256\]/],
     ['a fractional shard count', { indexShards: 2.5 }, /indexShards must be an integer in \[1, 256\]/],
+    ['an unknown index dtype', { indexDtype: 'float16' as 'int8' }, /indexDtype must be 'int8' or 'float32'/],
     [
       'an unknown authorisation',
       { apiAuthorization: 'none' as 'iam' },
@@ -90,6 +91,7 @@ describe('synth-time option checks', () => {
     expect(options).toMatchObject({ apiAuthorization: 'cognito', apiKeysRequired: true, maxReceiveCount: 3 });
     expect(options.batch).toMatchObject({ maxvCpus: 64, jobGpus: 1, spot: false });
     expect(options.indexShards).toBe(16);
+    expect(options.indexDtype).toBe('int8');
   });
 });
 

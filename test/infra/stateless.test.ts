@@ -102,7 +102,7 @@ describe('functions', () => {
         ENV.batchFeedQueueUrl,
       ],
       enrol: [...common, ...tables, ENV.idempotencyTable],
-      indexer: [...common, ENV.templatesTable, ENV.indexPrefix, ENV.indexShards],
+      indexer: [...common, ENV.templatesTable, ENV.indexPrefix, ENV.indexShards, ENV.indexDtype],
     };
     // Unknown persons and reviews (issue #11): api and ingest identify, so both keep the follow-up.
     const followUp = [ENV.followUpTable, ENV.unknownRetentionDays, ENV.reviewRule];

@@ -106,6 +106,13 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
     return decodeShards(published, { id: EMBEDDING_MODEL.id, dim: EMBEDDING_DIM }).subjectIds().sort();
   }
 
+  async function shardDtypes(): Promise<string[]> {
+    const { S3SnapshotStore } = await import('../../functions/adapters/aws/s3-snapshot-store.ts');
+    const { inspectSnapshot } = await import('../../functions/core/search/snapshot.ts');
+    const published = await new S3SnapshotStore(s3, BUCKET, 'index/').loadShards();
+    return [...(published?.shards.values() ?? [])].map((bytes) => inspectSnapshot(bytes).dtype);
+  }
+
   async function identify(api: Handlers['api'], path: string) {
     const result = await api.handler(
       restEvent('POST', '/identify', { bytes: read(path), contentType: 'image/jpeg' }),
@@ -231,7 +238,10 @@ describe.runIf(HAVE_DATA)('Faceprint on AWS, against local emulators', () => {
       '4/3',
     ]);
     const bytes = shardObjects.reduce((sum, o) => sum + (o.Size ?? 0), 0);
-    expect(bytes).toBeGreaterThan(templates.length * 512 * 4);
+    // In int8 (FACEPRINT_INDEX_DTYPE's default): a byte per component and a float32 scale per template.
+    expect(bytes).toBeGreaterThan(templates.length * (512 + 4));
+    expect(bytes).toBeLessThan(templates.length * 512 * 4);
+    expect(await shardDtypes()).toEqual(['int8', 'int8', 'int8', 'int8']);
     expect(await snapshotSubjects()).toEqual([...SEED_PEOPLE].sort());
     // A replayed batch changes nothing and publishes nothing.
     const again = await handlers.indexer.handler(event, lambdaContext('faceprint-indexer'));

@@ -136,6 +136,11 @@ describe('models directory', () => {
     // The indexer's shard count: 16 unless set, and a count that makes no sense refuses to start.
     expect(readConfig('api', env).indexShards).toBe(16);
     expect(readConfig('api', { ...env, FACEPRINT_INDEX_SHARDS: '4' }).indexShards).toBe(4);
+    expect(readConfig('api', env).indexDtype).toBe('int8');
+    expect(readConfig('api', { ...env, FACEPRINT_INDEX_DTYPE: 'float32' }).indexDtype).toBe('float32');
+    expect(() => readConfig('api', { ...env, FACEPRINT_INDEX_DTYPE: 'float16' })).toThrow(
+      /FACEPRINT_INDEX_DTYPE/,
+    );
     for (const bad of ['0', '2.5', 'many', '257']) {
       expect(() => readConfig('api', { ...env, FACEPRINT_INDEX_SHARDS: bad }), bad).toThrow(
         /FACEPRINT_INDEX_SHARDS/,

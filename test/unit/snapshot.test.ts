@@ -4,6 +4,7 @@ import { TEMPLATE_VARIANTS } from '../../functions/core/domain.ts';
 import { FaceprintError } from '../../functions/core/errors.ts';
 import {
   assertCompatible,
+  buildMerged,
   crc32,
   crc32Js,
   decodeSnapshot,
@@ -288,6 +289,8 @@ describe('snapshot validation', () => {
       ['shard', { ...header, shard: { index: 0, count: 5 } }, payload],
       ['shard range', { ...header, shard: { index: 5, count: 5 } }, payload],
       ['non-finite vector', header, nanPayload],
+      ['templateIds not an array', { ...header, templateIds: 'tpl-0-0' as unknown as string[] }, payload],
+      ['variants not an array', { ...header, variants: {} as unknown as TemplateVariant[] }, payload],
     ];
     for (const [what, h, p] of cases) {
       expect(() => decodeSnapshot(assemble(h, p)), what).toThrow(FaceprintError);
@@ -346,6 +349,57 @@ describe('shards', () => {
     expect(sortById(entriesOf(merged))).toEqual(sortById(entriesOf(index)));
     const query = randomUnit(32, rng(77));
     expect(merged.search(query, { k: 7 })).toEqual(index.search(query, { k: 7 }));
+  });
+
+  it('decodes int8 shards straight into one index, equal to the decoded single snapshot', () => {
+    const index = buildIndex(30, 4, 32, 6);
+    const count = 4;
+    const shards = Array.from({ length: count }, (_, i) =>
+      encodeSnapshot(index, { createdAt: CREATED, shard: { index: i, count }, dtype: 'int8' }),
+    );
+    const merged = buildMerged(shards);
+    const single = decodeSnapshot(encodeSnapshot(index, { createdAt: CREATED, dtype: 'int8' }));
+    const byId = (i: VectorIndex) =>
+      new Map([...i.entries()].map((e) => [e.templateId, { subjectId: e.subjectId, vector: [...e.vector] }]));
+    expect(byId(merged)).toEqual(byId(single));
+    // Each row is its int8 codes over their norm (the scale cancels out), so unit length.
+    for (const e of merged.entries()) {
+      const norm = Math.hypot(...e.vector);
+      expect(Math.abs(norm - 1)).toBeLessThan(1e-5);
+    }
+    // A bad scale or an all-zero row in any shard refuses the whole set.
+    const { header, payload } = split(shards.find((b) => inspectSnapshot(b).count > 0) as Uint8Array);
+    const badScale = payload.slice();
+    new DataView(badScale.buffer).setFloat32(0, -1, true);
+    const zeroRow = payload.slice();
+    zeroRow.fill(0, header.count * 4, header.count * 4 + header.dim);
+    for (const bad of [badScale, zeroRow]) {
+      const others = shards.filter((b) => inspectSnapshot(b).shard?.index !== header.shard?.index);
+      expectCode(() => buildMerged([...others, assemble(header, bad)]), 'INDEX_CORRUPT');
+    }
+  });
+
+  it('decodes int8 rows of a dimension that is not a multiple of four', () => {
+    const index = buildIndex(6, 2, 7, 9);
+    const decoded = decodeSnapshot(encodeSnapshot(index, { createdAt: CREATED, dtype: 'int8' }));
+    const original = new Map([...index.entries()].map((e) => [e.templateId, e.vector]));
+    for (const e of decoded.entries()) {
+      const source = original.get(e.templateId) as Float32Array;
+      let dot = 0;
+      for (let j = 0; j < 7; j++) dot += (e.vector[j] as number) * (source[j] as number);
+      expect(Math.abs(Math.hypot(...e.vector) - 1)).toBeLessThan(1e-5);
+      expect(dot).toBeGreaterThan(0.999);
+    }
+  });
+
+  it('re-encodes a decoded int8 snapshot to the same codes (the indexer republishes untouched rows)', () => {
+    const once = encodeSnapshot(buildIndex(20, 3, 32, 8), { createdAt: CREATED, dtype: 'int8' });
+    const twice = encodeSnapshot(decodeSnapshot(once), { createdAt: CREATED, dtype: 'int8' });
+    const a = split(once);
+    const b = split(twice);
+    const codes = (part: { header: SnapshotHeader; payload: Uint8Array }) =>
+      part.payload.subarray(part.header.count * 4);
+    expect(codes(b)).toEqual(codes(a));
   });
 
   it('refuses to merge different models, overlapping shards or nothing', () => {

@@ -156,22 +156,46 @@ export class VectorIndex {
    * @internal
    */
   static fromColumns(columns: IndexColumns, options?: { simd?: boolean | undefined }): VectorIndex {
-    const { dim, subjectIds, templateIds, rowSubject, rowVariant, vectors } = columns;
-    const index = new VectorIndex({
-      modelId: columns.modelId,
-      dim,
-      initialCapacity: Math.max(templateIds.length, 1),
+    const { vectors } = columns;
+    return VectorIndex.fromFilledColumns(columns, {
       simd: options?.simd,
+      length: vectors.length,
+      fill: (target) => target.set(vectors),
     });
+  }
+
+  /**
+   * {@link fromColumns} without an intermediate vector array: `fill` writes the `count × dim` floats straight into
+   * the index's storage (a cold start decodes each shard's payload into place, one copy instead of three).
+   * `finite: true` says `fill` can only write finite values (dequantised int8), which skips the finiteness scan.
+   * @internal
+   */
+  static fromFilledColumns(
+    columns: Omit<IndexColumns, 'vectors'>,
+    options: {
+      simd?: boolean | undefined;
+      /** The number of floats `fill` writes; must be `count × dim`. */
+      length: number;
+      fill: (target: Float32Array) => void;
+      finite?: boolean | undefined;
+    },
+  ): VectorIndex {
+    const { dim, subjectIds, templateIds, rowSubject, rowVariant } = columns;
     const count = templateIds.length;
-    if (rowSubject.length !== count || rowVariant.length !== count || vectors.length !== count * dim) {
+    if (rowSubject.length !== count || rowVariant.length !== count || options.length !== count * dim) {
       throw invalid('column lengths disagree', {
         templateIds: count,
         rowSubject: rowSubject.length,
         rowVariant: rowVariant.length,
-        vectors: vectors.length,
+        vectors: options.length,
       });
     }
+    const index = new VectorIndex({
+      modelId: columns.modelId,
+      dim,
+      initialCapacity: Math.max(count, 1),
+      simd: options.simd,
+    });
     for (const [ordinal, subjectId] of subjectIds.entries()) {
       if (typeof subjectId !== 'string' || subjectId.length === 0)
         throw invalid(`subject ${ordinal} has no id`);
@@ -196,17 +220,20 @@ export class VectorIndex {
     }
     const empty = rowsPerSubject.indexOf(0);
     if (empty >= 0) throw invalid(`subject ${subjectIds[empty]} has no templates`);
-    // x × 0 is ±0 for finite x and NaN for ±Infinity or NaN, so one sum finds any non-finite component
-    // cheaply; the slow scan only runs to name the row.
-    let poison = 0;
-    for (let i = 0; i < vectors.length; i++) poison += (vectors[i] as number) * 0;
-    if (poison !== 0) {
-      const bad = vectors.findIndex((x) => !Number.isFinite(x));
-      throw invalid(`row ${Math.floor(bad / dim)} has a non-finite component`);
+    const vectors = index.#vectors.subarray(0, count * dim);
+    options.fill(vectors);
+    if (!options.finite) {
+      // x × 0 is ±0 for finite x and NaN for ±Infinity or NaN, so one sum finds any non-finite component
+      // cheaply; the slow scan only runs to name the row.
+      let poison = 0;
+      for (let i = 0; i < vectors.length; i++) poison += (vectors[i] as number) * 0;
+      if (poison !== 0) {
+        const bad = vectors.findIndex((x) => !Number.isFinite(x));
+        throw invalid(`row ${Math.floor(bad / dim)} has a non-finite component`);
+      }
     }
     index.#rowSubject.set(rowSubject);
     index.#rowVariant.set(rowVariant);
-    index.#vectors.set(vectors);
     index.#size = count;
     return index;
   }

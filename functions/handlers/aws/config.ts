@@ -132,6 +132,9 @@ const Common = z.object({
     .min(1)
     .max(MAX_INDEX_SHARDS)
     .default(DEFAULT_INDEX_SHARDS),
+  // The element type of the published shards: int8 (default) is a quarter of float32's bytes to fetch and decode
+  // at every cold start, at a cosine error around 1e-3 (README, "Millions of people").
+  [ENV.indexDtype]: z.enum(['int8', 'float32']).default('int8'),
   // Bound to ingest only where Batch is deployed; a value that is set must be a queue URL.
   [ENV.batchFeedQueueUrl]: QueueUrl.optional(),
 });
@@ -158,6 +161,8 @@ export interface BaseConfig {
   vectorIndex?: string | undefined;
   /** `FACEPRINT_INDEX_SHARDS` (default {@link DEFAULT_INDEX_SHARDS}): the shards the indexer publishes. */
   indexShards: number;
+  /** `FACEPRINT_INDEX_DTYPE` (default `int8`): the element type of the shards the indexer publishes. */
+  indexDtype: 'int8' | 'float32';
   /** Batch job settings (role `batch` only). */
   batch?: BatchSettings | undefined;
   /** `FACEPRINT_BATCH_FEED_QUEUE_URL`: where ingest hands videos to Batch (undefined: no Batch, videos refused). */
@@ -256,6 +261,7 @@ export function readConfig<R extends Role>(role: R, env: NodeJS.ProcessEnv = pro
     calibration,
     vectorIndex: common.data[ENV.vectorIndex],
     indexShards: common.data[ENV.indexShards],
+    indexDtype: common.data[ENV.indexDtype],
     batchFeedQueueUrl: common.data[ENV.batchFeedQueueUrl],
     followUp: {
       retentionDays: common.data[ENV.unknownRetentionDays],
