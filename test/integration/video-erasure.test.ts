@@ -12,9 +12,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERASED } from '../../functions/core/gallery/erasure.ts';
-import { type RunningServer, startServer } from '../../functions/local/server.ts';
+import type { RunningServer } from '../../functions/local/server.ts';
 import { startUploadWatcher } from '../../functions/local/upload-watcher.ts';
 import { hasData, LFW, lfwPhoto, read } from '../support/data.ts';
+import { finishedVideoJob, startQuietServer } from '../support/local-server.ts';
 import { hasFfmpeg, makeClip } from '../support/video.ts';
 
 const READY = hasData(LFW) && hasFfmpeg();
@@ -42,25 +43,11 @@ describe.skipIf(!READY)('erasure of a subject seen in videos (local mode)', () =
   let server: RunningServer | undefined;
   const url = (path: string) => `${server!.url}${path}`;
 
-  async function job(id: string): Promise<Job> {
-    for (let i = 0; i < 900; i++) {
-      const body = (await (await fetch(url(`/videos/${id}`))).json()) as Job;
-      if (body.status === 'done' || body.status === 'failed') return body;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('the video job did not finish');
-  }
+  const job = (id: string) => finishedVideoJob<Job>(server!.url, id, 900);
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'faceprint-video-erasure-'));
-    server = await startServer({
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: join(root, 'data'),
-      apiKeys: [],
-      logger: { info: () => undefined, error: () => undefined },
-      env: {},
-    });
+    server = await startQuietServer(join(root, 'data'));
     for (const [id, person] of [
       ['colin', 'Colin_Powell'],
       ['donald', 'Donald_Rumsfeld'],

@@ -8,35 +8,22 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, startServer } from '../../functions/local/server.ts';
+import type { RunningServer } from '../../functions/local/server.ts';
 import { startUploadWatcher } from '../../functions/local/upload-watcher.ts';
 import { hasData, LFW, lfwPhoto, read } from '../support/data.ts';
+import { finishedVideoJob, startQuietServer } from '../support/local-server.ts';
 import { countFrames, hasFfmpeg, makeClip } from '../support/video.ts';
 
 const READY = hasData(LFW) && hasFfmpeg();
 let root = '';
 let server: RunningServer | undefined;
 
-async function job(id: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 600; i++) {
-    const body = (await (await fetch(`${server!.url}/videos/${id}`)).json()) as Record<string, unknown>;
-    if (body.status === 'done' || body.status === 'failed') return body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the video job did not finish');
-}
+const job = (id: string) => finishedVideoJob<Record<string, unknown> & { status: string }>(server!.url, id);
 
 describe.skipIf(!READY)('POST /videos', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'faceprint-video-http-'));
-    server = await startServer({
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: join(root, 'data'),
-      apiKeys: [],
-      logger: { info: () => undefined, error: () => undefined },
-      env: {},
-    });
+    server = await startQuietServer(join(root, 'data'));
     const res = await fetch(`${server.url}/subjects?id=colin&name=Colin_Powell`, {
       method: 'POST',
       headers: { 'content-type': 'image/jpeg' },
@@ -126,14 +113,7 @@ describe.skipIf(!READY)('POST /videos', () => {
       JSON.stringify({ id: interrupted, name: 'cut-off.mp4', status: 'running', createdAt }),
     );
     await server!.close();
-    server = await startServer({
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: join(root, 'data'),
-      apiKeys: [],
-      logger: { info: () => undefined, error: () => undefined },
-      env: {},
-    });
+    server = await startQuietServer(join(root, 'data'));
     const again = (await job(finished)) as { status: string; name: string; result: { frames: number } };
     expect(again).toMatchObject({ status: 'done', name: 'before.mp4', result: { frames: 20 } });
     const resumed = (await job(interrupted)) as {
