@@ -2,8 +2,9 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DecodedImage, decodeImage } from '../../functions/core/pipeline/image.ts';
 import { type ModelId, OnnxBackend } from '../../functions/core/pipeline/models.ts';
-import { FacePipeline, resolveOptions, type Stage } from '../../functions/core/pipeline/pipeline.ts';
+import { FacePipeline, type Stage } from '../../functions/core/pipeline/pipeline.ts';
 import { fastMinFaceSize, searchAroundTracks } from '../../functions/core/video/fast-path.ts';
+import { videoAnalyzeOptions } from '../../functions/core/video/video-job.ts';
 import { hasData, LFW, lfwPhoto } from '../support/data.ts';
 
 /** Counts the model runs of each model, so the tests can say what a frame cost. */
@@ -44,7 +45,8 @@ async function frame(withFace: boolean): Promise<DecodedImage> {
 }
 
 describe.runIf(hasData(LFW))('the video fast path', () => {
-  const analyze = resolveOptions({ pose: false, embed: false, keepCrops: true });
+  // A video's full scan: the shipped options as processVideo resolves them (no second look).
+  const analyze = videoAnalyzeOptions();
   const fast = {
     ...analyze,
     detect: {

@@ -24,11 +24,18 @@ export interface SecondLook {
    * frame); what both passes find is merged.
    */
   smallFaceSide: number;
+  /**
+   * Look again only on frames that needed the lighting stretch (dark or flat: where the stretch amplified the
+   * noise that hid the face). A well-exposed frame where nothing was found holds no face that denoising reveals,
+   * but a blurred texture there can pass for one (a blurred 64×48 colour gradient scored 0.80 on BlazeFace).
+   * Absent: every face-less frame.
+   */
+  stretchedOnly?: boolean | undefined;
 }
 
 /**
- * The shipped second look (pipeline fp5): where the first pass found no face, the frame blurred with σ 1.5 and
- * searched at 0.7 × the thresholds. Measured (docs/accuracy.md §8, "Detection levers"): it finds 55 of the 57
+ * The shipped second look (pipeline fp5): where the first pass found no face on a dark or flat frame, the frame
+ * blurred with σ 1.5 and searched at 0.7 × the thresholds. Measured (docs/accuracy.md §8, "Detection levers"): it finds 55 of the 57
  * faces `cctv` probes lost, with the gated restoration +10.9 rank-1 there, and it cannot touch a frame whose
  * first pass found a face. Upsampling added nothing on those profiles and costs 4× the pixels.
  */
@@ -37,6 +44,7 @@ export const DEFAULT_SECOND_LOOK: SecondLook = {
   thresholdScale: 0.7,
   upscale: 1,
   smallFaceSide: 0,
+  stretchedOnly: true,
 };
 
 /** Frames larger than this (pixels) are not upsampled on the second look (cost; their faces reach the tiles). */
@@ -64,8 +72,16 @@ export function thresholdsForFrame(
   };
 }
 
-/** True when the second look should run after a first pass that found `found`. */
-export function wantsSecondLook(found: readonly RawDetection[], look: SecondLook): boolean {
+/**
+ * True when the second look should run after a first pass that found `found`; `stretched` says whether the frame
+ * needed the lighting stretch (asked only when the look is {@link SecondLook.stretchedOnly}).
+ */
+export function wantsSecondLook(
+  found: readonly RawDetection[],
+  look: SecondLook,
+  stretched: () => boolean = () => true,
+): boolean {
+  if (look.stretchedOnly && !stretched()) return false;
   if (found.length === 0) return true;
   return (
     look.smallFaceSide > 0 && found.every((d) => Math.max(d.box.width, d.box.height) < look.smallFaceSide)

@@ -378,7 +378,10 @@ export async function detectFaces(
 ): Promise<RawDetection[]> {
   const found = await detectPass(backend, image, options, budget);
   const look = options.secondLook;
-  if (!look || !wantsSecondLook(found, look)) return found;
+  // The same sampling as the first pass's decision to stretch (detectPass).
+  const samples = image.width * image.height <= STRETCH_WHOLE_PIXELS ? 250_000 : 65_536;
+  const stretched = () => options.normaliseLighting && detectionLevels(image, samples) !== undefined;
+  if (!look || !wantsSecondLook(found, look, stretched)) return found;
   return secondLook(image, options, look, found, (frame, opts) => detectPass(backend, frame, opts, budget));
 }
 
