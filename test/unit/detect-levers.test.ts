@@ -37,9 +37,9 @@ describe('detection levers: the pure parts', () => {
     expect(wantsSecondLook([detection(20)], look)).toBe(false);
     expect(wantsSecondLook([detection(20)], { ...look, smallFaceSide: 40 })).toBe(true);
     // The shipped look: only a frame that needed the lighting stretch (dark or flat) is looked at again.
-    expect(wantsSecondLook([], DEFAULT_SECOND_LOOK, () => false)).toBe(false);
-    expect(wantsSecondLook([], DEFAULT_SECOND_LOOK, () => true)).toBe(true);
-    expect(wantsSecondLook([], look, () => false)).toBe(true);
+    expect(wantsSecondLook([], DEFAULT_SECOND_LOOK, false)).toBe(false);
+    expect(wantsSecondLook([], DEFAULT_SECOND_LOOK, true)).toBe(true);
+    expect(wantsSecondLook([], look, false)).toBe(true);
     expect(wantsSecondLook([detection(20), detection(60)], { ...look, smallFaceSide: 40 })).toBe(false);
   });
 

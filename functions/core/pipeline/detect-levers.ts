@@ -74,14 +74,14 @@ export function thresholdsForFrame(
 
 /**
  * True when the second look should run after a first pass that found `found`; `stretched` says whether the frame
- * needed the lighting stretch (asked only when the look is {@link SecondLook.stretchedOnly}).
+ * needed the lighting stretch (it matters only when the look is {@link SecondLook.stretchedOnly}).
  */
 export function wantsSecondLook(
   found: readonly RawDetection[],
   look: SecondLook,
-  stretched: () => boolean = () => true,
+  stretched = true,
 ): boolean {
-  if (look.stretchedOnly && !stretched()) return false;
+  if (look.stretchedOnly && !stretched) return false;
   if (found.length === 0) return true;
   return (
     look.smallFaceSide > 0 && found.every((d) => Math.max(d.box.width, d.box.height) < look.smallFaceSide)

@@ -376,21 +376,25 @@ export async function detectFaces(
   options: DetectOptions = DEFAULT_DETECT_OPTIONS,
   budget: WorkBudget = WorkBudget.NONE,
 ): Promise<RawDetection[]> {
-  const found = await detectPass(backend, image, options, budget);
+  const { found, stretched } = await detectPass(backend, image, options, budget);
   const look = options.secondLook;
-  // The same sampling as the first pass's decision to stretch (detectPass).
-  const samples = image.width * image.height <= STRETCH_WHOLE_PIXELS ? 250_000 : 65_536;
-  const stretched = () => options.normaliseLighting && detectionLevels(image, samples) !== undefined;
   if (!look || !wantsSecondLook(found, look, stretched)) return found;
-  return secondLook(image, options, look, found, (frame, opts) => detectPass(backend, frame, opts, budget));
+  return secondLook(
+    image,
+    options,
+    look,
+    found,
+    async (frame, opts) => (await detectPass(backend, frame, opts, budget)).found,
+  );
 }
 
+/** One detection pass over a frame, and whether the frame needed the lighting stretch. */
 async function detectPass(
   backend: OnnxBackend,
   image: RgbImage,
   options: DetectOptions,
   budget: WorkBudget,
-): Promise<RawDetection[]> {
+): Promise<{ found: RawDetection[]; stretched: boolean }> {
   // Dark or flat frames are stretched for the detectors. On a large frame the curve goes into each model input's
   // normalisation (a full-frame copy cost more than the whole-frame detector); a small image is stretched whole,
   // as before, since the copy is cheap there and the curve applied before resampling measured better on the
@@ -400,14 +404,15 @@ async function detectPass(
   let levels = options.normaliseLighting
     ? detectionLevels(image, stretchWhole ? 250_000 : 65_536)
     : undefined;
-  options = thresholdsForFrame(options, levels !== undefined, options.stretchedThresholdScale);
+  const stretched = levels !== undefined;
+  options = thresholdsForFrame(options, stretched, options.stretchedThresholdScale);
   if (levels && stretchWhole) {
     image = applyLut(denoiseFrame(image, options.denoiseBeforeStretch ?? 0), levels);
     levels = undefined;
   }
   const found = await detectOnce(backend, image, options, budget, levels);
   const small = Math.max(image.width, image.height) <= options.smallImagePadding;
-  if (!options.searchPadded || (found.length > 0 && !small)) return found;
+  if (!options.searchPadded || (found.length > 0 && !small)) return { found, stretched };
   // A face that fills the frame (an ID photo, a tight crop) is larger than the detectors' largest anchors: it is
   // missed, or only a part of it is found. Look again with a border around the image. Measured on the Yale B
   // crops: 410 of 1,104 faces missed without it, and gallery photos "found" as an eye and a cheek.
@@ -415,11 +420,14 @@ async function detectPass(
   const again = (await detectOnce(backend, padImage(image, pad), options, budget, levels)).map((d) =>
     shiftDetection(d, -pad),
   );
-  if (found.length === 0) return again;
-  return suppressContained(nonMaxSuppression([...found, ...again], options.nmsIouThreshold), CONTAINED).slice(
-    0,
-    options.maxFaces,
-  );
+  if (found.length === 0) return { found: again, stretched };
+  return {
+    found: suppressContained(
+      nonMaxSuppression([...found, ...again], options.nmsIouThreshold),
+      CONTAINED,
+    ).slice(0, options.maxFaces),
+    stretched,
+  };
 }
 
 function padImage(image: RgbImage, pad: number): RgbImage {
