@@ -33,6 +33,16 @@ function expectOneSentence(message: string): void {
   expect(message).not.toContain('\n');
 }
 
+/** The settings every Lambda function needs, for tests that vary one more. */
+const LAMBDA_ENV = {
+  FACEPRINT_BUCKET: 'faceprint-data',
+  FACEPRINT_SUBJECTS_TABLE: 'subjects',
+  FACEPRINT_TEMPLATES_TABLE: 'templates',
+  FACEPRINT_DETECTIONS_TABLE: 'detections',
+  FACEPRINT_IDEMPOTENCY_TABLE: 'idempotency',
+  FACEPRINT_FOLLOW_UP_TABLE: 'follow-up',
+  FACEPRINT_INDEX_PREFIX: 'index/',
+};
 describe('API keys', () => {
   it('refuses a key list that parses to nothing, or holds a blank key', () => {
     for (const raw of [' , ', ',', '   ', ' ,, ']) {
@@ -115,13 +125,7 @@ describe('models directory', () => {
 
   it('the Lambda configuration refuses to cold-start on it', () => {
     const env = {
-      FACEPRINT_BUCKET: 'faceprint-data',
-      FACEPRINT_SUBJECTS_TABLE: 'subjects',
-      FACEPRINT_TEMPLATES_TABLE: 'templates',
-      FACEPRINT_DETECTIONS_TABLE: 'detections',
-      FACEPRINT_IDEMPOTENCY_TABLE: 'idempotency',
-      FACEPRINT_FOLLOW_UP_TABLE: 'follow-up',
-      FACEPRINT_INDEX_PREFIX: 'index/',
+      ...LAMBDA_ENV,
       FACEPRINT_API_KEYS_REQUIRED: 'true',
     };
     expect(readConfig('api', env).role).toBe('api');
@@ -157,13 +161,7 @@ describe('models directory', () => {
 
 describe('Batch feed queue URL', () => {
   const env = {
-    FACEPRINT_BUCKET: 'faceprint-data',
-    FACEPRINT_SUBJECTS_TABLE: 'subjects',
-    FACEPRINT_TEMPLATES_TABLE: 'templates',
-    FACEPRINT_DETECTIONS_TABLE: 'detections',
-    FACEPRINT_IDEMPOTENCY_TABLE: 'idempotency',
-    FACEPRINT_FOLLOW_UP_TABLE: 'follow-up',
-    FACEPRINT_INDEX_PREFIX: 'index/',
+    ...LAMBDA_ENV,
     FACEPRINT_EVENT_BUS: 'faceprint-events',
   };
 
