@@ -18,12 +18,12 @@ import { detectionLevels } from '../functions/core/pipeline/enhance.ts';
 import { decodeImage } from '../functions/core/pipeline/image.ts';
 import { FacePipeline, resolveOptions } from '../functions/core/pipeline/pipeline.ts';
 import { parseRestoration } from '../functions/core/pipeline/restore.ts';
-import { embedAll } from '../functions/eval/cache.ts';
+import { embedAll, emptyRunStats } from '../functions/eval/cache.ts';
 import { limitIdentities, oneShotProtocol, scanDataset } from '../functions/eval/dataset.ts';
 import { degradeImage, parseDegradation } from '../functions/eval/degrade.ts';
 import { embedImage } from '../functions/eval/embed-image.ts';
 import { rankK, tpirAtFpir } from '../functions/eval/metrics.ts';
-import type { Job, RunStats } from '../functions/eval/types.ts';
+import type { Job } from '../functions/eval/types.ts';
 
 const { values } = parseArgs({
   options: {
@@ -79,14 +79,7 @@ await pipeline.dispose();
 
 async function sweep(profile: string): Promise<void> {
   const degrade = parseDegradation(profile).spec;
-  const stats: RunStats = {
-    images: 0,
-    cacheHits: 0,
-    computed: 0,
-    workers: 0,
-    wallSeconds: 0,
-    embedSeconds: 0,
-  };
+  const stats = emptyRunStats();
   const jobs: Job[] = [
     ...protocol.gallery.map((g): Job => ({ path: g.image, select: 'centre', degrade: '' })),
     ...protocol.probes.map((p): Job => ({ path: p.image, select: 'centre', degrade })),

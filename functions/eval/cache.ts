@@ -117,6 +117,11 @@ function cacheLine(key: string, e: Embedded): string {
   return `${JSON.stringify(line)}\n`;
 }
 
+/** Run statistics before any image: {@link embedAll} counts into them. */
+export function emptyRunStats(): RunStats {
+  return { images: 0, cacheHits: 0, computed: 0, workers: 0, wallSeconds: 0, embedSeconds: 0 };
+}
+
 /** Embeds every job once: cache first, then the misses across `workers` threads (or in-process). */
 export async function embedAll(
   jobs: Job[],

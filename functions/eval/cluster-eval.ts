@@ -11,7 +11,7 @@ import {
   similarityMatrix,
 } from '../core/cluster/cluster.ts';
 import { resolveOptions } from '../core/pipeline/pipeline.ts';
-import { embedAll } from './cache.ts';
+import { embedAll, emptyRunStats } from './cache.ts';
 import { type ClusterScores, scoreClustering } from './cluster-metrics.ts';
 import { limitIdentities, oneShotProtocol, scanDataset } from './dataset.ts';
 import { parseDegradation } from './degrade.ts';
@@ -68,14 +68,7 @@ export async function evaluateClustering(config: ClusterEvalConfig): Promise<Clu
     ...protocol.gallery.map((g) => ({ identity: g.identity, job: job(g.image, 'largest', '') })),
     ...protocol.probes.map((p) => ({ identity: p.identity, job: job(p.image, 'centre', degrade) })),
   ];
-  const stats: RunStats = {
-    images: 0,
-    cacheHits: 0,
-    computed: 0,
-    workers: 0,
-    wallSeconds: 0,
-    embedSeconds: 0,
-  };
+  const stats = emptyRunStats();
   const evalConfig: EvalConfig = {
     data: config.data,
     protocol: 'one-shot',

@@ -8,7 +8,7 @@ import { FaceprintError } from '../core/errors.ts';
 import { loadCalibration } from '../core/gallery/config.ts';
 import { PIPELINE_VERSION, resolveOptions } from '../core/pipeline/pipeline.ts';
 import type { FusionConfig } from '../core/search/vector-index.ts';
-import { embedAll } from './cache.ts';
+import { embedAll, emptyRunStats } from './cache.ts';
 import { cameraMatchedGallery } from './camera-matched.ts';
 import {
   lightingProtocol,
@@ -29,7 +29,6 @@ import {
   type Job,
   type PairsResult,
   PROTOCOLS,
-  type RunStats,
 } from './types.ts';
 
 export { selectFace } from './embed-image.ts';
@@ -74,14 +73,7 @@ export async function runProtocol(config: EvalConfig): Promise<EvalResult> {
   const degradation = parseDegradation(config.degrade ?? '');
   const degrade = degradation.spec;
   const options = resolveOptions({ pose: false, ...config.options, keepCrops: false, embed: true });
-  const stats: RunStats = {
-    images: 0,
-    cacheHits: 0,
-    computed: 0,
-    workers: 0,
-    wallSeconds: 0,
-    embedSeconds: 0,
-  };
+  const stats = emptyRunStats();
   const worst = config.worst ?? 12;
   const threshold = config.threshold ?? loadCalibration().threshold;
   const key = (job: Job) => `${job.path}|${job.select}|${job.degrade}`;

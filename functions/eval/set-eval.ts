@@ -7,7 +7,7 @@
 import { FaceprintError } from '../core/errors.ts';
 import { resolveOptions } from '../core/pipeline/pipeline.ts';
 import type { SetFace } from '../core/video/track-evidence.ts';
-import { embedAll } from './cache.ts';
+import { embedAll, emptyRunStats } from './cache.ts';
 import { limitIdentities, scanDataset } from './dataset.ts';
 import { parseDegradation } from './degrade.ts';
 import type { OpenSetProbe } from './metrics.ts';
@@ -66,14 +66,7 @@ export async function runSetEval(config: SetEvalConfig): Promise<SetEvalResult> 
     );
   }
   const options = resolveOptions({ pose: false, keepCrops: false, embed: true });
-  const stats: RunStats = {
-    images: 0,
-    cacheHits: 0,
-    computed: 0,
-    workers: 0,
-    wallSeconds: 0,
-    embedSeconds: 0,
-  };
+  const stats = emptyRunStats();
   const galleryJobs = new Map<string, Job>();
   for (const fold of folds)
     for (const g of fold.gallery) galleryJobs.set(g.image, { path: g.image, select: 'centre', degrade: '' });
