@@ -76,11 +76,7 @@ export function thresholdsForFrame(
  * True when the second look should run after a first pass that found `found`; `stretched` says whether the frame
  * needed the lighting stretch (it matters only when the look is {@link SecondLook.stretchedOnly}).
  */
-export function wantsSecondLook(
-  found: readonly RawDetection[],
-  look: SecondLook,
-  stretched = true,
-): boolean {
+export function wantsSecondLook(found: readonly RawDetection[], look: SecondLook, stretched = true): boolean {
   if (look.stretchedOnly && !stretched) return false;
   if (found.length === 0) return true;
   return (
