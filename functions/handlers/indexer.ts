@@ -63,7 +63,7 @@ async function loadIndex(rt: AwsRuntime, subjects: Iterable<string>): Promise<Lo
   const count = rt.config.indexShards;
   // One manifest read: the batch's shards when the published set has this count, else every shard.
   const published = await timed('LoadIndex', () =>
-    rt.snapshots.loadShards((n) => (n === count ? shardsOfSubjects(subjects, n) : undefined)),
+    rt.snapshots.loadShards({ only: (n) => (n === count ? shardsOfSubjects(subjects, n) : undefined) }),
   );
   if (published) {
     const partial = published.count === count;

@@ -132,7 +132,7 @@ describe('S3SnapshotStore: the index in shards', () => {
     // ...and deleted once no manifest a reader can hold names it.
     expect(await keys(`index-${prefix}/shards/`)).toEqual([...new Set([...third, ...second])].sort());
     expect(await keys(`index-${prefix}/shards/`)).not.toContain(first[2]);
-    const published = await snapshots.loadShards(() => [2]);
+    const published = await snapshots.loadShards({ only: () => [2] });
     expect([...(published?.shards.keys() ?? [])]).toEqual([2]);
   });
 

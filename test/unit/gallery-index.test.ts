@@ -7,15 +7,18 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fileApproximateIndexing } from '../../functions/adapters/local/ann-file-store.ts';
 import type { FaceTemplate } from '../../functions/core/domain.ts';
 import type {
   IndexSnapshotStore,
+  LoadShardsOptions,
+  PublishedShards,
   TemplateChanges,
   TemplateFeed,
 } from '../../functions/core/gallery/ports.ts';
 import { GalleryIndex } from '../../functions/core/search/gallery-index.ts';
+import { encodeShards } from '../../functions/core/search/shards.ts';
 import { encodeSnapshot } from '../../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../../functions/core/search/vector-index.ts';
 
@@ -220,6 +223,85 @@ describe('GalleryIndex as a reader (AWS functions)', () => {
     now.t = 10_000;
     await expect(warm.ensureFresh()).resolves.toBeUndefined();
     expect(warm.stats().templates).toBe(1);
+  });
+});
+
+/**
+ * A store that publishes shards, as S3 does: the manifest is read first, and its shards arrive only when the test
+ * releases them, so the test can see what the reader does in between.
+ */
+class ShardedSnapshots implements IndexSnapshotStore {
+  published: PublishedShards | undefined;
+  release: () => void = () => undefined;
+  async load() {
+    return undefined;
+  }
+  async save() {
+    throw new Error('a reader never saves');
+  }
+  async loadShards(options: LoadShardsOptions = {}) {
+    const published = this.published;
+    if (!published) return undefined;
+    options.onManifest?.(published.createdAt);
+    await new Promise<void>((resolve) => {
+      this.release = resolve;
+    });
+    return published;
+  }
+}
+
+/** A time-cursor feed (as DynamoDB's) that answers with `added` and records the cursors it was asked for. */
+class RecordingFeed implements TemplateFeed {
+  readonly asked: (string | undefined)[] = [];
+  constructor(readonly added: FaceTemplate[]) {}
+  async changesSince(cursor: string | undefined): Promise<TemplateChanges> {
+    this.asked.push(cursor);
+    return { cursor: cursor ?? '', full: cursor === undefined, added: this.added, removedSubjects: [] };
+  }
+}
+
+describe('GalleryIndex reading published shards', () => {
+  const createdAt = '2026-12-01T10:00:00.000Z';
+  function publish(templates: FaceTemplate[]): PublishedShards {
+    const index = new VectorIndex({ modelId: MODEL.id, dim: MODEL.dim });
+    index.add(
+      templates.map((t) => ({
+        templateId: t.id,
+        subjectId: t.subjectId,
+        variant: t.variant,
+        vector: t.embedding,
+      })),
+    );
+    return { count: 4, createdAt, shards: encodeShards(index, { count: 4, createdAt }) };
+  }
+
+  it("starts the catch-up from the manifest's time before the shards arrive, and applies it once they do", async () => {
+    const snapshots = new ShardedSnapshots();
+    snapshots.published = publish([template('t1', 'alice', 1), template('t2', 'bob', 2)]);
+    const feed = new RecordingFeed([template('t3', 'carol', 3)]);
+    const index = new GalleryIndex({ snapshots, feed, model: MODEL, writesSnapshots: false });
+    const opening = index.open();
+    await vi.waitFor(() => expect(feed.asked).toEqual([createdAt]));
+    expect(index.isLoaded).toBe(false);
+    snapshots.release();
+    expect(await opening).toMatchObject({ templates: 3, subjects: 3, rebuilt: false, applied: 1 });
+    // One catch-up: the early one was used, not asked again.
+    expect(feed.asked).toEqual([createdAt]);
+    expect(index.search(vector(3), { k: 1 })[0]?.subjectId).toBe('carol');
+  });
+
+  it('drops the early catch-up when the shards turn out unusable, and rebuilds from the whole store', async () => {
+    const snapshots = new ShardedSnapshots();
+    const published = publish([template('t1', 'alice', 1)]);
+    published.shards.set(0, new TextEncoder().encode('not a shard'));
+    snapshots.published = published;
+    const feed = new RecordingFeed([template('t1', 'alice', 1), template('t2', 'bob', 2)]);
+    const index = new GalleryIndex({ snapshots, feed, model: MODEL, writesSnapshots: false });
+    const opening = index.open();
+    await vi.waitFor(() => expect(feed.asked).toHaveLength(1));
+    snapshots.release();
+    expect(await opening).toMatchObject({ templates: 2, rebuilt: true });
+    expect(feed.asked).toEqual([createdAt, undefined]);
   });
 });
 

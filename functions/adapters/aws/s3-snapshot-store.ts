@@ -1,6 +1,6 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { IndexSnapshotStore, PublishedShards } from '../../core/gallery/ports.ts';
+import type { IndexSnapshotStore, LoadShardsOptions, PublishedShards } from '../../core/gallery/ports.ts';
 import { checkShardCount } from '../../core/search/shards.ts';
 import { deleteAllVersions, pruneSupersededSnapshots } from './s3-versions.ts';
 
@@ -138,16 +138,17 @@ export class S3SnapshotStore implements IndexSnapshotStore {
 
   /**
    * The published shards, fetched side by side: all of them, or those `only` names given the published shard
-   * count (undefined from it: all), so a caller learns the count and fetches in one manifest read. Undefined when
-   * no manifest has been published, or when a shard it names is missing even after reading the manifest again (a
-   * shard deleted under a reader by an erasure's prune is found that way).
+   * count (undefined from it: all), so a caller learns the count and fetches in one manifest read; `onManifest`
+   * hears the set's time before the fetches start. Undefined when no manifest has been published, or when a shard
+   * it names is missing even after reading the manifest again (a shard deleted under a reader by an erasure's
+   * prune is found that way).
    */
-  async loadShards(
-    only?: (count: number) => readonly number[] | undefined,
-  ): Promise<PublishedShards | undefined> {
+  async loadShards(options: LoadShardsOptions = {}): Promise<PublishedShards | undefined> {
+    const { only, onManifest } = options;
     for (let attempt = 0; ; attempt++) {
       const manifest = await this.manifest();
       if (!manifest) return undefined;
+      onManifest?.(manifest.createdAt);
       const selected = only?.(manifest.count);
       const wanted = manifest.shards.filter((s) => !selected || selected.includes(s.index));
       const bodies = await mapLimit(wanted, SHARD_CONCURRENCY, (s) => this.get(s.key));

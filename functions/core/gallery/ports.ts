@@ -50,7 +50,19 @@ export interface IndexSnapshotStore {
    * A store that publishes the index in shards (AWS): the published set, every shard fetched side by side, or
    * undefined when none is published (then {@link load} is asked for a single snapshot). A reader prefers it.
    */
-  loadShards?(): Promise<PublishedShards | undefined>;
+  loadShards?(options?: LoadShardsOptions): Promise<PublishedShards | undefined>;
+}
+
+/** What {@link IndexSnapshotStore.loadShards} fetches, and who hears of the manifest before the shards arrive. */
+export interface LoadShardsOptions {
+  /** The shards to fetch given the published count (undefined from it, or no function: every shard). */
+  only?: ((count: number) => readonly number[] | undefined) | undefined;
+  /**
+   * Called with the set's `createdAt` as soon as the manifest is read, before the shards are fetched: a reader
+   * starts its catch-up from that time while the bytes arrive. It may hear of a set whose shards then turn out
+   * missing (the method then answers undefined).
+   */
+  onManifest?: ((createdAt: string) => void) | undefined;
 }
 
 /** An index published as shards (`core/search/shards.ts`): shard `i` holds the subjects `shardOf(id, count) = i`. */

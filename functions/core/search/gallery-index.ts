@@ -99,12 +99,14 @@ export function decodeUsableShards(
 /**
  * The newest published index for `model` from `snapshots`: its shards when the store publishes shards and has a
  * set, else its single snapshot; undefined when there is none or it cannot be used (then it is rebuilt).
+ * `onManifest` hears a shard set's time before its shards are fetched (see `LoadShardsOptions`).
  */
 export async function loadUsableSnapshot(
   snapshots: IndexSnapshotStore,
   model: IndexModel,
+  onManifest?: (createdAt: string) => void,
 ): Promise<{ index: VectorIndex; cursor: string | undefined; createdAt: string } | undefined> {
-  const published = await snapshots.loadShards?.();
+  const published = await snapshots.loadShards?.({ onManifest });
   if (published) return decodeUsableShards(published, model);
   return decodeUsableSnapshot(await snapshots.load(), model);
 }
@@ -203,13 +205,26 @@ export class GalleryIndex {
    */
   async open(): Promise<IndexRefresh> {
     return this.#serial(async () => {
-      const version = await this.#options.snapshots.version?.();
-      const loaded = await loadUsableSnapshot(this.#options.snapshots, this.#options.model);
+      const { snapshots, model, feed } = this.#options;
+      const version = await snapshots.version?.();
+      // A published shard set is caught up from its time: that catch-up (in DynamoDB, days × shards queries)
+      // starts as soon as the manifest names the time, while the shards are fetched and decoded.
+      let early: { from: string; changes: Promise<TemplateChanges> } | undefined;
+      const loaded = await loadUsableSnapshot(snapshots, model, (createdAt) => {
+        const changes = feed.changesSince(createdAt);
+        // Awaited below when the set is used; a set that turns out unusable leaves it unread.
+        changes.catch(() => undefined);
+        early = { from: createdAt, changes };
+      });
       this.#install(loaded?.index ?? this.#empty());
       // A snapshot without a cursor (published by the AWS indexer) is caught up from its time.
       this.#cursor = loaded ? (loaded.cursor ?? loaded.createdAt) : undefined;
       this.#snapshotVersion = version;
-      const refresh = await this.#apply(await this.#options.feed.changesSince(this.#cursor));
+      const changes =
+        early && loaded && early.from === this.#cursor
+          ? await early.changes
+          : await feed.changesSince(this.#cursor);
+      const refresh = await this.#apply(changes);
       const rebuilt = !loaded || refresh.rebuilt;
       if (this.#options.writesSnapshots && (rebuilt || refresh.applied > 0)) await this.#save();
       this.#loaded = true;
