@@ -402,6 +402,42 @@ describe('shards', () => {
     expect(codes(b)).toEqual(codes(a));
   });
 
+  it('widens int8 rows with the SIMD kernel as the JavaScript path does, in one snapshot and across shards', () => {
+    const index = buildIndex(30, 3, 512, 11);
+    const i8 = encodeSnapshot(index, { createdAt: CREATED, dtype: 'int8' });
+    const plain = new Map([...decodeSnapshot(i8, { simd: false }).entries()].map((e) => [e.templateId, e]));
+    const fast = decodeSnapshot(i8);
+    expect(fast.kernel).toBe('wasm-simd');
+    const shards = Array.from({ length: 4 }, (_, i) =>
+      encodeSnapshot(index, { createdAt: CREATED, dtype: 'int8', shard: { index: i, count: 4 } }),
+    );
+    const merged = buildMerged(shards);
+    for (const decoded of [fast, merged]) {
+      expect(decoded.size).toBe(index.size);
+      for (const e of decoded.entries()) {
+        const reference = plain.get(e.templateId)?.vector as Float32Array;
+        let worst = 0;
+        for (let j = 0; j < 512; j++)
+          worst = Math.max(worst, Math.abs((e.vector[j] as number) - (reference[j] as number)));
+        // The kernel rounds 1/‖q‖ to float32 before the product: at most an ulp or so of each component.
+        expect(worst).toBeLessThan(1e-7);
+      }
+    }
+  });
+
+  it('names an all-zero int8 row as corrupt on both paths', () => {
+    const { header, payload } = split(
+      encodeSnapshot(buildIndex(4, 3, 512, 12), { createdAt: CREATED, dtype: 'int8' }),
+    );
+    const codes = payload.subarray(header.count * 4);
+    codes.fill(0, 5 * 512, 6 * 512);
+    const bytes = assemble(header, payload);
+    for (const simd of [true, false]) {
+      const error = expectCode(() => decodeSnapshot(bytes, { simd }), 'INDEX_CORRUPT');
+      expect(error.message).toContain('row 5 is all zeros');
+    }
+  });
+
   it('refuses to merge different models, overlapping shards or nothing', () => {
     const a = buildIndex();
     const other = new VectorIndex({ modelId: 'other', dim: 32 });

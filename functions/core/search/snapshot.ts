@@ -36,6 +36,7 @@ import { z } from 'zod';
 import type { TemplateVariant } from '../domain.ts';
 import { isTemplateVariant, TEMPLATE_VARIANTS } from '../domain.ts';
 import { FaceprintError, isFaceprintError } from '../errors.ts';
+import type { Int8RowsWriter } from './simd-kernel.ts';
 import { type IndexColumns, VectorIndex } from './vector-index.ts';
 
 /** Current (and only) format version. */
@@ -457,17 +458,22 @@ function infoOf(header: SnapshotHeader, byteLength: number): SnapshotInfo {
  * Decodes and fully validates a snapshot into a new index. Throws `INDEX_INCOMPATIBLE` for an unknown
  * format version and `INDEX_CORRUPT` for bad magic, truncation, trailing bytes, a checksum mismatch,
  * inconsistent counts or ids, unknown variants, non-finite values, or a subject in the wrong shard.
+ * `simd: false` builds the index without the WebAssembly kernels (as a runtime without SIMD would).
  */
-export function decodeSnapshot(bytes: Uint8Array): VectorIndex {
-  return decodeSnapshotWithInfo(bytes).index;
+export function decodeSnapshot(bytes: Uint8Array, options?: { simd?: boolean }): VectorIndex {
+  return decodeSnapshotWithInfo(bytes, options).index;
 }
 
 /** {@link decodeSnapshot} and {@link inspectSnapshot} in one pass over the header. */
-export function decodeSnapshotWithInfo(bytes: Uint8Array): { index: VectorIndex; info: SnapshotInfo } {
+export function decodeSnapshotWithInfo(
+  bytes: Uint8Array,
+  options?: { simd?: boolean },
+): { index: VectorIndex; info: SnapshotInfo } {
   const decoded = decodeSnapshotColumns(bytes);
   const { columns } = decoded;
   const index = indexOf('', () =>
     VectorIndex.fromFilledColumns(columns, {
+      simd: options?.simd,
       length: columns.templateIds.length * columns.dim,
       fill: decoded.writeVectors,
       finite: decoded.finite,
@@ -493,8 +499,11 @@ type IdColumns = Omit<IndexColumns, 'vectors'>;
 interface DecodedColumns {
   columns: IdColumns;
   info: SnapshotInfo;
-  /** Writes the `count × dim` decoded floats into `target` (exactly that long). */
-  writeVectors: (target: Float32Array) => void;
+  /**
+   * Writes the `count × dim` decoded floats into `target` (exactly that long), int8 rows with `int8Rows` (the
+   * index's SIMD kernel) when given.
+   */
+  writeVectors: (target: Float32Array, int8Rows?: Int8RowsWriter | undefined) => void;
   /** True when the payload can only decode to finite values (int8 with checked scales). */
   finite: boolean;
 }
@@ -523,7 +532,7 @@ function decodeSnapshotColumns(bytes: Uint8Array): DecodedColumns {
   }
 
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  let writeVectors: (target: Float32Array) => void;
+  let writeVectors: DecodedColumns['writeVectors'];
   if (header.dtype === 'float32') {
     writeVectors = littleEndian
       ? (target) => new Uint8Array(target.buffer, target.byteOffset, payload.byteLength).set(payload)
@@ -541,7 +550,12 @@ function decodeSnapshotColumns(bytes: Uint8Array): DecodedColumns {
     // integers (so in any order). One pass to read, one to write, four components a step (measured ~40% faster
     // than one a step on a cold 100k decode); the scales only had to be positive and finite.
     const bulk = dim - (dim % 4);
-    writeVectors = (vectors) => {
+    writeVectors = (vectors, int8Rows) => {
+      if (int8Rows) {
+        const zero = int8Rows(quantised, vectors, dim);
+        if (zero >= 0) throw corrupt(`row ${zero} is all zeros`);
+        return;
+      }
       const q = quantised;
       for (let r = 0; r < count; r++) {
         const base = r * dim;
@@ -664,6 +678,25 @@ function mergeIdColumns(parts: readonly IdColumns[]): { columns: IdColumns; rowO
 }
 
 /**
+ * One snapshot checked and read up to its vectors (its checksum, header and columns; see
+ * {@link prepareSnapshot}), which {@link buildPrepared} then writes into a merged index. Opaque.
+ */
+export interface PreparedSnapshot {
+  readonly info: SnapshotInfo;
+  /** @internal */
+  readonly decoded: DecodedColumns;
+}
+
+/**
+ * Checks and reads one snapshot (a shard) up to its vectors, so that a cold start can do this for each shard as it
+ * arrives and only the merge is left when the last one does. Throws like {@link decodeSnapshot}.
+ */
+export function prepareSnapshot(bytes: Uint8Array): PreparedSnapshot {
+  const decoded = decodeSnapshotColumns(bytes);
+  return { info: decoded.info, decoded };
+}
+
+/**
  * Decodes several snapshots (the shards of one index) straight into one index, writing each shard's vectors once,
  * into the index's own storage. Throws like {@link decodeSnapshot} for a bad snapshot, `INDEX_INCOMPATIBLE` when
  * their model ids or dimensions differ, and `INDEX_CORRUPT` when a template appears in more than one.
@@ -672,16 +705,21 @@ export function buildMerged(
   snapshots: readonly Uint8Array[],
   check: (info: SnapshotInfo, at: number) => void = () => undefined,
 ): VectorIndex {
-  const parts: DecodedColumns[] = [];
-  for (const [at, bytes] of snapshots.entries()) {
-    const decoded = decodeSnapshotColumns(bytes);
-    check(decoded.info, at);
-    const first = parts[0];
-    if (first) assertCompatible(decoded.columns, first.columns);
-    parts.push(decoded);
-  }
-  if (parts.length === 0)
-    throw new FaceprintError('INVALID_ARGUMENT', 'buildMerged needs at least one snapshot');
+  return buildPrepared(
+    snapshots.map((bytes, at) => {
+      const prepared = prepareSnapshot(bytes);
+      check(prepared.info, at);
+      return prepared;
+    }),
+  );
+}
+
+/** {@link buildMerged} from snapshots already prepared (in the order their rows are to be merged). */
+export function buildPrepared(prepared: readonly PreparedSnapshot[]): VectorIndex {
+  const parts = prepared.map((p) => p.decoded);
+  const first = parts[0];
+  if (!first) throw new FaceprintError('INVALID_ARGUMENT', 'buildMerged needs at least one snapshot');
+  for (const part of parts) assertCompatible(part.columns, first.columns);
   const { columns, rowOffsets } =
     parts.length === 1
       ? { columns: (parts[0] as DecodedColumns).columns, rowOffsets: [0] }
@@ -690,10 +728,10 @@ export function buildMerged(
   return indexOf('shards overlap: ', () =>
     VectorIndex.fromFilledColumns(columns, {
       length: columns.templateIds.length * dim,
-      fill: (target) => {
+      fill: (target, int8Rows) => {
         for (const [at, part] of parts.entries()) {
           const start = (rowOffsets[at] as number) * dim;
-          part.writeVectors(target.subarray(start, start + part.columns.templateIds.length * dim));
+          part.writeVectors(target.subarray(start, start + part.columns.templateIds.length * dim), int8Rows);
         }
       },
       finite: parts.every((part) => part.finite),

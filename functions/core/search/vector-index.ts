@@ -16,6 +16,8 @@ import {
   type DotsKernel,
   dotsModule,
   FLOATS_PER_SIMD_STEP,
+  type Int8RowsWriter,
+  type UnitFromInt8Kernel,
   WASM_PAGE,
   type WasmMemory,
   wasm,
@@ -115,6 +117,7 @@ export class VectorIndex {
   #scores: Float32Array;
   #memory: WasmMemory | undefined;
   #dots: DotsKernel | undefined;
+  #unitFromInt8: UnitFromInt8Kernel | undefined;
 
   #templateIds: string[] = [];
   #rowSubject: Int32Array;
@@ -142,6 +145,7 @@ export class VectorIndex {
       this.#memory = new wasm.Memory({ initial: this.#pagesFor(this.#capacity) });
       const instance = new wasm.Instance(dotsModule, { e: { m: this.#memory } });
       this.#dots = instance.exports.dots as DotsKernel;
+      this.#unitFromInt8 = instance.exports.unitFromInt8 as UnitFromInt8Kernel;
     }
     this.#vectors = new Float32Array(0);
     this.#query = new Float32Array(0);
@@ -168,6 +172,7 @@ export class VectorIndex {
    * {@link fromColumns} without an intermediate vector array: `fill` writes the `count × dim` floats straight into
    * the index's storage (a cold start decodes each shard's payload into place, one copy instead of three).
    * `finite: true` says `fill` can only write finite values (dequantised int8), which skips the finiteness scan.
+   * `fill` is handed the SIMD kernel's int8 writer for views of this storage when the index has one.
    * @internal
    */
   static fromFilledColumns(
@@ -176,7 +181,7 @@ export class VectorIndex {
       simd?: boolean | undefined;
       /** The number of floats `fill` writes; must be `count × dim`. */
       length: number;
-      fill: (target: Float32Array) => void;
+      fill: (target: Float32Array, int8Rows: Int8RowsWriter | undefined) => void;
       finite?: boolean | undefined;
     },
   ): VectorIndex {
@@ -221,7 +226,7 @@ export class VectorIndex {
     const empty = rowsPerSubject.indexOf(0);
     if (empty >= 0) throw invalid(`subject ${subjectIds[empty]} has no templates`);
     const vectors = index.#vectors.subarray(0, count * dim);
-    options.fill(vectors);
+    options.fill(vectors, index.#int8RowsWriter());
     if (!options.finite) {
       // x × 0 is ±0 for finite x and NaN for ±Infinity or NaN, so one sum finds any non-finite component
       // cheaply; the slow scan only runs to name the row.
@@ -578,6 +583,23 @@ export class VectorIndex {
       similarity: fused[o] as number,
       templateId: this.#templateIds[bestRow[o] as number] as string,
     }));
+  }
+
+  /**
+   * The kernel's int8 writer for views of this index's WebAssembly memory: the int8 rows are copied into the last
+   * quarter of their target's bytes and widened in place (see `unitFromInt8`), so no scratch memory is needed.
+   */
+  #int8RowsWriter(): Int8RowsWriter | undefined {
+    const memory = this.#memory;
+    const kernel = this.#unitFromInt8;
+    if (!memory || !kernel) return undefined;
+    return (quantised, target, dim) => {
+      if (target.buffer !== memory.buffer || target.length !== quantised.length || dim % FLOATS_PER_SIMD_STEP)
+        throw invalid('int8 rows must fill a view of the index storage, in whole SIMD steps');
+      const at = target.byteOffset + 3 * quantised.length;
+      new Int8Array(memory.buffer, at, quantised.length).set(quantised);
+      return kernel(at, target.byteOffset, quantised.length / dim, dim);
+    };
   }
 
   #pagesFor(capacity: number): number {
