@@ -227,8 +227,8 @@ describe('GalleryIndex as a reader (AWS functions)', () => {
 });
 
 /**
- * A store that publishes shards, as S3 does: the manifest is read first, and its shards arrive only when the test
- * releases them, so the test can see what the reader does in between.
+ * A store that publishes shards, as S3 does: the manifest is read first, and its shards arrive (reported one by one,
+ * last shard first) only when the test releases them, so the test can see what the reader does in between.
  */
 class ShardedSnapshots implements IndexSnapshotStore {
   published: PublishedShards | undefined;
@@ -242,10 +242,11 @@ class ShardedSnapshots implements IndexSnapshotStore {
   async loadShards(options: LoadShardsOptions = {}) {
     const published = this.published;
     if (!published) return undefined;
-    options.onManifest?.(published.createdAt);
+    options.onManifest?.({ createdAt: published.createdAt, count: published.count });
     await new Promise<void>((resolve) => {
       this.release = resolve;
     });
+    for (const [shard, bytes] of [...published.shards].reverse()) options.onShard?.(shard, bytes);
     return published;
   }
 }

@@ -9,6 +9,7 @@ import {
   decodeShards,
   encodeShards,
   MAX_INDEX_SHARDS,
+  ShardSetDecoder,
   shardsOfSubjects,
 } from '../../functions/core/search/shards.ts';
 import { encodeSnapshot, shardOf } from '../../functions/core/search/snapshot.ts';
@@ -48,6 +49,23 @@ describe('index shards', () => {
       const query = randomUnit(MODEL.dim, next);
       expect(decoded.search(query, { k: 5 })).toEqual(index.search(query, { k: 5 }));
     }
+  });
+
+  it('decodes shards one at a time as they arrive, in any order, into the same index', () => {
+    const index = gallery(40);
+    const shards = encodeShards(index, { count: 5, createdAt: CREATED, dtype: 'int8' });
+    const whole = decodeShards({ count: 5, createdAt: CREATED, shards }, MODEL);
+    const decoder = new ShardSetDecoder(5, MODEL);
+    for (const shard of [3, 0, 4, 1, 2]) decoder.add(shard, shards.get(shard) as Uint8Array);
+    expect(decoder.size).toBe(5);
+    const arrived = decoder.finish();
+    // Rows in shard order whatever the arrival order: the same index, row for row.
+    expect([...arrived.entries()]).toEqual([...whole.entries()]);
+    // A shard heard of twice, or under another number, is refused as it arrives.
+    expectFaceprintError(() => decoder.add(3, shards.get(3) as Uint8Array), 'INDEX_CORRUPT');
+    const other = new ShardSetDecoder(5, MODEL);
+    expectFaceprintError(() => other.add(2, shards.get(1) as Uint8Array), 'INDEX_CORRUPT');
+    expectFaceprintError(() => other.finish(), 'INDEX_CORRUPT');
   });
 
   it('decodes only the shards it is given, and only their subjects', () => {

@@ -139,19 +139,23 @@ export class S3SnapshotStore implements IndexSnapshotStore {
   /**
    * The published shards, fetched side by side: all of them, or those `only` names given the published shard
    * count (undefined from it: all), so a caller learns the count and fetches in one manifest read; `onManifest`
-   * hears the set's time before the fetches start. Undefined when no manifest has been published, or when a shard
+   * hears of the set before the fetches start and `onShard` of each shard as it arrives. Undefined when no manifest has been published, or when a shard
    * it names is missing even after reading the manifest again (a shard deleted under a reader by an erasure's
    * prune is found that way).
    */
   async loadShards(options: LoadShardsOptions = {}): Promise<PublishedShards | undefined> {
-    const { only, onManifest } = options;
+    const { only, onManifest, onShard } = options;
     for (let attempt = 0; ; attempt++) {
       const manifest = await this.manifest();
       if (!manifest) return undefined;
-      onManifest?.(manifest.createdAt);
+      onManifest?.({ createdAt: manifest.createdAt, count: manifest.count });
       const selected = only?.(manifest.count);
       const wanted = manifest.shards.filter((s) => !selected || selected.includes(s.index));
-      const bodies = await mapLimit(wanted, SHARD_CONCURRENCY, (s) => this.get(s.key));
+      const bodies = await mapLimit(wanted, SHARD_CONCURRENCY, async (s) => {
+        const body = await this.get(s.key);
+        if (body) onShard?.(s.index, body);
+        return body;
+      });
       if (bodies.every((b) => b !== undefined)) {
         const shards = new Map<number, Uint8Array>();
         for (const [i, shard] of wanted.entries()) shards.set(shard.index, bodies[i] as Uint8Array);

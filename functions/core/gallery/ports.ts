@@ -53,16 +53,21 @@ export interface IndexSnapshotStore {
   loadShards?(options?: LoadShardsOptions): Promise<PublishedShards | undefined>;
 }
 
-/** What {@link IndexSnapshotStore.loadShards} fetches, and who hears of the manifest before the shards arrive. */
+/**
+ * What {@link IndexSnapshotStore.loadShards} fetches, and who hears of the set while it arrives: a cold reader starts
+ * its catch-up from the manifest's time and decodes each shard as it lands, while the rest are still fetched.
+ */
 export interface LoadShardsOptions {
   /** The shards to fetch given the published count (undefined from it, or no function: every shard). */
   only?: ((count: number) => readonly number[] | undefined) | undefined;
   /**
-   * Called with the set's `createdAt` as soon as the manifest is read, before the shards are fetched: a reader
-   * starts its catch-up from that time while the bytes arrive. It may hear of a set whose shards then turn out
-   * missing (the method then answers undefined).
+   * Called as soon as the manifest is read, before its shards are fetched; again if the store reads the manifest
+   * again (a shard went missing), and then the shards heard of before are to be forgotten. It may hear of a set
+   * whose shards then turn out missing (the method then answers undefined).
    */
-  onManifest?: ((createdAt: string) => void) | undefined;
+  onManifest?: ((manifest: { createdAt: string; count: number }) => void) | undefined;
+  /** Called with each shard's bytes as they arrive (then also in the answer), in any order. */
+  onShard?: ((shard: number, bytes: Uint8Array) => void) | undefined;
 }
 
 /** An index published as shards (`core/search/shards.ts`): shard `i` holds the subjects `shardOf(id, count) = i`. */

@@ -18,7 +18,7 @@
 import type { Candidate, FaceTemplate } from '../domain.ts';
 import type { IndexSnapshotStore, PublishedShards, TemplateChanges, TemplateFeed } from '../gallery/ports.ts';
 import type { ApproximateIndex } from './ann-index.ts';
-import { decodeShards } from './shards.ts';
+import { decodeShards, ShardSetDecoder } from './shards.ts';
 import { assertCompatible, decodeSnapshotWithInfo, encodeSnapshot } from './snapshot.ts';
 import { type ApproximateIndexing, TieredIndex } from './tiered-index.ts';
 import { type IndexEntry, type SearchOptions, VectorIndex } from './vector-index.ts';
@@ -99,15 +99,46 @@ export function decodeUsableShards(
 /**
  * The newest published index for `model` from `snapshots`: its shards when the store publishes shards and has a
  * set, else its single snapshot; undefined when there is none or it cannot be used (then it is rebuilt).
- * `onManifest` hears a shard set's time before its shards are fetched (see `LoadShardsOptions`).
+ * `onManifest` hears a shard set's time before its shards are fetched (see `LoadShardsOptions`). Each shard is
+ * checked and read as it arrives, so that only the merge is left when the last one does.
  */
 export async function loadUsableSnapshot(
   snapshots: IndexSnapshotStore,
   model: IndexModel,
   onManifest?: (createdAt: string) => void,
 ): Promise<{ index: VectorIndex; cursor: string | undefined; createdAt: string } | undefined> {
-  const published = await snapshots.loadShards?.({ onManifest });
-  if (published) return decodeUsableShards(published, model);
+  const arriving: { decoder?: ShardSetDecoder | undefined; failed: boolean } = { failed: false };
+  const published = await snapshots.loadShards?.({
+    onManifest: (manifest) => {
+      arriving.failed = false;
+      try {
+        arriving.decoder = new ShardSetDecoder(manifest.count, model);
+      } catch {
+        arriving.failed = true;
+      }
+      onManifest?.(manifest.createdAt);
+    },
+    onShard: (shard, bytes) => {
+      if (arriving.failed) return;
+      try {
+        arriving.decoder?.add(shard, bytes);
+      } catch {
+        // The same bytes would fail the same way below: the set is unusable (then it is rebuilt).
+        arriving.failed = true;
+      }
+    },
+  });
+  if (published) {
+    if (arriving.failed) return undefined;
+    const { decoder } = arriving;
+    // A store that does not report shards as they arrive: decoded here instead.
+    if (!decoder || decoder.size !== published.shards.size) return decodeUsableShards(published, model);
+    try {
+      return { index: decoder.finish(), cursor: undefined, createdAt: published.createdAt };
+    } catch {
+      return undefined;
+    }
+  }
   return decodeUsableSnapshot(await snapshots.load(), model);
 }
 

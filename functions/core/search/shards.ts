@@ -11,7 +11,15 @@
 
 import { FaceprintError } from '../errors.ts';
 import type { PublishedShards } from '../gallery/ports.ts';
-import { assertCompatible, buildMerged, encodeSnapshot, type SnapshotDtype, shardOf } from './snapshot.ts';
+import {
+  assertCompatible,
+  buildPrepared,
+  encodeSnapshot,
+  type PreparedSnapshot,
+  prepareSnapshot,
+  type SnapshotDtype,
+  shardOf,
+} from './snapshot.ts';
 import type { VectorIndex } from './vector-index.ts';
 
 /** The most shards a published index may have (each is one object to fetch at a cold start). */
@@ -87,19 +95,53 @@ export function encodeShards(
  *   `INDEX_INCOMPATIBLE` for a shard of another model or dimension.
  */
 export function decodeShards(published: PublishedShards, model: ShardModel): VectorIndex {
-  checkShardCount(published.count);
-  if (published.shards.size === 0) throw corrupt('no shard to decode');
-  const numbered = [...published.shards].sort(([a], [b]) => a - b);
-  const index = buildMerged(
-    numbered.map(([, bytes]) => bytes),
-    (info, at) => {
-      const number = numbered[at]?.[0];
-      if (!info.shard || info.shard.index !== number || info.shard.count !== published.count) {
-        const found = info.shard ? `${info.shard.index} of ${info.shard.count}` : 'an unsharded snapshot';
-        throw corrupt(`shard ${number} of ${published.count} holds ${found}`);
-      }
-    },
-  );
-  assertCompatible(index, { modelId: model.id, dim: model.dim });
-  return index;
+  const decoder = new ShardSetDecoder(published.count, model);
+  for (const [number, bytes] of published.shards) decoder.add(number, bytes);
+  return decoder.finish();
+}
+
+/**
+ * {@link decodeShards} one shard at a time, in any order: a cold start checks and reads each shard as its bytes
+ * arrive (checksum, header, id columns), while the others are still being fetched, and only the merge into one
+ * index (rows in shard order) is left for {@link finish}.
+ */
+export class ShardSetDecoder {
+  readonly #count: number;
+  readonly #model: ShardModel;
+  readonly #prepared = new Map<number, PreparedSnapshot>();
+
+  /** Throws `INVALID_ARGUMENT` for a bad shard count. */
+  constructor(count: number, model: ShardModel) {
+    checkShardCount(count);
+    this.#count = count;
+    this.#model = model;
+  }
+
+  /** Shards added so far. */
+  get size(): number {
+    return this.#prepared.size;
+  }
+
+  /**
+   * Checks and reads shard `number`. Throws like {@link decodeShards}; `INDEX_CORRUPT` for a shard given twice.
+   */
+  add(number: number, bytes: Uint8Array): void {
+    if (this.#prepared.has(number)) throw corrupt(`shard ${number} was given twice`);
+    const prepared = prepareSnapshot(bytes);
+    const { shard } = prepared.info;
+    if (!shard || shard.index !== number || shard.count !== this.#count) {
+      const found = shard ? `${shard.index} of ${shard.count}` : 'an unsharded snapshot';
+      throw corrupt(`shard ${number} of ${this.#count} holds ${found}`);
+    }
+    this.#prepared.set(number, prepared);
+  }
+
+  /** Merges the shards added into one index of the decoder's model. Throws like {@link decodeShards}. */
+  finish(): VectorIndex {
+    if (this.#prepared.size === 0) throw corrupt('no shard to decode');
+    const numbered = [...this.#prepared].sort(([a], [b]) => a - b);
+    const index = buildPrepared(numbered.map(([, prepared]) => prepared));
+    assertCompatible(index, { modelId: this.#model.id, dim: this.#model.dim });
+    return index;
+  }
 }
