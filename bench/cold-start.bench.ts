@@ -1,6 +1,7 @@
 /**
  * `npm run bench:cold -- --rows 0,100000[,1000000] [--dtype int8|float32] [--shards 16|0] [--source]
- * [--handler out/other.mjs] [--profile dir]`: the API Lambda's cold start with the real handler, locally —
+ * [--handler out/other.mjs] [--profile dir] [--warmup 1] [--rounds 3]`: the API Lambda's cold start with the real
+ * handler, locally —
  * DynamoDB Local and s3rver stand in for DynamoDB and S3. A snapshot of N templates is published under `index/` as
  * the indexer would (`--shards` shards, default 16; 0: the single object of older releases; `--dtype`, default
  * int8 as the indexer publishes), its first rows the probe person's other seed photos so the first identify has a
@@ -12,6 +13,12 @@
  * commit); `--profile` writes the child's `.cpuprofile`. Prints one JSON object and a Markdown table, with the
  * init phase's index-ready and models-ready times, CPU times and the first decision. Loopback only: the figures
  * include this machine's load (printed), not S3's real bandwidth.
+ *
+ * Each gallery size gets `--warmup` cold containers first (default 1), reported as `warm-up` rows but left out of
+ * the medians, then `--rounds` measured ones (default 3). The warm-up is for the emulators, not the handler: every
+ * child is a fresh process that imports, loads and answers from nothing, but DynamoDB Local is a JVM whose first
+ * Query, PutItem and TransactWriteItems are compiled while they run (measured: 16 catch-up queries 0.7–0.9 s each
+ * and a first identify's writes ~0.4 s against ~0.15 s warm), where DynamoDB itself answers in milliseconds.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -98,13 +105,18 @@ async function main(): Promise<void> {
   const dtype = arg('dtype', 'int8') as 'float32' | 'int8';
   const shards = Number(arg('shards', String(DEFAULT_INDEX_SHARDS)));
   const built = process.argv.includes('--source') ? undefined : await bundleApi();
-  // `--handler out/x.mjs`: a handler bundle built elsewhere (e.g. from another commit), for A/B runs.
-  const prebuilt = arg('handler', '');
-  const bundle = built && prebuilt ? { ...built, handler: prebuilt } : built;
+  // `--handler out/x.mjs[,bundled]`: handler bundles built elsewhere (e.g. from another commit), `bundled` for this
+  // tree's; several are run in turn within each round, so an A/B shares the emulators and the machine's load.
+  const handlers = (arg('handler', '') || 'bundled').split(',');
   const profileDir = arg('profile', '');
   const planted = await plantedEmbeddings();
   const [dynamo, s3rver] = await Promise.all([startDynamoLocal(), startS3rver([BUCKET])]);
+  const warmups = Number(arg('warmup', '1'));
+  const rounds = Number(arg('rounds', '3'));
+  if (!Number.isInteger(warmups) || warmups < 0 || !Number.isInteger(rounds) || rounds < 1)
+    throw new Error('--warmup must be a whole number ≥ 0 and --rounds one ≥ 1');
   const results: Record<string, unknown>[] = [];
+  const summary: Record<string, unknown>[] = [];
   try {
     for (const rows of rowsList) {
       const tables = await createTables(dynamo.endpoint);
@@ -143,89 +155,131 @@ async function main(): Promise<void> {
         snapshotBytes = bytes.byteLength;
       }
       s3.destroy();
-      const load = (await import('node:os')).loadavg()[0] as number;
-      // Asynchronously: s3rver answers from this process's event loop.
-      // Asynchronously: s3rver answers from this process's event loop.
-      const { stdout: out } = await promisify(execFile)(
-        process.execPath,
-        [
-          ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-          // The bundled child runs under plain node, as in the image; the source child under tsx.
-          ...(bundle ? [bundle.child] : ['--import', 'tsx', CHILD]),
-          '--handler',
-          bundle ? bundle.handler : join(ROOT, 'functions', 'handlers', 'api.ts'),
-          '--photo',
-          seedPhoto('irene', 1),
-        ],
-        {
-          env: {
-            ...process.env,
-            ...emulatorEnv({ s3: s3rver.endpoint, dynamo: dynamo.endpoint, bucket: BUCKET, tables }),
-            FACEPRINT_API_KEYS_REQUIRED: 'false',
-            AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-            // As the image sets them: a bundle cannot find them relative to its own modules.
-            FACEPRINT_MODELS_DIR: join(ROOT, 'layers', 'models'),
-            FACEPRINT_CALIBRATION: SHIPPED_CALIBRATION_PATH,
-          },
-          maxBuffer: 1 << 20,
-        },
-      );
-      const timing = JSON.parse(out) as {
-        nodeStartMs: number;
-        importMs: number;
-        indexReadyMs: number | undefined;
-        modelsReadyMs: number | undefined;
-        firstMs: number;
-        secondMs: number;
-        importCpuMs: number;
-        firstCpuMs: number;
-        cpuMs: number;
-        firstBody: string;
-      };
-      const faces = (
-        JSON.parse(timing.firstBody) as {
-          faces: { decision?: { kind: string; similarity: number; subjectId?: string } }[];
+      const measured: Record<string, unknown>[] = [];
+      for (let round = -warmups; round < rounds; round++) {
+        for (const handler of handlers) {
+          const row = await coldContainer(rows, round < 0 ? 'warm-up' : String(round + 1), tables, handler);
+          row.snapshotMiB = Math.round((snapshotBytes / 2 ** 20) * 10) / 10;
+          results.push(row);
+          if (round >= 0) measured.push(row);
+          process.stderr.write(`${JSON.stringify(row)}\n`);
         }
-      ).faces;
-      const ms = (x: number | undefined) => (x === undefined ? '—' : Math.round(x));
-      results.push({
-        rows,
-        dtype,
-        shards,
-        handler: prebuilt ? prebuilt.split('/').at(-1) : bundle ? 'bundled' : 'source (tsx)',
-        snapshotMiB: Math.round((snapshotBytes / 2 ** 20) * 10) / 10,
-        nodeStartMs: ms(timing.nodeStartMs),
-        indexReadyMs: ms(timing.indexReadyMs),
-        modelsReadyMs: ms(timing.modelsReadyMs),
-        importAndInitMs: ms(timing.importMs),
-        firstRequestMs: ms(timing.firstMs),
-        coldStartMs: ms(timing.importMs + timing.firstMs),
-        warmRequestMs: ms(timing.secondMs),
-        initCpuMs: ms(timing.importCpuMs),
-        firstRequestCpuMs: ms(timing.firstCpuMs),
-        processCpuMs: ms(timing.cpuMs),
-        firstDecision: faces
-          .map((f) =>
-            f.decision
-              ? `${f.decision.kind} ${f.decision.subjectId ?? ''} ${f.decision.similarity.toFixed(4)}`
-              : '?',
-          )
-          .join(', '),
-        loadAverage: Math.round(load * 10) / 10,
-      });
-      process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+      }
+      for (const handler of new Set(measured.map((r) => r.handler))) {
+        const mine = measured.filter((r) => r.handler === handler);
+        const median = (key: string) => {
+          const values = mine.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+          values.sort((a, b) => a - b);
+          return values.length === 0 ? '—' : (values[Math.floor(values.length / 2)] as number);
+        };
+        const cold = mine.map((r) => r.coldStartMs as number);
+        summary.push({
+          rows,
+          handler,
+          rounds: mine.length,
+          coldStartMs: median('coldStartMs'),
+          coldStartRange: `${Math.min(...cold)}–${Math.max(...cold)}`,
+          indexReadyMs: median('indexReadyMs'),
+          modelsReadyMs: median('modelsReadyMs'),
+          firstRequestMs: median('firstRequestMs'),
+          initCpuMs: median('initCpuMs'),
+          firstRequestCpuMs: median('firstRequestCpuMs'),
+        });
+      }
     }
   } finally {
     await Promise.all([s3rver.stop(), dynamo.stop()]);
   }
-  console.log(JSON.stringify({ bench: 'cold-start', target: 'cold start ≤ 2 s at 100k', results }));
-  const headers = Object.keys(results[0] ?? {});
-  console.log(
-    markdownTable(
+  console.log(JSON.stringify({ bench: 'cold-start', target: 'cold start ≤ 2 s at 100k', summary, results }));
+  const table = (rowsOut: Record<string, unknown>[]) => {
+    const headers = Object.keys(rowsOut[0] ?? {});
+    return markdownTable(
       headers,
-      results.map((r) => headers.map((h) => r[h] as string | number)),
-    ),
-  );
+      rowsOut.map((r) => headers.map((h) => r[h] as string | number)),
+    );
+  };
+  console.log(table(results));
+  console.log(`\nMedians of the measured rounds (warm-up rows left out):\n\n${table(summary)}`);
+
+  /** One fresh child: imports the handler, loads the index and models, answers two identify requests. */
+  async function coldContainer(
+    rows: number,
+    round: string,
+    tables: Awaited<ReturnType<typeof createTables>>,
+    handler: string,
+  ): Promise<Record<string, unknown>> {
+    const bundle = built && { ...built, handler: handler === 'bundled' ? built.handler : handler };
+    const load = (await import('node:os')).loadavg()[0] as number;
+    // Asynchronously: s3rver answers from this process's event loop.
+    const { stdout: out } = await promisify(execFile)(
+      process.execPath,
+      [
+        ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+        // The bundled child runs under plain node, as in the image; the source child under tsx.
+        ...(bundle ? [bundle.child] : ['--import', 'tsx', CHILD]),
+        '--handler',
+        bundle ? bundle.handler : join(ROOT, 'functions', 'handlers', 'api.ts'),
+        '--photo',
+        seedPhoto('irene', 1),
+      ],
+      {
+        env: {
+          ...process.env,
+          ...emulatorEnv({ s3: s3rver.endpoint, dynamo: dynamo.endpoint, bucket: BUCKET, tables }),
+          FACEPRINT_API_KEYS_REQUIRED: 'false',
+          AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+          // As the image sets them: a bundle cannot find them relative to its own modules.
+          FACEPRINT_MODELS_DIR: join(ROOT, 'layers', 'models'),
+          FACEPRINT_CALIBRATION: SHIPPED_CALIBRATION_PATH,
+        },
+        maxBuffer: 1 << 20,
+      },
+    );
+    const timing = JSON.parse(out) as {
+      nodeStartMs: number;
+      importMs: number;
+      indexReadyMs: number | undefined;
+      modelsReadyMs: number | undefined;
+      firstMs: number;
+      secondMs: number;
+      importCpuMs: number;
+      firstCpuMs: number;
+      cpuMs: number;
+      firstBody: string;
+    };
+    const faces = (
+      JSON.parse(timing.firstBody) as {
+        faces: { decision?: { kind: string; similarity: number; subjectId?: string } }[];
+      }
+    ).faces;
+    const ms = (x: number | undefined) => (x === undefined ? '—' : Math.round(x));
+    return {
+      rows,
+      round,
+      dtype,
+      shards,
+      handler: bundle ? (handler.split('/').at(-1) ?? handler) : 'source (tsx)',
+      snapshotMiB: 0,
+      nodeStartMs: ms(timing.nodeStartMs),
+      indexReadyMs: ms(timing.indexReadyMs),
+      modelsReadyMs: ms(timing.modelsReadyMs),
+      importAndInitMs: ms(timing.importMs),
+      firstRequestMs: ms(timing.firstMs),
+      coldStartMs: ms(timing.importMs + timing.firstMs),
+      warmRequestMs: ms(timing.secondMs),
+      initCpuMs: ms(timing.importCpuMs),
+      firstRequestCpuMs: ms(timing.firstCpuMs),
+      processCpuMs: ms(timing.cpuMs),
+      firstDecision: faces
+        .map((f) =>
+          f.decision
+            ? `${f.decision.kind} ${f.decision.subjectId ?? ''} ${f.decision.similarity.toFixed(4)}`
+            : '?',
+        )
+        .join(', '),
+      loadAverage: Math.round(load * 10) / 10,
+    };
+  }
 }
 
 await main();
