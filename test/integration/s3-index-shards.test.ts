@@ -7,10 +7,14 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3SnapshotStore } from '../../functions/adapters/aws/s3-snapshot-store.ts';
 import { TEMPLATE_VARIANTS, type TemplateVariant } from '../../functions/core/domain.ts';
-import type { TemplateChanges, TemplateFeed } from '../../functions/core/gallery/ports.ts';
+import type {
+  ShardManifestFacts,
+  TemplateChanges,
+  TemplateFeed,
+} from '../../functions/core/gallery/ports.ts';
 import { GalleryIndex, loadUsableSnapshot } from '../../functions/core/search/gallery-index.ts';
 import { decodeShards, encodeShards } from '../../functions/core/search/shards.ts';
-import { encodeSnapshot } from '../../functions/core/search/snapshot.ts';
+import { encodeSnapshot, inspectSnapshot } from '../../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../../functions/core/search/vector-index.ts';
 import { s3Client, startS3rver } from '../support/emulators.ts';
 import { randomUnit, rng } from '../support/random.ts';
@@ -96,8 +100,19 @@ describe('S3SnapshotStore: the index in shards', () => {
     });
     expect(await snapshots.version()).not.toBe(legacyVersion);
     expect(await snapshots.load()).toBeUndefined();
-    const published = await snapshots.loadShards();
+    // The manifest records each shard's rows, which a reader hears before any shard arrives.
+    const heard: ShardManifestFacts[] = [];
+    const arrived: number[] = [];
+    const published = await snapshots.loadShards({
+      onManifest: (facts) => heard.push(facts),
+      onShard: (shard) => arrived.push(shard),
+    });
     expect(published).toMatchObject({ count: 4, createdAt: T2 });
+    expect(heard).toHaveLength(1);
+    expect(heard[0]?.rows).toEqual(
+      new Map([...published!.shards].map(([shard, bytes]) => [shard, inspectSnapshot(bytes).count])),
+    );
+    expect(arrived.sort()).toEqual([0, 1, 2, 3]);
     expect(decodeShards(published!, MODEL).subjectIds().sort()).toEqual(index.subjectIds().sort());
     // A reader notices the new publication and loads the shards.
     expect((await loadUsableSnapshot(snapshots, MODEL))?.createdAt).toBe(T2);

@@ -19,7 +19,7 @@ import type {
 } from '../../functions/core/gallery/ports.ts';
 import { GalleryIndex } from '../../functions/core/search/gallery-index.ts';
 import { encodeShards } from '../../functions/core/search/shards.ts';
-import { encodeSnapshot } from '../../functions/core/search/snapshot.ts';
+import { encodeSnapshot, inspectSnapshot } from '../../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../../functions/core/search/vector-index.ts';
 
 const MODEL = { id: 'm', dim: 16 };
@@ -242,7 +242,14 @@ class ShardedSnapshots implements IndexSnapshotStore {
   async loadShards(options: LoadShardsOptions = {}) {
     const published = this.published;
     if (!published) return undefined;
-    options.onManifest?.({ createdAt: published.createdAt, count: published.count });
+    // Row counts as the S3 manifest records them (none when a shard cannot be read: an older manifest).
+    let rows: Map<number, number> | undefined;
+    try {
+      rows = new Map([...published.shards].map(([shard, bytes]) => [shard, inspectSnapshot(bytes).count]));
+    } catch {
+      rows = undefined;
+    }
+    options.onManifest?.({ createdAt: published.createdAt, count: published.count, rows });
     await new Promise<void>((resolve) => {
       this.release = resolve;
     });

@@ -12,7 +12,7 @@ import {
   ShardSetDecoder,
   shardsOfSubjects,
 } from '../../functions/core/search/shards.ts';
-import { encodeSnapshot, shardOf } from '../../functions/core/search/snapshot.ts';
+import { encodeSnapshot, inspectSnapshot, shardOf } from '../../functions/core/search/snapshot.ts';
 import { VectorIndex } from '../../functions/core/search/vector-index.ts';
 import { expectFaceprintError } from '../support/errors.ts';
 import { randomUnit, rng } from '../support/random.ts';
@@ -66,6 +66,42 @@ describe('index shards', () => {
     const other = new ShardSetDecoder(5, MODEL);
     expectFaceprintError(() => other.add(2, shards.get(1) as Uint8Array), 'INDEX_CORRUPT');
     expectFaceprintError(() => other.finish(), 'INDEX_CORRUPT');
+  });
+
+  it('with the row counts known up front, writes each shard into its final rows as it arrives', () => {
+    const index = gallery(40);
+    const shards = encodeShards(index, { count: 5, createdAt: CREATED, dtype: 'int8' });
+    const whole = decodeShards({ count: 5, createdAt: CREATED, shards }, MODEL);
+    const rows = new Map([...shards].map(([shard, bytes]) => [shard, inspectSnapshot(bytes).count]));
+    const placed = new ShardSetDecoder(5, MODEL, rows);
+    for (const shard of [4, 2, 0, 3, 1]) placed.add(shard, shards.get(shard) as Uint8Array);
+    expect([...placed.finish().entries()]).toEqual([...whole.entries()]);
+    // A shard that is not the size the manifest said, one not expected, one that never came: refused.
+    const wrongRows = new ShardSetDecoder(
+      5,
+      MODEL,
+      new Map([...rows].map(([s, n]) => [s, s === 1 ? n + 1 : n])),
+    );
+    expectFaceprintError(() => wrongRows.add(1, shards.get(1) as Uint8Array), 'INDEX_CORRUPT');
+    const partial = new ShardSetDecoder(
+      5,
+      MODEL,
+      new Map([
+        [0, rows.get(0) as number],
+        [1, rows.get(1) as number],
+      ]),
+    );
+    expectFaceprintError(() => partial.add(2, shards.get(2) as Uint8Array), 'INDEX_CORRUPT');
+    partial.add(0, shards.get(0) as Uint8Array);
+    expectFaceprintError(() => partial.finish(), 'INDEX_CORRUPT');
+    // Another model's shards are refused as they arrive.
+    const foreign = encodeShards(gallery(10, 3, 'other-model'), { count: 5, createdAt: CREATED });
+    const strict = new ShardSetDecoder(
+      5,
+      MODEL,
+      new Map([...foreign].map(([s, b]) => [s, inspectSnapshot(b).count])),
+    );
+    expectFaceprintError(() => strict.add(0, foreign.get(0) as Uint8Array), 'INDEX_INCOMPATIBLE');
   });
 
   it('decodes only the shards it is given, and only their subjects', () => {

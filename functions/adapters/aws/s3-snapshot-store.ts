@@ -2,6 +2,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { z } from 'zod';
 import type { IndexSnapshotStore, LoadShardsOptions, PublishedShards } from '../../core/gallery/ports.ts';
 import { checkShardCount } from '../../core/search/shards.ts';
+import { inspectSnapshot } from '../../core/search/snapshot.ts';
 import { deleteAllVersions, pruneSupersededSnapshots } from './s3-versions.ts';
 
 function isMissing(error: unknown): boolean {
@@ -18,7 +19,13 @@ const ManifestSchema = z.object({
   createdAt: z.string().min(1),
   count: z.number().int().positive(),
   shards: z.array(
-    z.object({ index: z.number().int().nonnegative(), key: z.string().min(1), bytes: z.number().int() }),
+    z.object({
+      index: z.number().int().nonnegative(),
+      key: z.string().min(1),
+      bytes: z.number().int(),
+      // Rows in the shard (published since the manifest recorded them): a reader reserves the index at once.
+      rows: z.number().int().nonnegative().optional(),
+    }),
   ),
 });
 type Manifest = z.infer<typeof ManifestSchema>;
@@ -148,9 +155,12 @@ export class S3SnapshotStore implements IndexSnapshotStore {
     for (let attempt = 0; ; attempt++) {
       const manifest = await this.manifest();
       if (!manifest) return undefined;
-      onManifest?.({ createdAt: manifest.createdAt, count: manifest.count });
       const selected = only?.(manifest.count);
       const wanted = manifest.shards.filter((s) => !selected || selected.includes(s.index));
+      const rows = wanted.every((s) => s.rows !== undefined)
+        ? new Map(wanted.map((s) => [s.index, s.rows as number]))
+        : undefined;
+      onManifest?.({ createdAt: manifest.createdAt, count: manifest.count, rows });
       const bodies = await mapLimit(wanted, SHARD_CONCURRENCY, async (s) => {
         const body = await this.get(s.key);
         if (body) onShard?.(s.index, body);
@@ -193,7 +203,7 @@ export class S3SnapshotStore implements IndexSnapshotStore {
     const written = await mapLimit([...published.shards], SHARD_CONCURRENCY, async ([index, bytes]) => {
       const key = `${this.shardsPrefix}${count}/${index}/${stamp}.fpidx`;
       await this.put(key, bytes, 'application/octet-stream');
-      return { index, key, bytes: bytes.byteLength };
+      return { index, key, bytes: bytes.byteLength, rows: inspectSnapshot(bytes).count };
     });
     for (const entry of written) kept.set(entry.index, entry);
     const shards = Array.from({ length: count }, (_, index) => kept.get(index) as Manifest['shards'][number]);

@@ -65,9 +65,17 @@ export interface LoadShardsOptions {
    * again (a shard went missing), and then the shards heard of before are to be forgotten. It may hear of a set
    * whose shards then turn out missing (the method then answers undefined).
    */
-  onManifest?: ((manifest: { createdAt: string; count: number }) => void) | undefined;
+  onManifest?: ((manifest: ShardManifestFacts) => void) | undefined;
   /** Called with each shard's bytes as they arrive (then also in the answer), in any order. */
   onShard?: ((shard: number, bytes: Uint8Array) => void) | undefined;
+}
+
+/** What a shard manifest says before any shard is fetched (see {@link LoadShardsOptions.onManifest}). */
+export interface ShardManifestFacts {
+  createdAt: string;
+  count: number;
+  /** The row count of each shard about to be fetched, when the manifest records every one of them. */
+  rows?: ReadonlyMap<number, number> | undefined;
 }
 
 /** An index published as shards (`core/search/shards.ts`): shard `i` holds the subjects `shardOf(id, count) = i`. */

@@ -112,7 +112,7 @@ export async function loadUsableSnapshot(
     onManifest: (manifest) => {
       arriving.failed = false;
       try {
-        arriving.decoder = new ShardSetDecoder(manifest.count, model);
+        arriving.decoder = new ShardSetDecoder(manifest.count, model, manifest.rows);
       } catch {
         arriving.failed = true;
       }

@@ -14,13 +14,15 @@ import type { PublishedShards } from '../gallery/ports.ts';
 import {
   assertCompatible,
   buildPrepared,
+  completePrepared,
   encodeSnapshot,
   type PreparedSnapshot,
   prepareSnapshot,
   type SnapshotDtype,
   shardOf,
+  writePreparedVectors,
 } from './snapshot.ts';
-import type { VectorIndex } from './vector-index.ts';
+import { type PendingIndex, VectorIndex } from './vector-index.ts';
 
 /** The most shards a published index may have (each is one object to fetch at a cold start). */
 export const MAX_INDEX_SHARDS = 256;
@@ -103,18 +105,39 @@ export function decodeShards(published: PublishedShards, model: ShardModel): Vec
 /**
  * {@link decodeShards} one shard at a time, in any order: a cold start checks and reads each shard as its bytes
  * arrive (checksum, header, id columns), while the others are still being fetched, and only the merge into one
- * index (rows in shard order) is left for {@link finish}.
+ * index (rows in shard order) is left for {@link finish}. Given the row count of every shard to come (a manifest
+ * that records them), the index's storage is reserved at once and each shard's vectors are written into their
+ * final rows as it arrives too, so that only the id tables are left for the end.
  */
 export class ShardSetDecoder {
   readonly #count: number;
   readonly #model: ShardModel;
   readonly #prepared = new Map<number, PreparedSnapshot>();
+  /** With known row counts: the first row of each shard to come, and the reserved storage. */
+  readonly #placed:
+    | { firstRow: Map<number, number>; rows: ReadonlyMap<number, number>; pending: PendingIndex }
+    | undefined;
 
-  /** Throws `INVALID_ARGUMENT` for a bad shard count. */
-  constructor(count: number, model: ShardModel) {
+  /**
+   * `rows`: the row count of each shard that will be added, when known. Throws `INVALID_ARGUMENT` for a bad shard
+   * count or a negative row count.
+   */
+  constructor(count: number, model: ShardModel, rows?: ReadonlyMap<number, number>) {
     checkShardCount(count);
     this.#count = count;
     this.#model = model;
+    if (rows && rows.size > 0) {
+      const firstRow = new Map<number, number>();
+      let total = 0;
+      for (const [shard, n] of [...rows].sort(([a], [b]) => a - b)) {
+        if (!Number.isInteger(n) || n < 0)
+          throw new FaceprintError('INVALID_ARGUMENT', `shard ${shard} cannot hold ${n} rows`);
+        firstRow.set(shard, total);
+        total += n;
+      }
+      const pending = VectorIndex.reserve({ modelId: model.id, dim: model.dim, count: total });
+      this.#placed = { firstRow, rows, pending };
+    }
   }
 
   /** Shards added so far. */
@@ -133,6 +156,15 @@ export class ShardSetDecoder {
       const found = shard ? `${shard.index} of ${shard.count}` : 'an unsharded snapshot';
       throw corrupt(`shard ${number} of ${this.#count} holds ${found}`);
     }
+    const placed = this.#placed;
+    if (placed) {
+      const firstRow = placed.firstRow.get(number);
+      if (firstRow === undefined) throw corrupt(`shard ${number} was not expected`);
+      if (prepared.info.count !== placed.rows.get(number))
+        throw corrupt(`shard ${number} holds ${prepared.info.count} rows, not ${placed.rows.get(number)}`);
+      assertCompatible(prepared.decoded.columns, { modelId: this.#model.id, dim: this.#model.dim });
+      writePreparedVectors(prepared, placed.pending, firstRow);
+    }
     this.#prepared.set(number, prepared);
   }
 
@@ -140,6 +172,15 @@ export class ShardSetDecoder {
   finish(): VectorIndex {
     if (this.#prepared.size === 0) throw corrupt('no shard to decode');
     const numbered = [...this.#prepared].sort(([a], [b]) => a - b);
+    const placed = this.#placed;
+    if (placed) {
+      const missing = [...placed.rows.keys()].find((shard) => !this.#prepared.has(shard));
+      if (missing !== undefined) throw corrupt(`shard ${missing} never arrived`);
+      return completePrepared(
+        placed.pending,
+        numbered.map(([, prepared]) => prepared),
+      );
+    }
     const index = buildPrepared(numbered.map(([, prepared]) => prepared));
     assertCompatible(index, { modelId: this.#model.id, dim: this.#model.dim });
     return index;

@@ -37,7 +37,7 @@ import type { TemplateVariant } from '../domain.ts';
 import { isTemplateVariant, TEMPLATE_VARIANTS } from '../domain.ts';
 import { FaceprintError, isFaceprintError } from '../errors.ts';
 import type { Int8RowsWriter } from './simd-kernel.ts';
-import { type IndexColumns, VectorIndex } from './vector-index.ts';
+import { type IndexColumns, type PendingIndex, VectorIndex } from './vector-index.ts';
 
 /** Current (and only) format version. */
 export const SNAPSHOT_VERSION = 1;
@@ -716,25 +716,44 @@ export function buildMerged(
 
 /** {@link buildMerged} from snapshots already prepared (in the order their rows are to be merged). */
 export function buildPrepared(prepared: readonly PreparedSnapshot[]): VectorIndex {
-  const parts = prepared.map((p) => p.decoded);
-  const first = parts[0];
+  const first = prepared[0]?.decoded.columns;
   if (!first) throw new FaceprintError('INVALID_ARGUMENT', 'buildMerged needs at least one snapshot');
-  for (const part of parts) assertCompatible(part.columns, first.columns);
-  const { columns, rowOffsets } =
+  for (const part of prepared) assertCompatible(part.decoded.columns, first);
+  const count = prepared.reduce((sum, part) => sum + part.info.count, 0);
+  const pending = VectorIndex.reserve({ modelId: first.modelId, dim: first.dim, count });
+  let row = 0;
+  for (const part of prepared) {
+    writePreparedVectors(part, pending, row);
+    row += part.info.count;
+  }
+  return completePrepared(pending, prepared);
+}
+
+/**
+ * Writes a prepared snapshot's vectors into reserved storage from row `row` on (a cold start does this for each
+ * shard as it arrives, at the row where the manifest's row counts place it). The caller checks that the model and
+ * dimension match the storage's. Throws `INDEX_CORRUPT` for an all-zero int8 row.
+ */
+export function writePreparedVectors(prepared: PreparedSnapshot, pending: PendingIndex, row: number): void {
+  const { columns } = prepared.decoded;
+  const start = row * columns.dim;
+  prepared.decoded.writeVectors(
+    pending.target.subarray(start, start + columns.templateIds.length * columns.dim),
+    pending.int8Rows,
+  );
+}
+
+/**
+ * Completes reserved storage whose rows hold the vectors of `prepared`, in this order, into one index. Throws
+ * `INDEX_CORRUPT` when a template appears in more than one, like {@link buildMerged}.
+ */
+export function completePrepared(pending: PendingIndex, prepared: readonly PreparedSnapshot[]): VectorIndex {
+  const parts = prepared.map((p) => p.decoded);
+  const { columns } =
     parts.length === 1
-      ? { columns: (parts[0] as DecodedColumns).columns, rowOffsets: [0] }
+      ? { columns: (parts[0] as DecodedColumns).columns }
       : mergeIdColumns(parts.map((part) => part.columns));
-  const { dim } = columns;
   return indexOf('shards overlap: ', () =>
-    VectorIndex.fromFilledColumns(columns, {
-      length: columns.templateIds.length * dim,
-      fill: (target, int8Rows) => {
-        for (const [at, part] of parts.entries()) {
-          const start = (rowOffsets[at] as number) * dim;
-          part.writeVectors(target.subarray(start, start + part.columns.templateIds.length * dim), int8Rows);
-        }
-      },
-      finite: parts.every((part) => part.finite),
-    }),
+    pending.complete(columns, { finite: parts.every((part) => part.finite) }),
   );
 }

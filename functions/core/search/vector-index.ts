@@ -95,6 +95,16 @@ function invalid(message: string, details?: Record<string, unknown>): FaceprintE
   return new FaceprintError('INVALID_ARGUMENT', message, details);
 }
 
+/** Storage reserved by {@link VectorIndex.reserve}, filled, then completed into an index. @internal */
+export interface PendingIndex {
+  /** The `count × dim` floats to write. */
+  readonly target: Float32Array;
+  /** The SIMD kernel's int8 writer for views of `target`, when the index has the kernel. */
+  readonly int8Rows: Int8RowsWriter | undefined;
+  /** Checks and installs the rows' id columns; `finite: true` skips the scan for non-finite components. */
+  complete(columns: Omit<IndexColumns, 'vectors'>, options: { finite: boolean }): VectorIndex;
+}
+
 /**
  * Exhaustive cosine-similarity index of face templates, grouped by subject.
  *
@@ -185,7 +195,7 @@ export class VectorIndex {
       finite?: boolean | undefined;
     },
   ): VectorIndex {
-    const { dim, subjectIds, templateIds, rowSubject, rowVariant } = columns;
+    const { dim, templateIds, rowSubject, rowVariant } = columns;
     const count = templateIds.length;
     if (rowSubject.length !== count || rowVariant.length !== count || options.length !== count * dim) {
       throw invalid('column lengths disagree', {
@@ -195,39 +205,86 @@ export class VectorIndex {
         vectors: options.length,
       });
     }
+    const pending = VectorIndex.reserve({ modelId: columns.modelId, dim, count, simd: options.simd });
+    options.fill(pending.target, pending.int8Rows);
+    return pending.complete(columns, { finite: options.finite ?? false });
+  }
+
+  /**
+   * Storage for `count` rows reserved before the rows' ids are known: a cold start writes each shard's vectors into
+   * place as the shard arrives (`target`, with the SIMD kernel's `int8Rows` writer when the index has one), then
+   * `complete` checks the id columns (as {@link fromColumns} does) and answers the index. Single use.
+   * @internal
+   */
+  static reserve(options: {
+    modelId: string;
+    dim: number;
+    count: number;
+    simd?: boolean | undefined;
+  }): PendingIndex {
     const index = new VectorIndex({
-      modelId: columns.modelId,
-      dim,
-      initialCapacity: Math.max(count, 1),
+      modelId: options.modelId,
+      dim: options.dim,
+      initialCapacity: Math.max(options.count, 1),
       simd: options.simd,
     });
+    const target = index.#vectors.subarray(0, options.count * options.dim);
+    let completed = false;
+    return {
+      target,
+      int8Rows: index.#int8RowsWriter(),
+      complete: (columns, { finite }) => {
+        if (completed) throw invalid('a reserved index is completed once');
+        completed = true;
+        if (columns.modelId !== index.modelId || columns.dim !== index.dim)
+          throw invalid('the columns are for another model or dimension than the reserved storage');
+        if (columns.templateIds.length !== options.count)
+          throw invalid('column lengths disagree', {
+            templateIds: columns.templateIds.length,
+            vectors: options.count * options.dim,
+          });
+        index.#complete(columns, target, finite);
+        return index;
+      },
+    };
+  }
+
+  /** Checks and installs the id columns of rows whose vectors are already in `vectors` (see {@link reserve}). */
+  #complete(columns: Omit<IndexColumns, 'vectors'>, vectors: Float32Array, finite: boolean): void {
+    const { dim, subjectIds, templateIds, rowSubject, rowVariant } = columns;
+    const count = templateIds.length;
+    if (rowSubject.length !== count || rowVariant.length !== count) {
+      throw invalid('column lengths disagree', {
+        templateIds: count,
+        rowSubject: rowSubject.length,
+        rowVariant: rowVariant.length,
+      });
+    }
     for (const [ordinal, subjectId] of subjectIds.entries()) {
       if (typeof subjectId !== 'string' || subjectId.length === 0)
         throw invalid(`subject ${ordinal} has no id`);
-      if (index.#subjectOrdinal.has(subjectId)) throw invalid(`subject id ${subjectId} appears twice`);
-      index.#subjectOrdinal.set(subjectId, ordinal);
-      index.#subjectIds.push(subjectId);
+      if (this.#subjectOrdinal.has(subjectId)) throw invalid(`subject id ${subjectId} appears twice`);
+      this.#subjectOrdinal.set(subjectId, ordinal);
+      this.#subjectIds.push(subjectId);
     }
     const rowsPerSubject = new Int32Array(subjectIds.length);
     for (let row = 0; row < count; row++) {
       const templateId = templateIds[row];
       if (typeof templateId !== 'string' || templateId.length === 0)
         throw invalid(`row ${row} has no template id`);
-      if (index.#templateRow.has(templateId)) throw invalid(`template id ${templateId} appears twice`);
+      if (this.#templateRow.has(templateId)) throw invalid(`template id ${templateId} appears twice`);
       const ordinal = rowSubject[row] ?? -1;
       if (ordinal < 0 || ordinal >= subjectIds.length)
         throw invalid(`row ${row} has subject ordinal ${ordinal}`);
       if ((rowVariant[row] ?? 255) >= TEMPLATE_VARIANTS.length)
         throw invalid(`row ${row} has an unknown variant`);
       rowsPerSubject[ordinal] = (rowsPerSubject[ordinal] ?? 0) + 1;
-      index.#templateRow.set(templateId, row);
-      index.#templateIds.push(templateId);
+      this.#templateRow.set(templateId, row);
+      this.#templateIds.push(templateId);
     }
     const empty = rowsPerSubject.indexOf(0);
     if (empty >= 0) throw invalid(`subject ${subjectIds[empty]} has no templates`);
-    const vectors = index.#vectors.subarray(0, count * dim);
-    options.fill(vectors, index.#int8RowsWriter());
-    if (!options.finite) {
+    if (!finite) {
       // x × 0 is ±0 for finite x and NaN for ±Infinity or NaN, so one sum finds any non-finite component
       // cheaply; the slow scan only runs to name the row.
       let poison = 0;
@@ -237,10 +294,9 @@ export class VectorIndex {
         throw invalid(`row ${Math.floor(bad / dim)} has a non-finite component`);
       }
     }
-    index.#rowSubject.set(rowSubject);
-    index.#rowVariant.set(rowVariant);
-    index.#size = count;
-    return index;
+    this.#rowSubject.set(rowSubject);
+    this.#rowVariant.set(rowVariant);
+    this.#size = count;
   }
 
   /** Number of templates (rows). */
