@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dropAnn, loadAnn, saveAnn } from '../../functions/adapters/local/ann-file-store.ts';
 import { HnswlibGraph } from '../../functions/adapters/local/hnswlib-graph.ts';
-import { UsearchGraph, usearchGraphFactory } from '../../functions/adapters/local/usearch-graph.ts';
+import {
+  quantiseRows,
+  UsearchGraph,
+  usearchGraphFactory,
+} from '../../functions/adapters/local/usearch-graph.ts';
 import { ApproximateIndex } from '../../functions/core/search/ann-index.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../functions/core/search/snapshot.ts';
 import { DEFAULT_CROSSOVER, parseCrossover, TieredIndex } from '../../functions/core/search/tiered-index.ts';
@@ -88,6 +92,100 @@ describe.each([
     }
   });
 });
+
+describe('usearch int8 quantisation and exact re-scoring', () => {
+  it('quantises each row over its own largest component, rounded: cosine of the codes within 1e-3 of exact', () => {
+    const next = rng(9);
+    const dim = 512;
+    const rows = Array.from({ length: 200 }, () => randomUnit(dim, next));
+    const flat = new Float32Array(rows.length * dim);
+    for (const [i, r] of rows.entries()) flat.set(r, i * dim);
+    const codes = quantiseRows(flat, dim);
+    const query = probeNear512(rows[0] as Float32Array, 50);
+    const q = quantiseRows(query, dim);
+    // usearch's own cast, for comparison: unit length × 127, truncated toward zero.
+    const cast = (v: Float32Array) => Int8Array.from(v, (x) => Math.trunc(x * 127));
+    const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let j = 0; j < dim; j++) {
+        dot += (a[j] as number) * (b[j] as number);
+        na += (a[j] as number) ** 2;
+        nb += (b[j] as number) ** 2;
+      }
+      return dot / Math.sqrt(na * nb);
+    };
+    let worst = 0;
+    let worstCast = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const exactCos = cosine(rows[i] as Float32Array, query);
+      worstCast = Math.max(
+        worstCast,
+        Math.abs(cosine(cast(rows[i] as Float32Array), cast(query)) - exactCos),
+      );
+      const row = codes.subarray(i * dim, (i + 1) * dim);
+      // The whole range: usearch's own cast (unit length × 127, truncated) leaves such a row ~±5 of the ±127 codes.
+      expect(Math.max(...Array.from(row, Math.abs))).toBe(127);
+      let exact = 0;
+      let dot = 0;
+      let nr = 0;
+      let nq = 0;
+      for (let j = 0; j < dim; j++) {
+        exact += (rows[i]?.[j] as number) * (query[j] as number);
+        dot += (row[j] as number) * (q[j] as number);
+        nr += (row[j] as number) ** 2;
+        nq += (q[j] as number) ** 2;
+      }
+      worst = Math.max(worst, Math.abs(dot / Math.sqrt(nr * nq) - exact));
+    }
+    expect(worst).toBeLessThan(2e-3);
+    expect(worstCast).toBeGreaterThan(3 * worst);
+    expect(quantiseRows(new Float32Array(4), 4)).toEqual(new Int8Array(4));
+  });
+
+  it("re-scored from the exact index, the graph's candidates carry exact similarities", () => {
+    const dim = 512;
+    const next = rng(10);
+    const entries: IndexEntry[] = Array.from({ length: 600 }, (_, i) => ({
+      templateId: `t${i}`,
+      subjectId: `s${Math.floor(i / 3)}`,
+      variant: 'original',
+      vector: randomUnit(dim, next),
+    }));
+    const exact = new VectorIndex({ modelId: 'm', dim });
+    exact.add(entries);
+    const approx = new ApproximateIndex({
+      modelId: 'm',
+      dim,
+      graph: new UsearchGraph(dim, 600, { quantization: 'i8' }),
+    });
+    approx.add(entries);
+    let rawWorst = 0;
+    for (let i = 0; i < 20; i++) {
+      const query = probeNear512((entries[i * 30] as IndexEntry).vector, 200 + i);
+      const want = exact.search(query, { k: 5 });
+      const raw = approx.search(query, { k: 5 });
+      const got = approx.search(query, { k: 5 }, (q, ids) => exact.similaritiesOf(q, ids));
+      expect(got.map((c) => c.subjectId)).toEqual(want.map((c) => c.subjectId));
+      for (const [n, c] of got.entries())
+        expect(Math.abs(c.similarity - (want[n]?.similarity ?? 0))).toBeLessThan(1e-5);
+      rawWorst = Math.max(rawWorst, Math.abs((raw[0]?.similarity ?? 0) - (want[0]?.similarity ?? 0)));
+    }
+    // Without it, usearch's int8 cosine is off by up to ~1e-2: enough to cross a decision threshold.
+    expect(rawWorst).toBeGreaterThan(1e-4);
+    // An id the exact index does not hold is dropped, not scored.
+    expect(exact.similaritiesOf((entries[0] as IndexEntry).vector, ['t0', 'missing'])[1]).toBeNaN();
+  });
+});
+
+/** A unit vector near `vector` (cosine ~0.8). */
+function probeNear512(vector: Float32Array, seed: number): Float32Array {
+  const noise = randomUnit(vector.length, rng(seed));
+  const v = vector.map((x, i) => x + 0.7 * (noise[i] as number));
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
 
 describe('ApproximateIndex contract', () => {
   it('refuses bad input with INVALID_ARGUMENT and adds nothing', () => {

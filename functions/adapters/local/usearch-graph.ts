@@ -1,7 +1,13 @@
 /**
  * {@link AnnGraph} on usearch (HNSW; prebuilt binaries ship inside the npm package, so installing runs no build
- * and downloads nothing). Vectors are stored quantised (`i8` by default: a quarter of float32's memory at a
- * measured recall@1 of 1.000 on realistic face embeddings, see docs/deploy.md), cosine metric.
+ * and downloads nothing). Vectors are stored quantised (`i8` by default: a quarter of float32's memory, see
+ * docs/deploy.md), cosine metric.
+ *
+ * For `i8` the vectors are quantised here, not by usearch: usearch scales a float vector to unit length, then by 127,
+ * and truncates, so a 512-dimensional face embedding (components ~±0.04) uses ~±5 of the ±127 codes and loses
+ * ~10% of each component. Scaled by its largest component instead and rounded, a row uses the whole range (the
+ * snapshot's int8 codec does the same). Cosine is per-vector scale invariant, so rows quantised either way (a graph
+ * saved by an older release) compare correctly with each other.
  */
 import { Index, MetricKind, ScalarKind } from 'usearch';
 import type { AnnGraph, AnnGraphFactory } from '../../core/search/ann-index.ts';
@@ -33,6 +39,9 @@ export class UsearchGraph implements AnnGraph {
   readonly engine: string;
   readonly #index: Index;
   readonly #addThreads: number;
+  readonly #dim: number;
+  /** Whether rows are quantised here (int8 storage) before usearch sees them. */
+  readonly #int8: boolean;
   #size = 0;
 
   constructor(dim: number, capacity: number, settings: UsearchSettings = {}) {
@@ -50,6 +59,8 @@ export class UsearchGraph implements AnnGraph {
       multi: false,
     });
     this.#addThreads = settings.addThreads ?? 1;
+    this.#dim = dim;
+    this.#int8 = quantization === 'i8';
     void capacity; // usearch grows on its own
   }
 
@@ -59,7 +70,8 @@ export class UsearchGraph implements AnnGraph {
 
   add(keys: readonly number[], vectors: Float32Array): void {
     if (keys.length === 0) return;
-    this.#index.add(BigUint64Array.from(keys, BigInt), vectors, this.#addThreads);
+    const rows = this.#int8 ? quantiseRows(vectors, this.#dim) : vectors;
+    this.#index.add(BigUint64Array.from(keys, BigInt), rows, this.#addThreads);
     this.#size += keys.length;
   }
 
@@ -71,7 +83,7 @@ export class UsearchGraph implements AnnGraph {
   }
 
   search(query: Float32Array, count: number): { keys: number[]; similarities: Float32Array } {
-    const found = this.#index.search(query, count, 1);
+    const found = this.#index.search(this.#int8 ? quantiseRows(query, this.#dim) : query, count, 1);
     const keys = Array.from(found.keys, Number);
     const similarities = new Float32Array(found.distances.length);
     for (let i = 0; i < similarities.length; i++) similarities[i] = 1 - (found.distances[i] as number);
@@ -98,6 +110,22 @@ export class UsearchGraph implements AnnGraph {
     this.#index.view(path);
     this.#size = size;
   }
+}
+
+/**
+ * Each `dim`-component row as int8 codes: the row over its largest magnitude, times 127, rounded. An all-zero row
+ * stays zero.
+ */
+export function quantiseRows(vectors: Float32Array, dim: number): Int8Array {
+  const out = new Int8Array(vectors.length);
+  for (let base = 0; base < vectors.length; base += dim) {
+    let peak = 0;
+    for (let j = base; j < base + dim; j++) peak = Math.max(peak, Math.abs(vectors[j] as number));
+    if (!(peak > 0)) continue;
+    const scale = 127 / peak;
+    for (let j = base; j < base + dim; j++) out[j] = Math.round((vectors[j] as number) * scale);
+  }
+  return out;
 }
 
 /** A factory for {@link ApproximateIndex} with the given settings. */
