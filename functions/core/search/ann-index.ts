@@ -33,6 +33,9 @@ export interface AnnGraph {
   search(query: Float32Array, count: number): { keys: ArrayLike<number>; similarities: ArrayLike<number> };
 }
 
+/** Exact similarities of a query to templates by id (NaN for an unknown id), in the ids' order. */
+export type TemplateRescorer = (query: Float32Array, templateIds: readonly string[]) => ArrayLike<number>;
+
 /** Makes an empty graph for `dim`-dimensional vectors, sized for about `capacity` of them. */
 export type AnnGraphFactory = (dim: number, capacity: number) => AnnGraph;
 
@@ -193,9 +196,12 @@ export class ApproximateIndex {
 
   /**
    * The top `k` subjects by fused similarity over the `k × oversample` nearest templates, best first; ties
-   * broken by subject id. Throws `INVALID_ARGUMENT` for a bad query, `k` or fusion.
+   * broken by subject id. `rescore` gives the exact similarity of the retrieved templates (the exact index held
+   * beside the graph): the graph then only chooses the candidates, and the similarities (and so the decisions and
+   * their order) are exact; a template it does not know (NaN) is dropped. Throws `INVALID_ARGUMENT` for a bad
+   * query, `k` or fusion.
    */
-  search(query: Float32Array, options: SearchOptions): Candidate[] {
+  search(query: Float32Array, options: SearchOptions, rescore?: TemplateRescorer): Candidate[] {
     if (!Number.isInteger(options.k) || options.k < 1)
       throw invalid(`k must be a positive integer, got ${options.k}`);
     const fusion: FusionConfig = options.fusion ?? { method: 'max' };
@@ -208,6 +214,17 @@ export class ApproximateIndex {
     for (let i = 0; i < hits.keys.length; i++) {
       const row = this.#rows.get(hits.keys[i] as number);
       if (row) scored.push({ ...row, similarity: hits.similarities[i] as number });
+    }
+    if (rescore) {
+      const exact = rescore(
+        q,
+        scored.map((s) => s.templateId),
+      );
+      const kept = scored.filter((s, i) => {
+        s.similarity = exact[i] as number;
+        return !Number.isNaN(s.similarity);
+      });
+      return fuseTemplates(kept, options.k, fusion, options.exclude);
     }
     return fuseTemplates(scored, options.k, fusion, options.exclude);
   }

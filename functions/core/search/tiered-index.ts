@@ -128,12 +128,19 @@ export class TieredIndex {
     return removed;
   }
 
-  /** Top-k subjects: from the graph when it is in use, exactly otherwise. */
+  /**
+   * Top-k subjects: candidates from the graph when it is in use, their similarities re-scored from the exact index
+   * held beside it (the graph's int8 distances are off by up to ~1e-2 of cosine, enough to swap near-ties and to
+   * move a face across the decision threshold); exactly otherwise.
+   */
   search(query: Float32Array, options: SearchOptions): Candidate[] {
     return this.#useApprox()
-      ? (this.#approx as ApproximateIndex).search(query, options)
+      ? (this.#approx as ApproximateIndex).search(query, options, this.#rescore)
       : this.exact.search(query, options);
   }
+
+  readonly #rescore = (query: Float32Array, templateIds: readonly string[]) =>
+    this.exact.similaritiesOf(query, templateIds);
 
   /**
    * Resolves when the graph is built (or when none is needed below the crossover). Starts the background build

@@ -431,6 +431,31 @@ export class VectorIndex {
     return this.#collect(options.k, fusion, options.exclude);
   }
 
+  /**
+   * The cosine similarity of the query to each of the given templates (NaN for an id not in the index): an
+   * approximate index's candidates re-scored exactly (`TieredIndex`). The query is L2-normalised first.
+   */
+  similaritiesOf(query: Float32Array, templateIds: readonly string[]): Float32Array {
+    if (!(query instanceof Float32Array) || query.length !== this.dim) {
+      throw invalid(`query must be a Float32Array of dimension ${this.dim}`);
+    }
+    const scale = 1 / this.#norm(query, 'query');
+    const dim = this.dim;
+    const v = this.#vectors;
+    const out = new Float32Array(templateIds.length);
+    for (const [i, templateId] of templateIds.entries()) {
+      const row = this.#templateRow.get(templateId);
+      if (row === undefined) {
+        out[i] = Number.NaN;
+        continue;
+      }
+      let sum = 0;
+      for (let j = 0, o = row * dim; j < dim; j++, o++) sum += (v[o] as number) * (query[j] as number);
+      out[i] = sum * scale;
+    }
+    return out;
+  }
+
   /** {@link VectorIndex.search} for each query in turn; results are in the queries' order. */
   searchMany(queries: readonly Float32Array[], options: SearchOptions): Candidate[][] {
     const fusion = this.#checkOptions(options);
