@@ -111,11 +111,11 @@ function recall(
 }
 
 /** The usearch graph settings of an engine (quantisation from its name, every core for the build). */
-function usearchSettings(engine: Engine) {
+function usearchSettings(engine: Engine, expansionSearch = EF_SEARCHES[0] as number) {
   return {
     quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
     addThreads: 0,
-    expansionSearch: EF_SEARCH,
+    expansionSearch,
   } as const;
 }
 
@@ -269,23 +269,62 @@ function runEngine(
   const exactMemory = rss() - beforeExact;
   const rescore = (q: Float32Array, ids: readonly string[]) => exact.similaritiesOf(q, ids);
   const rescored = timeQueries(queries, (q) => index.search(q, { k: K }, rescore));
-  return [
+  const rescoreNote = `re-scored from the exact float32 index held beside the graph (${mib(exactMemory)} MiB, not in the memory column)`;
+  const out = [
     plain,
     result(`${engine}+rescore`, rows, subjects, rescored, truthFile, {
       buildS,
       memory,
       diskBytes,
       loadMs,
-      note: `re-scored from the exact float32 index held beside the graph (${mib(exactMemory)} MiB, not in the memory column)`,
+      note: `${graph.engine}; ${rescoreNote}`,
     }),
   ];
+  // The same build searched at each further ef: the saved graph memory-mapped again with that ef.
+  if (graph instanceof UsearchGraph) {
+    const manifest = index.manifest();
+    for (const ef of EF_SEARCHES.slice(1)) {
+      const viewed = new UsearchGraph(DIM, rows, usearchSettings(engine, ef));
+      viewed.view(file, graph.size);
+      const again = ApproximateIndex.restore(viewed, manifest);
+      const cost = { buildS, memory, diskBytes, loadMs };
+      out.push(
+        result(
+          engine,
+          rows,
+          subjects,
+          timeQueries(queries, (q) => again.search(q, { k: K })),
+          truthFile,
+          {
+            ...cost,
+            note: `${viewed.engine}; the same build, memory-mapped`,
+          },
+        ),
+        result(
+          `${engine}+rescore`,
+          rows,
+          subjects,
+          timeQueries(queries, (q) => again.search(q, { k: K }, rescore)),
+          truthFile,
+          { ...cost, note: `${viewed.engine}; the same build, memory-mapped; ${rescoreNote}` },
+        ),
+      );
+    }
+  }
+  return out;
 }
 
 const rows = Number(arg('rows', '100000'));
 const queryCount = Number(arg('queries', '1000'));
 const seed = Number(arg('seed', '14'));
-/** usearch's search ef (`--ef-search`, default the shipped 128): recall against speed at large galleries. */
-const EF_SEARCH = Number(arg('ef-search', '128'));
+/**
+ * usearch's search ef (`--ef-search`, default the shipped 128; a list such as `128,256,512` searches one build at
+ * each, the saved graph memory-mapped again with that ef): recall against speed at large galleries.
+ */
+const EF_SEARCH_ARG = arg('ef-search', '128');
+const EF_SEARCHES = EF_SEARCH_ARG.split(',').map(Number);
+if (EF_SEARCHES.some((ef) => !Number.isInteger(ef) || ef < 1))
+  throw new Error('--ef-search must be one or more positive integers, comma-separated');
 const child = arg('child', '');
 const work = arg('work', '');
 if (!Number.isInteger(rows) || rows < 10) throw new Error('--rows must be an integer ≥ 10');
@@ -320,7 +359,7 @@ if (child) {
           '--seed',
           String(seed),
           '--ef-search',
-          String(EF_SEARCH),
+          EF_SEARCH_ARG,
           '--work',
           dir,
         ],

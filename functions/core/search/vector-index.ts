@@ -442,16 +442,24 @@ export class VectorIndex {
     const scale = 1 / this.#norm(query, 'query');
     const dim = this.dim;
     const v = this.#vectors;
+    const q = this.#query;
+    for (let j = 0; j < dim; j++) q[j] = (query[j] ?? 0) * scale;
     const out = new Float32Array(templateIds.length);
+    // One row at a time through the SIMD kernel, into the first score slot (searches overwrite it anyway).
+    const dots = this.#dots;
+    const slot = this.#scores;
     for (const [i, templateId] of templateIds.entries()) {
       const row = this.#templateRow.get(templateId);
       if (row === undefined) {
         out[i] = Number.NaN;
-        continue;
+      } else if (dots) {
+        dots(row * dim * 4, q.byteOffset, 1, dim, slot.byteOffset);
+        out[i] = slot[0] as number;
+      } else {
+        let sum = 0;
+        for (let j = 0, o = row * dim; j < dim; j++, o++) sum += (v[o] as number) * (q[j] as number);
+        out[i] = sum;
       }
-      let sum = 0;
-      for (let j = 0, o = row * dim; j < dim; j++, o++) sum += (v[o] as number) * (query[j] as number);
-      out[i] = sum * scale;
     }
     return out;
   }
