@@ -65,8 +65,9 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
                          or stretched noise ≥ N; default 0.3/12), or none; without @: faces the
                          enhancement stretches. Default: gaussian:1.5@gated (pipeline fp5)
   --second-look <spec>   look again where detection found no face: denoise:<σ>,threshold:<scale>,
-                         upscale:<factor>,small:<px> (any of them), or none.
-                         Default: denoise:1.5,threshold:0.7 (pipeline fp5)
+                         upscale:<factor>,small:<px> and the flag stretched (only frames that
+                         needed the lighting stretch), any of them, or none.
+                         Default: denoise:1.5,threshold:0.7,stretched (pipeline fp5)
   --detect-denoise <σ>   Gaussian σ on dark frames (≤ 0.5 Mpx) before the detection lighting stretch
   --stretched-threshold <s>  detector score thresholds × s on frames that need the lighting stretch
   --variants <list>      one-shot / lighting: also enrol these variants of each gallery crop:

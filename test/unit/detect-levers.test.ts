@@ -63,6 +63,11 @@ describe('detection levers: the pure parts', () => {
       smallFaceSide: 0,
     });
     expect(parseSecondLook('none')).toBeUndefined();
+    // The shipped look's flag: only frames that needed the lighting stretch.
+    expect(parseSecondLook('denoise:1.5,threshold:0.7,stretched')).toEqual({
+      ...DEFAULT_SECOND_LOOK,
+    });
+    expect(parseSecondLook('denoise:1.5')?.stretchedOnly).toBeUndefined();
     expect(() => parseSecondLook('threshold:1.5')).toThrow(/\(0, 1\]/);
     expect(() => parseSecondLook('upscale:9')).toThrow(/\[1, 4\]/);
     expect(() => parseSecondLook('sharpen:2')).toThrow(/is not denoise/);

@@ -135,7 +135,8 @@ function scaleDetection(d: RawDetection, fx: number, fy: number): RawDetection {
 
 /**
  * Parses `--second-look` specs: comma-separated `denoise:<σ>`, `threshold:<scale>`, `upscale:<factor>`,
- * `small:<px>` (e.g. `denoise:1.5,threshold:0.7,upscale:2`); unspecified parts are off.
+ * `small:<px>` and the flag `stretched` (look only on frames that needed the lighting stretch, as the shipped
+ * look does), e.g. `denoise:1.5,threshold:0.7,stretched`; unspecified parts are off.
  *
  * @returns undefined for `none`.
  * @throws Error with a sentence for an unknown part or a value out of range.
@@ -144,9 +145,15 @@ export function parseSecondLook(spec: string): SecondLook | undefined {
   if (spec.trim() === 'none') return undefined;
   const look: SecondLook = { denoise: 0, thresholdScale: 1, upscale: 1, smallFaceSide: 0 };
   for (const part of spec.split(',')) {
+    if (part.trim() === 'stretched') {
+      look.stretchedOnly = true;
+      continue;
+    }
     const match = /^\s*(denoise|threshold|upscale|small):([0-9]*\.?[0-9]+)\s*$/.exec(part);
     if (!match)
-      throw new Error(`"${part}" is not denoise:<σ>, threshold:<scale>, upscale:<factor> or small:<px>.`);
+      throw new Error(
+        `"${part}" is not denoise:<σ>, threshold:<scale>, upscale:<factor>, small:<px> or stretched.`,
+      );
     const value = Number(match[2]);
     if (match[1] === 'denoise') {
       if (value > 10) throw new Error('denoise σ must be at most 10.');
