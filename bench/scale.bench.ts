@@ -20,7 +20,7 @@ import { UsearchGraph } from '../functions/adapters/local/usearch-graph.ts';
 import type { Candidate } from '../functions/core/domain.ts';
 import { type AnnGraph, ApproximateIndex } from '../functions/core/search/ann-index.ts';
 import { decodeSnapshot, encodeSnapshot } from '../functions/core/search/snapshot.ts';
-import { VectorIndex } from '../functions/core/search/vector-index.ts';
+import { type IndexEntry, VectorIndex } from '../functions/core/search/vector-index.ts';
 import { markdownTable } from './pipeline.bench.ts';
 import { DIM, Gallery, loadRealPeople, measureSpread, spreadSummary } from './scale-data.ts';
 
@@ -148,6 +148,20 @@ function result(
   };
 }
 
+/** Adds the first `rows` templates of the synthetic gallery to an index, batch by batch. */
+function addGallery(index: { add(entries: IndexEntry[]): void }, gallery: Gallery, rows: number): void {
+  for (const b of gallery.batches(rows)) {
+    index.add(
+      b.templateIds.map((templateId, i) => ({
+        templateId,
+        subjectId: b.subjectIds[i] as string,
+        variant: b.variants[i] ?? 'original',
+        vector: b.vectors.subarray(i * DIM, (i + 1) * DIM),
+      })),
+    );
+  }
+}
+
 /** One engine, in this process (a graph engine also answers re-scored from an exact index: a second row). */
 function runEngine(
   engine: Engine,
@@ -174,16 +188,7 @@ function runEngine(
   let subjects = 0;
   if (engine === 'exact-f32' || engine === 'exact-int8') {
     const index = new VectorIndex({ modelId: 'bench', dim: DIM, initialCapacity: rows });
-    for (const b of gallery.batches(rows)) {
-      index.add(
-        b.templateIds.map((templateId, i) => ({
-          templateId,
-          subjectId: b.subjectIds[i] as string,
-          variant: b.variants[i] ?? 'original',
-          vector: b.vectors.subarray(i * DIM, (i + 1) * DIM),
-        })),
-      );
-    }
+    addGallery(index, gallery, rows);
     const buildS = (performance.now() - started) / 1000;
     const bytes = encodeSnapshot(index, { dtype: engine === 'exact-int8' ? 'int8' : 'float32' });
     diskBytes = bytes.length;
@@ -210,16 +215,7 @@ function runEngine(
   if (engine === 'hnswlib-f32') graph = new HnswlibGraph(DIM, rows);
   else graph = new UsearchGraph(DIM, rows, usearchSettings(engine));
   const index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
-  for (const b of gallery.batches(rows)) {
-    index.add(
-      b.templateIds.map((templateId, i) => ({
-        templateId,
-        subjectId: b.subjectIds[i] as string,
-        variant: b.variants[i] ?? 'original',
-        vector: b.vectors.subarray(i * DIM, (i + 1) * DIM),
-      })),
-    );
-  }
+  addGallery(index, gallery, rows);
   const buildS = (performance.now() - started) / 1000;
   const memory = rss() - before;
   subjects = index.subjectCount;
@@ -256,16 +252,7 @@ function runEngine(
   // float32 index that local mode holds beside the graph at any size (so not counted in the graph's memory).
   const beforeExact = rss();
   const exact = new VectorIndex({ modelId: 'bench', dim: DIM, initialCapacity: rows });
-  for (const b of gallery.batches(rows)) {
-    exact.add(
-      b.templateIds.map((templateId, i) => ({
-        templateId,
-        subjectId: b.subjectIds[i] as string,
-        variant: b.variants[i] ?? 'original',
-        vector: b.vectors.subarray(i * DIM, (i + 1) * DIM),
-      })),
-    );
-  }
+  addGallery(exact, gallery, rows);
   const exactMemory = rss() - beforeExact;
   const rescore = (q: Float32Array, ids: readonly string[]) => exact.similaritiesOf(q, ids);
   const rescored = timeQueries(queries, (q) => index.search(q, { k: K }, rescore));

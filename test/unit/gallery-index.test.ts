@@ -53,6 +53,20 @@ function template(id: string, subjectId: string, seed: number): FaceTemplate {
   };
 }
 
+/** An exact index of these templates. */
+function indexOf(templates: readonly FaceTemplate[]): VectorIndex {
+  const index = new VectorIndex({ modelId: MODEL.id, dim: MODEL.dim });
+  index.add(
+    templates.map((t) => ({
+      templateId: t.id,
+      subjectId: t.subjectId,
+      variant: t.variant,
+      vector: t.embedding,
+    })),
+  );
+  return index;
+}
+
 class MemorySnapshots implements IndexSnapshotStore {
   bytes: Uint8Array | undefined;
   versionCalls = 0;
@@ -71,16 +85,7 @@ class MemorySnapshots implements IndexSnapshotStore {
     return this.bytes ? `v${this.counter}` : undefined;
   }
   publish(templates: FaceTemplate[]) {
-    const index = new VectorIndex({ modelId: MODEL.id, dim: MODEL.dim });
-    index.add(
-      templates.map((t) => ({
-        templateId: t.id,
-        subjectId: t.subjectId,
-        variant: t.variant,
-        vector: t.embedding,
-      })),
-    );
-    return this.save(encodeSnapshot(index, { createdAt: new Date().toISOString() }));
+    return this.save(encodeSnapshot(indexOf(templates), { createdAt: new Date().toISOString() }));
   }
 }
 
@@ -271,15 +276,7 @@ class RecordingFeed implements TemplateFeed {
 describe('GalleryIndex reading published shards', () => {
   const createdAt = '2026-12-01T10:00:00.000Z';
   function publish(templates: FaceTemplate[]): PublishedShards {
-    const index = new VectorIndex({ modelId: MODEL.id, dim: MODEL.dim });
-    index.add(
-      templates.map((t) => ({
-        templateId: t.id,
-        subjectId: t.subjectId,
-        variant: t.variant,
-        vector: t.embedding,
-      })),
-    );
+    const index = indexOf(templates);
     return { count: 4, createdAt, shards: encodeShards(index, { count: 4, createdAt }) };
   }
 
