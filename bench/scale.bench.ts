@@ -1,5 +1,6 @@
 /**
- * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S] [--ef-search EF]`: exact and approximate search at
+ * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S] [--ef-search EF[,EF…]]
+ * [--connectivity M] [--expansion-add EF]`: exact and approximate search at
  * gallery scale on realistic vectors (bench/scale-data.ts). Prints one JSON object (stdout, first) and a Markdown
  * table. Each engine runs in its own child process, so one engine's memory is not charged to the next; the exact
  * float32 run writes the ground truth (top 10 subjects per query) that the others' recall is measured against.
@@ -116,6 +117,8 @@ function usearchSettings(engine: Engine, expansionSearch = EF_SEARCHES[0] as num
     quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
     addThreads: 0,
     expansionSearch,
+    connectivity: CONNECTIVITY,
+    expansionAdd: EXPANSION_ADD,
   } as const;
 }
 
@@ -232,7 +235,7 @@ function runEngine(
     const viewed = new UsearchGraph(DIM, rows, usearchSettings(engine));
     t = performance.now();
     viewed.view(file, graph.size);
-    note = `${graph.engine}; memory-mapped open ${round(performance.now() - t, 1)} ms`;
+    note = `${graph.engine} (build ef ${EXPANSION_ADD}); memory-mapped open ${round(performance.now() - t, 1)} ms`;
   } else if (graph instanceof HnswlibGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
@@ -309,6 +312,11 @@ const seed = Number(arg('seed', '14'));
  * each, the saved graph memory-mapped again with that ef): recall against speed at large galleries.
  */
 const EF_SEARCH_ARG = arg('ef-search', '128');
+/** usearch's graph degree M and build ef (`--connectivity`, `--expansion-add`; defaults the shipped 16 and 128). */
+const CONNECTIVITY = Number(arg('connectivity', '16'));
+const EXPANSION_ADD = Number(arg('expansion-add', '128'));
+if (![CONNECTIVITY, EXPANSION_ADD].every((n) => Number.isInteger(n) && n >= 2))
+  throw new Error('--connectivity and --expansion-add must be whole numbers ≥ 2');
 const EF_SEARCHES = EF_SEARCH_ARG.split(',').map(Number);
 if (EF_SEARCHES.some((ef) => !Number.isInteger(ef) || ef < 1))
   throw new Error('--ef-search must be one or more positive integers, comma-separated');
@@ -347,6 +355,10 @@ if (child) {
           String(seed),
           '--ef-search',
           EF_SEARCH_ARG,
+          '--connectivity',
+          String(CONNECTIVITY),
+          '--expansion-add',
+          String(EXPANSION_ADD),
           '--work',
           dir,
         ],
