@@ -146,9 +146,9 @@ export class S3SnapshotStore implements IndexSnapshotStore {
   /**
    * The published shards, fetched side by side: all of them, or those `only` names given the published shard
    * count (undefined from it: all), so a caller learns the count and fetches in one manifest read; `onManifest`
-   * hears of the set before the fetches start and `onShard` of each shard as it arrives. Undefined when no manifest has been published, or when a shard
-   * it names is missing even after reading the manifest again (a shard deleted under a reader by an erasure's
-   * prune is found that way).
+   * hears of the set before the fetches start and `onShard` of each shard as it arrives. Undefined when no
+   * manifest has been published, or when a shard it names is missing even after reading the manifest again (a
+   * shard deleted under a reader by an erasure's prune is found that way).
    */
   async loadShards(options: LoadShardsOptions = {}): Promise<PublishedShards | undefined> {
     const { only, onManifest, onShard } = options;

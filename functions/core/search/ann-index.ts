@@ -36,6 +36,14 @@ export interface AnnGraph {
 /** Exact similarities of a query to templates by id (NaN for an unknown id), in the ids' order. */
 export type TemplateRescorer = (query: Float32Array, templateIds: readonly string[]) => ArrayLike<number>;
 
+/** The templates with their exact similarities, in order; those the exact index does not know (NaN) left out. */
+function rescored(scored: readonly ScoredTemplate[], exact: ArrayLike<number>): ScoredTemplate[] {
+  return scored.flatMap((s, i) => {
+    const similarity = exact[i] as number;
+    return Number.isNaN(similarity) ? [] : [{ ...s, similarity }];
+  });
+}
+
 /** Makes an empty graph for `dim`-dimensional vectors, sized for about `capacity` of them. */
 export type AnnGraphFactory = (dim: number, capacity: number) => AnnGraph;
 
@@ -215,18 +223,16 @@ export class ApproximateIndex {
       const row = this.#rows.get(hits.keys[i] as number);
       if (row) scored.push({ ...row, similarity: hits.similarities[i] as number });
     }
-    if (rescore) {
-      const exact = rescore(
-        q,
-        scored.map((s) => s.templateId),
-      );
-      const kept = scored.filter((s, i) => {
-        s.similarity = exact[i] as number;
-        return !Number.isNaN(s.similarity);
-      });
-      return fuseTemplates(kept, options.k, fusion, options.exclude);
-    }
-    return fuseTemplates(scored, options.k, fusion, options.exclude);
+    const candidates = rescore
+      ? rescored(
+          scored,
+          rescore(
+            q,
+            scored.map((s) => s.templateId),
+          ),
+        )
+      : scored;
+    return fuseTemplates(candidates, options.k, fusion, options.exclude);
   }
 
   /** The id tables, for saving beside the graph. */

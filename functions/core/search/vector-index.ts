@@ -436,14 +436,9 @@ export class VectorIndex {
    * approximate index's candidates re-scored exactly (`TieredIndex`). The query is L2-normalised first.
    */
   similaritiesOf(query: Float32Array, templateIds: readonly string[]): Float32Array {
-    if (!(query instanceof Float32Array) || query.length !== this.dim) {
-      throw invalid(`query must be a Float32Array of dimension ${this.dim}`);
-    }
-    const scale = 1 / this.#norm(query, 'query');
+    const q = this.#loadQuery(query);
     const dim = this.dim;
     const v = this.#vectors;
-    const q = this.#query;
-    for (let j = 0; j < dim; j++) q[j] = (query[j] ?? 0) * scale;
     const out = new Float32Array(templateIds.length);
     // One row at a time through the SIMD kernel, into the first score slot (searches overwrite it anyway).
     const dots = this.#dots;
@@ -532,15 +527,21 @@ export class VectorIndex {
     return { ...fusion, weights };
   }
 
-  /** Fills `#scores[0..size)` with the cosine similarity of each row to the normalised query. */
-  #score(query: Float32Array): void {
+  /** Checks the query and writes it, L2-normalised, into the `#query` scratch (which it answers). */
+  #loadQuery(query: Float32Array): Float32Array {
     if (!(query instanceof Float32Array) || query.length !== this.dim) {
       throw invalid(`query must be a Float32Array of dimension ${this.dim}`);
     }
     const scale = 1 / this.#norm(query, 'query');
     const q = this.#query;
+    for (let j = 0; j < this.dim; j++) q[j] = (query[j] ?? 0) * scale;
+    return q;
+  }
+
+  /** Fills `#scores[0..size)` with the cosine similarity of each row to the normalised query. */
+  #score(query: Float32Array): void {
+    const q = this.#loadQuery(query);
     const dim = this.dim;
-    for (let j = 0; j < dim; j++) q[j] = (query[j] ?? 0) * scale;
     const rows = this.#size;
     if (rows === 0) return;
     if (this.#dots) {
