@@ -1,6 +1,6 @@
 /**
  * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S] [--ef-search EF[,EF…]]
- * [--connectivity M] [--expansion-add EF]`: exact and approximate search at
+ * [--connectivity M] [--expansion-add EF] [--graph FILE]`: exact and approximate search at
  * gallery scale on realistic vectors (bench/scale-data.ts). Prints one JSON object (stdout, first) and a Markdown
  * table. Each engine runs in its own child process, so one engine's memory is not charged to the next; the exact
  * float32 run writes the ground truth (top 10 subjects per query) that the others' recall is measured against.
@@ -8,11 +8,11 @@
  * Engines: `exact-f32` (today's WASM kernel), `exact-int8` (int8 snapshot, decoded to the same kernel),
  * `usearch-i8`, `usearch-f16` (HNSW, M 16, ef 64), `hnswlib-f32` (HNSW, M 16, ef 64).
  * Latency is one `search` call, k = 10 subjects with max fusion over the 5 templates per subject. Each graph engine
- * also prints a `+rescore` row: the same graph's candidates re-scored from the exact index, as local mode answers
- * past the crossover (`TieredIndex`).
+ * also prints a `+rescore` row: every candidate the graph examined re-scored from the exact index, as local mode
+ * answers past the crossover (`TieredIndex`), and a `+rescore-top100` row: only the graph's k × 10 best re-scored.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,6 +165,22 @@ function addGallery(index: { add(entries: IndexEntry[]): void }, gallery: Galler
   }
 }
 
+/** An {@link AnnGraph} that keeps nothing: it lets the id tables of a saved graph be replayed from the gallery. */
+function idsOnlyGraph(): AnnGraph {
+  let size = 0;
+  return {
+    engine: 'ids-only',
+    get size() {
+      return size;
+    },
+    add(keys) {
+      size += keys.length;
+    },
+    remove() {},
+    search: () => ({ keys: [], similarities: [] }),
+  };
+}
+
 /** One engine, in this process (a graph engine also answers re-scored from an exact index: a second row). */
 function runEngine(
   engine: Engine,
@@ -214,18 +230,45 @@ function runEngine(
     if (engine === 'exact-f32') writeFileSync(truthFile, JSON.stringify(timed.results));
     return [result(engine, rows, subjects, timed, truthFile, { buildS, memory, diskBytes, loadMs, note })];
   }
+  const saved = GRAPH_FILE !== '' && engine.startsWith('usearch') ? GRAPH_FILE : '';
+  const reuse = saved !== '' && existsSync(saved);
   let graph: AnnGraph;
-  if (engine === 'hnswlib-f32') graph = new HnswlibGraph(DIM, rows);
-  else graph = new UsearchGraph(DIM, rows, usearchSettings(engine));
-  const index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
-  addGallery(index, gallery, rows);
-  const buildS = (performance.now() - started) / 1000;
-  const memory = rss() - before;
-  subjects = index.subjectCount;
+  let index: ApproximateIndex;
+  let buildS: number;
+  let memory: number;
+  if (reuse) {
+    // A graph saved by an earlier run of the same gallery (--graph): its id tables are replayed from the
+    // gallery, which the seed makes deterministic, into a graph that keeps nothing.
+    const ids = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph: idsOnlyGraph() });
+    addGallery(ids, gallery, rows);
+    const viewed = new UsearchGraph(DIM, rows, usearchSettings(engine));
+    const t = performance.now();
+    viewed.view(saved, rows);
+    loadMs = performance.now() - t;
+    index = ApproximateIndex.restore(viewed, ids.manifest());
+    graph = viewed;
+    buildS = Number.NaN;
+    memory = statSync(saved).size;
+    diskBytes = memory;
+    subjects = index.subjectCount;
+    note = `${viewed.engine}; reused ${saved} (built at ef ${EXPANSION_ADD}, M ${CONNECTIVITY}), memory-mapped`;
+  } else {
+    graph =
+      engine === 'hnswlib-f32'
+        ? new HnswlibGraph(DIM, rows)
+        : new UsearchGraph(DIM, rows, usearchSettings(engine));
+    index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
+    addGallery(index, gallery, rows);
+    buildS = (performance.now() - started) / 1000;
+    memory = rss() - before;
+    subjects = index.subjectCount;
+  }
   search = (q) => index.search(q, { k: K });
   const timed = timeQueries(queries, search);
-  const file = join(work, `${engine}.bin`);
-  if (graph instanceof UsearchGraph) {
+  const file = saved || join(work, `${engine}.bin`);
+  if (reuse) {
+    // nothing to save or reload
+  } else if (graph instanceof UsearchGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
     const fresh = new UsearchGraph(DIM, rows, usearchSettings(engine));
@@ -244,12 +287,10 @@ function runEngine(
     loadMs = performance.now() - t;
     note = graph.engine;
   }
+  const cost = { buildS, memory, diskBytes, loadMs };
   const plain = result(engine, rows, subjects, timed, truthFile, {
-    buildS,
-    memory,
-    diskBytes,
-    loadMs,
-    note: `${note}; memory = RSS growth incl. id tables`,
+    ...cost,
+    note: `${note}; memory = ${reuse ? 'the saved graph' : 'RSS growth incl. id tables'}`,
   });
   // As local mode answers past the crossover (TieredIndex): the graph's candidates re-scored from the exact
   // float32 index that local mode holds beside the graph at any size (so not counted in the graph's memory).
@@ -258,18 +299,30 @@ function runEngine(
   addGallery(exact, gallery, rows);
   const exactMemory = rss() - beforeExact;
   const rescore = (q: Float32Array, ids: readonly string[]) => exact.similaritiesOf(q, ids);
-  const rescored = timeQueries(queries, (q) => index.search(q, { k: K }, rescore));
   const rescoreNote = `re-scored from the exact float32 index held beside the graph (${mib(exactMemory)} MiB, not in the memory column)`;
-  const out = [
-    plain,
-    result(`${engine}+rescore`, rows, subjects, rescored, truthFile, {
-      buildS,
-      memory,
-      diskBytes,
-      loadMs,
-      note: `${graph.engine}; ${rescoreNote}`,
-    }),
-  ];
+  /** The plain row of one search ef, then re-scored over the graph's whole breadth, then over its k × 10 best. */
+  const rowsOf = (searched: ApproximateIndex, engineName: string, where: string): Result[] => {
+    const narrow = ApproximateIndex.restore(searched.graph, searched.manifest(), { rescoreBreadth: false });
+    return [
+      result(
+        `${engine}+rescore`,
+        rows,
+        subjects,
+        timeQueries(queries, (q) => searched.search(q, { k: K }, rescore)),
+        truthFile,
+        { ...cost, note: `${engineName}${where}; ${rescoreNote}, every candidate the graph examined` },
+      ),
+      result(
+        `${engine}+rescore-top${K * 10}`,
+        rows,
+        subjects,
+        timeQueries(queries, (q) => narrow.search(q, { k: K }, rescore)),
+        truthFile,
+        { ...cost, note: `${engineName}${where}; ${rescoreNote}, the graph's ${K * 10} best only` },
+      ),
+    ];
+  };
+  const out = [plain, ...rowsOf(index, graph.engine, '')];
   // The same build searched at each further ef: the saved graph memory-mapped again with that ef.
   if (graph instanceof UsearchGraph) {
     const manifest = index.manifest();
@@ -277,7 +330,6 @@ function runEngine(
       const viewed = new UsearchGraph(DIM, rows, usearchSettings(engine, ef));
       viewed.view(file, graph.size);
       const again = ApproximateIndex.restore(viewed, manifest);
-      const cost = { buildS, memory, diskBytes, loadMs };
       out.push(
         result(
           engine,
@@ -285,19 +337,9 @@ function runEngine(
           subjects,
           timeQueries(queries, (q) => again.search(q, { k: K })),
           truthFile,
-          {
-            ...cost,
-            note: `${viewed.engine}; the same build, memory-mapped`,
-          },
+          { ...cost, note: `${viewed.engine}; the same build, memory-mapped` },
         ),
-        result(
-          `${engine}+rescore`,
-          rows,
-          subjects,
-          timeQueries(queries, (q) => again.search(q, { k: K }, rescore)),
-          truthFile,
-          { ...cost, note: `${viewed.engine}; the same build, memory-mapped; ${rescoreNote}` },
-        ),
+        ...rowsOf(again, viewed.engine, '; the same build, memory-mapped'),
       );
     }
   }
@@ -320,6 +362,11 @@ if (![CONNECTIVITY, EXPANSION_ADD].every((n) => Number.isInteger(n) && n >= 2))
 const EF_SEARCHES = EF_SEARCH_ARG.split(',').map(Number);
 if (EF_SEARCHES.some((ef) => !Number.isInteger(ef) || ef < 1))
   throw new Error('--ef-search must be one or more positive integers, comma-separated');
+/**
+ * `--graph FILE`: the usearch graph is saved there, and a later run of the same gallery (rows, seed, M, build ef)
+ * memory-maps it instead of building it again (a 1M build takes 8–19 minutes here).
+ */
+const GRAPH_FILE = arg('graph', '');
 const child = arg('child', '');
 const work = arg('work', '');
 if (!Number.isInteger(rows) || rows < 10) throw new Error('--rows must be an integer ≥ 10');
@@ -361,6 +408,7 @@ if (child) {
           String(EXPANSION_ADD),
           '--work',
           dir,
+          ...(GRAPH_FILE ? ['--graph', GRAPH_FILE] : []),
         ],
         { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
       );
