@@ -13,7 +13,7 @@ import {
   UsearchGraph,
   usearchGraphFactory,
 } from '../../functions/adapters/local/usearch-graph.ts';
-import { type AnnGraph, ApproximateIndex } from '../../functions/core/search/ann-index.ts';
+import { ApproximateIndex } from '../../functions/core/search/ann-index.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../functions/core/search/snapshot.ts';
 import { DEFAULT_CROSSOVER, parseCrossover, TieredIndex } from '../../functions/core/search/tiered-index.ts';
 import { type IndexEntry, VectorIndex } from '../../functions/core/search/vector-index.ts';
@@ -176,61 +176,6 @@ describe('usearch int8 quantisation and exact re-scoring', () => {
     expect(rawWorst).toBeGreaterThan(1e-4);
     // An id the exact index does not hold is dropped, not scored.
     expect(exact.similaritiesOf((entries[0] as IndexEntry).vector, ['t0', 'missing'])[1]).toBeNaN();
-  });
-});
-
-/**
- * A graph whose own similarities misrank what it examined, as usearch's int8 kernel can by ~1e-2: it examines its
- * `breadth` nearest (a real f32 graph) and returns them worst first.
- */
-function misrankingGraph(breadth: number): AnnGraph {
-  const inner = new UsearchGraph(DIM, 1000, { quantization: 'f32', expansionSearch: breadth });
-  return {
-    engine: 'misranking',
-    breadth,
-    get size() {
-      return inner.size;
-    },
-    add: (keys, vectors) => inner.add(keys, vectors),
-    remove: (keys) => inner.remove(keys),
-    search(query, count) {
-      const found = inner.search(query, Math.max(count, breadth));
-      const order = Array.from(found.keys.keys()).reverse().slice(0, count);
-      return {
-        keys: order.map((i) => found.keys[i] as number),
-        similarities: order.map((i) => found.similarities[i] as number),
-      };
-    },
-  };
-}
-
-describe("re-scoring over the graph's breadth", () => {
-  it('re-scores every candidate the graph examined, so its own misranking cannot hide the exact best', () => {
-    const entries = gallery(40, 21);
-    const exact = new VectorIndex({ modelId: 'm', dim: DIM });
-    exact.add(entries);
-    const rescore = (q: Float32Array, ids: readonly string[]) => exact.similaritiesOf(q, ids);
-    const wide = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: misrankingGraph(60), oversample: 2 });
-    const narrow = new ApproximateIndex({
-      modelId: 'm',
-      dim: DIM,
-      graph: misrankingGraph(60),
-      oversample: 2,
-      rescoreBreadth: false,
-    });
-    wide.add(entries);
-    narrow.add(entries);
-    for (let s = 0; s < 10; s++) {
-      const query = probeNear((entries[s * 12] as IndexEntry).vector, 300 + s);
-      const want = exact.search(query, { k: 1 })[0];
-      expect(wide.search(query, { k: 1 }, rescore)[0]).toEqual(want);
-      // Re-scoring only the graph's k × oversample best leaves the answer to its misranking.
-      expect(narrow.search(query, { k: 1 }, rescore)[0]?.subjectId).not.toBe(want?.subjectId);
-    }
-    // Without re-scoring, the breadth is not asked for: the search returns the graph's k × oversample.
-    expect(wide.search(probeNear((entries[0] as IndexEntry).vector, 1), { k: 1 })[0]?.subjectId).not.toBe(
-      's0',
-    );
   });
 });
 

@@ -37,8 +37,6 @@ const SCALAR: Record<'f32' | 'f16' | 'i8', ScalarKind> = {
 /** A usearch HNSW graph, one search thread (identify already runs one face at a time per request). */
 export class UsearchGraph implements AnnGraph {
   readonly engine: string;
-  /** The search ef: every search examines this many candidates (or `count`, when larger). */
-  readonly breadth: number;
   readonly #index: Index;
   readonly #addThreads: number;
   readonly #dim: number;
@@ -51,7 +49,6 @@ export class UsearchGraph implements AnnGraph {
     const connectivity = settings.connectivity ?? 16;
     const expansionSearch = settings.expansionSearch ?? 128;
     this.engine = `usearch-hnsw-${quantization}-m${connectivity}-ef${expansionSearch}`;
-    this.breadth = expansionSearch;
     this.#index = new Index({
       dimensions: dim,
       metric: MetricKind.Cos,

@@ -29,11 +29,6 @@ export interface AnnGraph {
   add(keys: readonly number[], vectors: Float32Array): void;
   /** Removes vectors for real: no later search returns these keys. Unknown keys are ignored. */
   remove(keys: readonly number[]): void;
-  /**
-   * Candidates one search examines whatever `count` asks for (HNSW's search ef), where the engine has such a
-   * setting. A re-scored search asks for this many: ranking them costs the graph nothing more.
-   */
-  readonly breadth?: number | undefined;
   /** The `count` nearest live vectors, best first, with their cosine similarities. */
   search(query: Float32Array, count: number): { keys: ArrayLike<number>; similarities: ArrayLike<number> };
 }
@@ -70,12 +65,6 @@ export interface ApproximateIndexOptions {
   graph: AnnGraph;
   /** Templates retrieved per requested subject before fusion (default 10). */
   oversample?: number | undefined;
-  /**
-   * A re-scored search re-scores every candidate the graph examined (its `breadth`), not only the
-   * `k × oversample` best by the graph's own similarity (default true). The graph's int8 similarities are off by
-   * up to ~1e-2, so a near-tie's exact best can rank below `k × oversample` by them (docs/deploy.md).
-   */
-  rescoreBreadth?: boolean | undefined;
 }
 
 function invalid(message: string, details?: Record<string, unknown>): FaceprintError {
@@ -114,7 +103,6 @@ export class ApproximateIndex {
   readonly dim: number;
   #graphRef: AnnGraph;
   readonly #oversample: number;
-  readonly #rescoreBreadth: boolean;
   #nextKey = 0;
   readonly #rows = new Map<number, Row>();
   readonly #templateKey = new Map<string, number>();
@@ -131,7 +119,6 @@ export class ApproximateIndex {
     this.dim = options.dim;
     this.#graphRef = options.graph;
     this.#oversample = oversample;
-    this.#rescoreBreadth = options.rescoreBreadth ?? true;
   }
 
   /** Number of templates. */
@@ -218,9 +205,9 @@ export class ApproximateIndex {
   /**
    * The top `k` subjects by fused similarity over the `k × oversample` nearest templates, best first; ties
    * broken by subject id. `rescore` gives the exact similarity of the retrieved templates (the exact index held
-   * beside the graph): the graph then only chooses the candidates (every one it examined, its `breadth`, unless
-   * `rescoreBreadth` is off), and the similarities (and so the decisions and their order) are exact; a template it
-   * does not know (NaN) is dropped. Throws `INVALID_ARGUMENT` for a bad query, `k` or fusion.
+   * beside the graph): the graph then only chooses the candidates, and the similarities (and so the decisions and
+   * their order) are exact; a template it does not know (NaN) is dropped. Throws `INVALID_ARGUMENT` for a bad
+   * query, `k` or fusion.
    */
   search(query: Float32Array, options: SearchOptions, rescore?: TemplateRescorer): Candidate[] {
     if (!Number.isInteger(options.k) || options.k < 1)
@@ -229,9 +216,7 @@ export class ApproximateIndex {
     variantWeights(fusion);
     const q = normalised(query, this.dim, 'query');
     if (this.#rows.size === 0) return [];
-    const retrieved = options.k * this.#oversample;
-    const breadth = rescore && this.#rescoreBreadth ? (this.#graphRef.breadth ?? 0) : 0;
-    const count = Math.min(this.#rows.size, Math.max(retrieved, breadth));
+    const count = Math.min(this.#rows.size, options.k * this.#oversample);
     const hits = this.#graphRef.search(q, count);
     const scored: ScoredTemplate[] = [];
     for (let i = 0; i < hits.keys.length; i++) {
@@ -277,7 +262,7 @@ export class ApproximateIndex {
   static restore(
     graph: AnnGraph,
     manifest: AnnManifest,
-    options: Pick<ApproximateIndexOptions, 'oversample' | 'rescoreBreadth'> = {},
+    options: { oversample?: number | undefined } = {},
   ): ApproximateIndex {
     const n = manifest.keys.length;
     if (
@@ -303,7 +288,6 @@ export class ApproximateIndex {
       dim: manifest.dim,
       graph: empty,
       oversample: options.oversample,
-      rescoreBreadth: options.rescoreBreadth,
     });
     index.#adopt(graph, manifest);
     return index;
