@@ -2,7 +2,7 @@
  * The approximate index (usearch HNSW behind the AnnGraph port) and the tiered index that switches to it past the
  * crossover: planted answers, real deletes, reload after a crash. Real native usearch, no mocks.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { dropAnn, loadAnn, saveAnn } from '../../functions/adapters/local/ann-fi
 import { HnswlibGraph } from '../../functions/adapters/local/hnswlib-graph.ts';
 import {
   quantiseRows,
+  searchBreadthFor,
   UsearchGraph,
   usearchGraphFactory,
 } from '../../functions/adapters/local/usearch-graph.ts';
@@ -266,10 +267,41 @@ describe('TieredIndex', () => {
     const manifest = readFileSync(join(dir, 'ann.json'), 'utf8');
     await saveAnn(dir, approx);
     // Graph replaced, manifest of the old one put back: the pair no longer adds up.
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(join(dir, 'ann.json'), manifest);
     expect(loadAnn(dir)).toBeUndefined();
     await dropAnn(dir);
+    expect(loadAnn(dir)).toBeUndefined();
+  });
+});
+
+describe('usearch settings by gallery size', () => {
+  it('searches wider as the gallery grows: 128 up to 200k, 640 at 1M', () => {
+    expect(searchBreadthFor(0)).toBe(128);
+    expect(searchBreadthFor(200_000)).toBe(128);
+    expect(searchBreadthFor(500_000)).toBe(320);
+    expect(searchBreadthFor(1_000_000)).toBe(640);
+    expect(new UsearchGraph(DIM, 1_000_000).engine).toMatch(/-ef640$/);
+    expect(new UsearchGraph(DIM, 1_000_000, { expansionSearch: 64 }).engine).toMatch(/-ef64$/);
+  });
+
+  it('reloads a graph whose search ef differs (the gallery grew), not one built with other settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'faceprint-ann-'));
+    dirs.push(dir);
+    const approx = new ApproximateIndex({
+      modelId: 'm',
+      dim: DIM,
+      graph: new UsearchGraph(DIM, 10, { expansionSearch: 32 }),
+    });
+    approx.add(gallery(20, 8));
+    await saveAnn(dir, approx);
+    const reloaded = loadAnn(dir);
+    expect(reloaded?.size).toBe(60);
+    expect(reloaded?.kernel).toMatch(/-ef128$/);
+    expect(loadAnn(dir, { connectivity: 8 })).toBeUndefined();
+    // A manifest from a release that did not record the build settings: rebuilt, not guessed.
+    const manifest = JSON.parse(readFileSync(join(dir, 'ann.json'), 'utf8')) as Record<string, unknown>;
+    delete manifest.build;
+    writeFileSync(join(dir, 'ann.json'), JSON.stringify(manifest));
     expect(loadAnn(dir)).toBeUndefined();
   });
 });

@@ -24,7 +24,12 @@ export async function saveAnn(dir: string, index: ApproximateIndex): Promise<voi
   const tmp = join(dir, `${GRAPH}.${process.pid}.tmp`);
   graph.save(tmp);
   await rename(tmp, join(dir, GRAPH));
-  const manifest = { ...index.manifest(), graphBytes: statSync(join(dir, GRAPH)).size, engine: graph.engine };
+  const manifest = {
+    ...index.manifest(),
+    graphBytes: statSync(join(dir, GRAPH)).size,
+    engine: graph.engine,
+    build: graph.build,
+  };
   await writeFileAtomic(
     join(dir, MANIFEST),
     JSON.stringify(manifest),
@@ -40,7 +45,8 @@ export async function dropAnn(dir: string): Promise<void> {
 
 /**
  * Reloads a saved graph (memory-mapped when `view`), or undefined when there is none or the pair does not add
- * up (a crash mid-save, another engine's settings).
+ * up (a crash mid-save, a graph built with other settings). Its search ef follows the gallery's size
+ * (`searchBreadthFor` in usearch-graph.ts).
  */
 export function loadAnn(
   dir: string,
@@ -53,11 +59,12 @@ export function loadAnn(
   try {
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as AnnManifest & {
       graphBytes: number;
-      engine: string;
+      build?: string;
     };
     if (statSync(graphFile).size !== manifest.graphBytes) return undefined;
     const graph = new UsearchGraph(manifest.dim, manifest.keys.length, settings);
-    if (graph.engine !== manifest.engine) return undefined;
+    // Built with other settings (or by a release that did not record them): rebuilt from the snapshot instead.
+    if (graph.build !== manifest.build) return undefined;
     if (view) graph.view(graphFile, manifest.keys.length);
     else graph.load(graphFile, manifest.keys.length);
     return ApproximateIndex.restore(graph, manifest);

@@ -17,9 +17,12 @@ export interface UsearchSettings {
   quantization?: 'f32' | 'f16' | 'i8' | undefined;
   /** Graph degree M (default 16). */
   connectivity?: number | undefined;
-  /** ef at build time (default 128). */
+  /** ef at build time (default 256). */
   expansionAdd?: number | undefined;
-  /** ef at search time (default 64); raised to the requested count when that is larger. */
+  /**
+   * ef at search time (default {@link searchBreadthFor} the graph's capacity); raised to the requested count when
+   * that is larger.
+   */
   expansionSearch?: number | undefined;
   /**
    * Threads a batch insert may use (default 1: a background build in the server leaves the other cores to
@@ -34,9 +37,23 @@ const SCALAR: Record<'f32' | 'f16' | 'i8', ScalarKind> = {
   i8: ScalarKind.I8,
 };
 
+/**
+ * The search ef for a graph of `templates` vectors: 128 up to 200,000, then in proportion to the gallery (640 at
+ * 1M). Measured with `npm run bench:scale` (docs/deploy.md, "Session 22"): recall@1 against exact 1.000 at 100k with
+ * ef 128, 0.996 at 1M with ef 640 (M 16, build ef 256, re-scored). Past 1M the proportion is extrapolated.
+ */
+export function searchBreadthFor(templates: number): number {
+  return Math.max(128, Math.ceil((640 * templates) / 1_000_000));
+}
+
 /** A usearch HNSW graph, one search thread (identify already runs one face at a time per request). */
 export class UsearchGraph implements AnnGraph {
   readonly engine: string;
+  /**
+   * What the graph's structure depends on (quantisation, M, build ef), without the search ef: a saved graph is
+   * reusable by a reader whose search ef differs (it follows the gallery's size), not by one whose build settings do.
+   */
+  readonly build: string;
   readonly #index: Index;
   readonly #addThreads: number;
   readonly #dim: number;
@@ -47,21 +64,22 @@ export class UsearchGraph implements AnnGraph {
   constructor(dim: number, capacity: number, settings: UsearchSettings = {}) {
     const quantization = settings.quantization ?? 'i8';
     const connectivity = settings.connectivity ?? 16;
-    const expansionSearch = settings.expansionSearch ?? 128;
+    const expansionAdd = settings.expansionAdd ?? 256;
+    const expansionSearch = settings.expansionSearch ?? searchBreadthFor(capacity);
+    this.build = `usearch-hnsw-${quantization}-m${connectivity}-ea${expansionAdd}`;
     this.engine = `usearch-hnsw-${quantization}-m${connectivity}-ef${expansionSearch}`;
     this.#index = new Index({
       dimensions: dim,
       metric: MetricKind.Cos,
       quantization: SCALAR[quantization],
       connectivity,
-      expansion_add: settings.expansionAdd ?? 128,
+      expansion_add: expansionAdd,
       expansion_search: expansionSearch,
       multi: false,
     });
     this.#addThreads = settings.addThreads ?? 1;
     this.#dim = dim;
     this.#int8 = quantization === 'i8';
-    void capacity; // usearch grows on its own
   }
 
   get size(): number {
