@@ -3,6 +3,7 @@
  * display-name and metadata schemas, the template variants). The HTTP app, the AWS adapters, the CLI and the
  * evaluation import these rather than restating them.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Box, FaceQuality, ModelRef } from './types.ts';
 
@@ -163,6 +164,16 @@ export interface FaceTemplate {
 export const CAMERA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Every decision kind, for schemas and metrics. */
+/**
+ * A stable audit-row id (UUID-shaped, from a sha256) for part `part` of the input named `auditKey`: a face index
+ * of an upload, or an event of a video run. Writing the same decision again (a redelivered upload, a video job
+ * run again after a restart) gives the same id, and the audit stores record each id once.
+ */
+export function stableAuditId(auditKey: string, part: string | number): string {
+  const hex = createHash('sha256').update(`${auditKey}#${part}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 export const DECISION_KINDS = ['match', 'unknown', 'ambiguous', 'insufficient_quality'] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 

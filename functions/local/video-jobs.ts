@@ -76,8 +76,8 @@ export class LocalVideoJobs implements VideoJobsPort {
 
   /**
    * Reads back the jobs kept in the folder (after a restart): finished and failed ones are answered again, and
-   * jobs that were queued or running when the last process stopped are queued again from their kept input (their
-   * earlier partial run may have written track events to the audit log; the new run writes its own). A folder
+   * jobs that were queued or running when the last process stopped are queued again from their kept input (audit
+   * rows are keyed by the job, so the decisions the interrupted run had already recorded are not written twice). A folder
    * without a readable `job.json` (a crash inside `submit`) is left alone. Returns how many were queued again.
    */
   async resume(): Promise<number> {
@@ -127,7 +127,7 @@ export class LocalVideoJobs implements VideoJobsPort {
         {
           pipeline: this.pipeline,
           matcher: galleryMatcher(this.gallery),
-          events: [auditSink(this.gallery), ...this.events],
+          events: [auditSink(this.gallery, `video-job:${job.id}`), ...this.events],
         },
         job.name,
         {

@@ -157,6 +157,29 @@ describe.skipIf(!READY)('video files', () => {
     expect(events.some((e) => e.type === 'track.unknown')).toBe(true);
   });
 
+  it('a run repeated over the same input (a job resumed after a restart) records each decision once', async () => {
+    const keyedRun = () =>
+      processVideo(
+        new FfmpegFrameSource(clip('stranger.mp4'), { stallTimeoutMs: 20_000 }),
+        {
+          pipeline: local!.pipeline,
+          matcher: galleryMatcher(local!.gallery),
+          events: [auditSink(local!.gallery, 'video-job:rerun')],
+        },
+        'rerun.mp4',
+      );
+    const rows = async () =>
+      (await local!.dataDir.faceStore.listAudit({ limit: 500 })).items
+        .filter((a) => a.source.startsWith('rerun.mp4#track-'))
+        .map((a) => a.id)
+        .sort();
+    await keyedRun();
+    const first = await rows();
+    expect(first.length).toBeGreaterThan(0);
+    await keyedRun();
+    expect(await rows()).toEqual(first);
+  });
+
   it('bad input: zero-length, corrupt, truncated header, audio-only, unsupported codec, missing file', async () => {
     await writeFile(clip('empty.mp4'), new Uint8Array(0));
     await expectRefused(clip('empty.mp4'), 'INVALID_VIDEO');

@@ -3,9 +3,15 @@
  * two-view agreement, the follow-up's veto, camera templates) and 1:1 verification, each written to the audit
  * log. Functions over the parts `GalleryService` lends them (`service.ts`), which owns the index and the store.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type CameraGallery, mergeCandidates } from '../camera/service.ts';
-import type { Candidate, Decision, DecisionAuditEntry, Subject } from '../domain.ts';
+import {
+  type Candidate,
+  type Decision,
+  type DecisionAuditEntry,
+  type Subject,
+  stableAuditId,
+} from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import type { FaceAnalyser } from '../pipeline/analyser.ts';
 import {
@@ -111,7 +117,7 @@ export async function identifyProbe(
   }
   const at = parts.now().toISOString();
   const auditIds = faces.map((_, faceIndex) =>
-    request.auditKey === undefined ? randomUUID() : auditId(request.auditKey, faceIndex),
+    request.auditKey === undefined ? randomUUID() : stableAuditId(request.auditKey, faceIndex),
   );
   await parts.store.appendAudit(
     faces.map(
@@ -242,12 +248,6 @@ async function decideFace(
     };
   }
   return { decision, agreement };
-}
-
-/** A stable audit-row id for face `faceIndex` of the input named `auditKey` (UUID-shaped, from its sha256). */
-function auditId(auditKey: string, faceIndex: number): string {
-  const hex = createHash('sha256').update(`${auditKey}#${faceIndex}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 /**

@@ -35,7 +35,7 @@ export interface TrackEventSink {
  */
 export function auditEntriesOf(
   events: readonly TrackEvent[],
-  context: { model: ModelRef; calibration: string; id: () => string },
+  context: { model: ModelRef; calibration: string; id: (event: TrackEvent) => string },
 ): DecisionAuditEntry[] {
   return events.flatMap((event) => {
     const decision = event.decision;
@@ -43,7 +43,7 @@ export function auditEntriesOf(
     if (!decision || !face) return [];
     return [
       {
-        id: context.id(),
+        id: context.id(event),
         at: event.at,
         operation: event.type,
         source: `${event.source}#track-${event.trackId}`,

@@ -242,7 +242,11 @@ export class AwsVideo {
       try {
         processed = await processVideo(
           new FfmpegFrameSource(input, { label: `The video ${ref.key}` }),
-          { pipeline: this.rt.pipeline, matcher: galleryMatcher(gallery), events: [auditSink(gallery), bus] },
+          {
+            pipeline: this.rt.pipeline,
+            matcher: galleryMatcher(gallery),
+            events: [auditSink(gallery, `${ref.key}@${version}`), bus],
+          },
           ref.key,
           // A lost claim stops decoding: the worker that took the video over records it.
           { annotate: new FfmpegVideoWriter(annotated), signal },
