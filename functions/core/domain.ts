@@ -1,7 +1,7 @@
 /**
  * The gallery's domain: its value types and the rules every entry point shares (the subject-id rule, the
- * display-name and metadata schemas, the template variants). The HTTP app, the AWS adapters, the CLI and the
- * evaluation import these rather than restating them.
+ * display-name and metadata schemas, the template variants, stable audit-row ids). The HTTP app, the AWS adapters,
+ * the CLI and the evaluation import these rather than restating them.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -163,7 +163,6 @@ export interface FaceTemplate {
 /** A camera (profile) name, as identify calls and upload prefixes name it. */
 export const CAMERA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-/** Every decision kind, for schemas and metrics. */
 /**
  * A stable audit-row id (UUID-shaped, from a sha256) for part `part` of the input named `auditKey`: a face index
  * of an upload, or an event of a video run. Writing the same decision again (a redelivered upload, a video job
@@ -174,6 +173,7 @@ export function stableAuditId(auditKey: string, part: string | number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** Every decision kind, for schemas and metrics. */
 export const DECISION_KINDS = ['match', 'unknown', 'ambiguous', 'insufficient_quality'] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
