@@ -164,6 +164,14 @@ export interface FaceTemplate {
 export const CAMERA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
+ * The name an upload's audit rows are keyed by: its key and the version the claim took. An upload redelivered or
+ * retried (an image, or a video's run) names the same decisions; a new version of the object names new ones.
+ */
+export function uploadAuditKey(key: string, version: string): string {
+  return `${key}@${version}`;
+}
+
+/**
  * A stable audit-row id (UUID-shaped, from a sha256) for part `part` of the input named `auditKey`: a face index
  * of an upload, or an event of a video run. Writing the same decision again (a redelivered upload, a video job
  * run again after a restart) gives the same id, and the audit stores record each id once.

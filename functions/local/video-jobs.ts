@@ -77,8 +77,9 @@ export class LocalVideoJobs implements VideoJobsPort {
   /**
    * Reads back the jobs kept in the folder (after a restart): finished and failed ones are answered again, and
    * jobs that were queued or running when the last process stopped are queued again from their kept input (audit
-   * rows are keyed by the job, so the decisions the interrupted run had already recorded are not written twice). A folder
-   * without a readable `job.json` (a crash inside `submit`) is left alone. Returns how many were queued again.
+   * rows are keyed by the job, so the decisions the interrupted run had already recorded are not written twice).
+   * A folder without a readable `job.json` (a crash inside `submit`) is left alone. Returns how many were queued
+   * again.
    */
   async resume(): Promise<number> {
     const names = await readdir(this.root).catch(() => [] as string[]);

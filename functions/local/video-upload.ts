@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import type { UploadFolder } from '../adapters/local/upload-folder.ts';
 import { FfmpegFrameSource } from '../adapters/video/ffmpeg-source.ts';
 import { FfmpegVideoWriter } from '../adapters/video/ffmpeg-writer.ts';
+import { uploadAuditKey } from '../core/domain.ts';
 import { isFaceprintError } from '../core/errors.ts';
 import type { IngestLedger } from '../core/ingest/ports.ts';
 import { processUpload, type UploadOutcome } from '../core/ingest/workflow.ts';
@@ -27,12 +28,16 @@ export type VideoUploadOutcome =
   | { ok: true; result: VideoResult; annotatedPath: string }
   | { ok: false; error: { code: string; message: string } };
 
-/** Processes one uploaded video; the annotated MP4 is written to `annotatedPath` (removed on failure). */
+/**
+ * Processes one uploaded video; the annotated MP4 is written to `annotatedPath` (removed on failure). Its track
+ * decisions are audited under `auditKey` (`uploadAuditKey`), so a retried upload records each of them once.
+ */
 export async function processVideoUpload(
   local: LocalGallery,
   path: string,
   name: string,
   annotatedPath: string,
+  auditKey: string,
 ): Promise<VideoUploadOutcome> {
   try {
     const { result } = await processVideo(
@@ -40,7 +45,7 @@ export async function processVideoUpload(
       {
         pipeline: local.pipeline,
         matcher: galleryMatcher(local.gallery),
-        events: [auditSink(local.gallery)],
+        events: [auditSink(local.gallery, auditKey)],
       },
       name,
       { annotate: new FfmpegVideoWriter(annotatedPath) },
@@ -72,7 +77,13 @@ export function ingestVideoUpload(
       // The decoder reads the file itself: the bytes kept while fingerprinting are not needed.
       folder.forget(name);
       const scratch = folder.scratchPath(name, '.annotated.mp4');
-      const outcome = await processVideoUpload(deps.local, folder.processingPath(name), name, scratch);
+      const outcome = await processVideoUpload(
+        deps.local,
+        folder.processingPath(name),
+        name,
+        scratch,
+        uploadAuditKey(name, version),
+      );
       if (!outcome.ok) return { ok: false, error: outcome.error };
       const recorded = await folder.recordVideo(name, version, outcome.result, scratch);
       return { ok: true, recorded, detail: `${outcome.result.tracks.length} track(s)` };

@@ -14,6 +14,7 @@
  * Enrolment uploads (`gallery/<subject>/<file>` in S3) use the same claim-and-read steps with another last step
  * ({@link enrolUpload}).
  */
+import { uploadAuditKey } from '../domain.ts';
 import { blameOf, type FaceprintErrorCode, isFaceprintError } from '../errors.ts';
 import type { GalleryService } from '../gallery/service.ts';
 import { holdClaim, isClaimLost } from './claim-heartbeat.ts';
@@ -153,7 +154,7 @@ export async function ingestUpload<Ref>(ref: Ref, deps: IngestUploadDeps<Ref>): 
   if ('outcome' in claimed) return claimed.outcome;
   const { version, bytes } = claimed;
   const gallery = await deps.gallery();
-  const event = await ingestImage(gallery, { key, bytes, auditKey: `${key}@${version}` }, now);
+  const event = await ingestImage(gallery, { key, bytes, auditKey: uploadAuditKey(key, version) }, now);
   const recorded = await sink.record(ref, version, event, bytes);
   if (event.status === 'processed') {
     await settleLedger(recorded, () => ledger.complete(key, version, recorded.resultRef));

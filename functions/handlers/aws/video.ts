@@ -24,6 +24,7 @@ import { normaliseETag, type ObjectRef } from '../../adapters/aws/s3-upload-sour
 import { EventBridgeTrackSink } from '../../adapters/aws/track-event-sink.ts';
 import { FfmpegFrameSource } from '../../adapters/video/ffmpeg-source.ts';
 import { FfmpegVideoWriter } from '../../adapters/video/ffmpeg-writer.ts';
+import { uploadAuditKey } from '../../core/domain.ts';
 import { blameOf, isFaceprintError } from '../../core/errors.ts';
 import type { DetectionSink, UploadSource } from '../../core/ingest/ports.ts';
 import { type ProcessedUpload, processUpload, type UploadOutcome } from '../../core/ingest/workflow.ts';
@@ -245,7 +246,7 @@ export class AwsVideo {
           {
             pipeline: this.rt.pipeline,
             matcher: galleryMatcher(gallery),
-            events: [auditSink(gallery, `${ref.key}@${version}`), bus],
+            events: [auditSink(gallery, uploadAuditKey(ref.key, version)), bus],
           },
           ref.key,
           // A lost claim stops decoding: the worker that took the video over records it.
