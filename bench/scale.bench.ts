@@ -178,15 +178,10 @@ function addGallery(index: { add(entries: IndexEntry[]): void }, gallery: Galler
 
 /** An {@link AnnGraph} that keeps nothing: it lets the id tables of a saved graph be replayed from the gallery. */
 function idsOnlyGraph(): AnnGraph {
-  let size = 0;
   return {
     engine: 'ids-only',
-    get size() {
-      return size;
-    },
-    add(keys) {
-      size += keys.length;
-    },
+    size: 0,
+    add() {},
     remove() {},
     search: () => ({ keys: [], similarities: [] }),
   };
@@ -277,9 +272,8 @@ function runEngine(
   search = (q) => index.search(q, { k: K });
   const timed = timeQueries(queries, search);
   const file = saved || join(work, `${engine}.bin`);
-  if (reuse) {
-    // nothing to save or reload
-  } else if (graph instanceof UsearchGraph) {
+  // A reused graph is neither saved nor reloaded here: its load time was measured above.
+  if (!reuse && graph instanceof UsearchGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
     const fresh = new UsearchGraph(DIM, rows, usearchSettings(engine));
@@ -380,6 +374,8 @@ if (child) {
   const engines = arg('engines', ENGINES.join(',')).split(',') as Engine[];
   for (const e of engines)
     if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e}; one of ${ENGINES.join(', ')}`);
+  if (GRAPH_FILE && engines.filter((e) => e.startsWith('usearch')).length > 1)
+    throw new Error('--graph holds one saved graph: name one usearch engine in --engines');
   if (engines[0] !== 'exact-f32') engines.unshift('exact-f32');
   const dir = mkdtempSync(join(tmpdir(), 'faceprint-scale-'));
   const results: Result[] = [];
