@@ -9,9 +9,13 @@
  * - a synthetic identity's centre is μ + 0.6·r_A + 0.6·r_B + 0.53·σ_between⊙g, with r_A, r_B the residuals
  *   (c − μ) of two random real people and g standard normal: it keeps the real correlations between dimensions
  *   and the real between-person variance (0.6² + 0.6² + 0.53² ≈ 1);
- * - a photo of an identity is centre + σ_within⊙g, L2-normalised; its four enrolment variants (mirror, blur, dark,
- *   lowres in the gallery) are that photo + 0.5·σ_within⊙g (assumed: a variant is closer to its photo than a
- *   second photo is).
+ * - a photo of an identity is centre + σ_within⊙g, L2-normalised;
+ * - its four enrolment variants (mirror, blur, dark, lowres), with `--variants-from DIR` (a data dir where
+ *   `faceprint enroll` enrolled real photos): the photo plus one real enrolment's variant offsets (variant minus
+ *   its original, all four from the same real person, drawn per subject), L2-normalised; a real person enrolled
+ *   there keeps their own five real templates. Real offsets matter: a real lowres variant sits ~0.75 cosine from
+ *   its photo, mirror, dark and blur ~0.95–0.98 (docs/accuracy.md, "Grouped graph nodes"). Without it, the
+ *   variants are the photo + 0.5·σ_within⊙g (~0.95 from their photo, every one: closer than real lowres ones).
  * The real people are enrolled with their first photo (plus synthetic variants) and probed with their other
  * photos; the summary printed by the benchmark compares the synthetic and the real intra/inter-person cosines.
  * Every draw is seeded per subject, so each process regenerates the same gallery without storing it.
@@ -19,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { TEMPLATE_VARIANTS, type TemplateVariant } from '../functions/core/domain.ts';
 import { rng } from '../test/support/random.ts';
 
@@ -36,6 +41,62 @@ export interface Spread {
   between: Float32Array;
   within: Float32Array;
   real: RealPerson[];
+  /** Real enrolments (`--variants-from`); absent: synthetic variants. */
+  enrolled?: RealEnrolments | undefined;
+}
+
+/** Real enrolment templates read from a Faceprint data dir: per person, the five variants of their photo. */
+export interface RealEnrolments {
+  /** Person name → their five templates, in `VARIANTS` order. */
+  byName: Map<string, Float32Array[]>;
+  /** Per real enrolment, its four variants minus its original (mirror, blur, dark, lowres). */
+  offsets: Float32Array[][];
+  /** A short digest of the templates read, to key cached ground truth. */
+  digest: string;
+}
+
+/**
+ * Reads the enrolment templates of a Faceprint data dir (`faceprint enroll <root> --first-only` run with
+ * `--data-dir DIR`): people with one template of each of the five variants.
+ */
+export function loadRealEnrolments(dataDir: string): RealEnrolments {
+  const db = new Database(join(dataDir, 'faceprint.db'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare(
+        'SELECT s.name AS name, t.variant AS variant, t.embedding AS embedding FROM templates t JOIN subjects s ON s.id = t.subject_id ORDER BY s.name, t.seq',
+      )
+      .all() as { name: string; variant: string; embedding: Buffer }[];
+    const sets = new Map<string, Map<string, Float32Array>>();
+    for (const r of rows) {
+      const v = new Float32Array(
+        r.embedding.buffer.slice(r.embedding.byteOffset, r.embedding.byteOffset + r.embedding.byteLength),
+      );
+      if (v.length !== DIM) continue;
+      const set = sets.get(r.name) ?? new Map<string, Float32Array>();
+      if (!set.has(r.variant)) set.set(r.variant, normalise(Float32Array.from(v)));
+      sets.set(r.name, set);
+    }
+    const byName = new Map<string, Float32Array[]>();
+    const offsets: Float32Array[][] = [];
+    const hash = createHash('sha256');
+    for (const [name, set] of sets) {
+      const templates = VARIANTS.map((v) => set.get(v));
+      if (templates.some((t) => t === undefined)) continue;
+      const whole = templates as Float32Array[];
+      byName.set(name, whole);
+      const original = whole[0] as Float32Array;
+      offsets.push(whole.slice(1).map((t) => t.map((x, i) => x - (original[i] as number))));
+      for (const t of whole) hash.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+    }
+    if (offsets.length < 20)
+      throw new Error(
+        `${dataDir}: ${offsets.length} people with all five enrolment variants; enrol at least 20 first`,
+      );
+    return { byName, offsets, digest: hash.digest('hex').slice(0, 12) };
+  } finally {
+    db.close();
+  }
 }
 
 function normalise(v: Float32Array): Float32Array {
@@ -198,6 +259,23 @@ export class Gallery {
 
   /** Subject `s`'s enrolment templates: photo 0 and four variants around it. */
   templates(s: number): { variant: TemplateVariant; vector: Float32Array }[] {
+    const enrolled = this.spread.enrolled;
+    if (enrolled) {
+      const real = this.realEnrolled[s];
+      const own = real ? enrolled.byName.get(real.name) : undefined;
+      if (own)
+        return VARIANTS.map((variant, v) => ({ variant, vector: Float32Array.from(own[v] as Float32Array) }));
+      const original = this.photo(s, 0);
+      const next = rng(this.seed * 37 * 1_000_003 + s);
+      const offsets = enrolled.offsets[Math.floor(next() * enrolled.offsets.length)] as Float32Array[];
+      return VARIANTS.map((variant, v) => ({
+        variant,
+        vector:
+          v === 0
+            ? original
+            : normalise(original.map((x, i) => x + ((offsets[v - 1] as Float32Array)[i] as number))),
+      }));
+    }
     const original = this.photo(s, 0);
     const g = gaussian(rng(this.seed * 31 * 1_000_003 + s));
     const w = this.spread.within;
@@ -298,7 +376,26 @@ export function spreadSummary(gallery: Gallery): Record<string, number> {
     sb += dot(gallery.photo(s, 0), gallery.photo(t, 0)) / n;
   }
   const round = (x: number) => Math.round(x * 1000) / 1000;
+  // Each variant's mean cosine to its photo: synthetic subjects, and real enrolments when read.
+  const variantToPhoto: Record<string, number> = {};
+  for (const [v, variant] of VARIANTS.entries()) {
+    if (v === 0) continue;
+    let synthetic = 0;
+    for (let i = 0; i < 200; i++) {
+      const t = gallery.templates(first + 1 + i * 37);
+      synthetic += dot(t[0]?.vector as Float32Array, t[v]?.vector as Float32Array) / 200;
+    }
+    variantToPhoto[`synthetic${variant[0]?.toUpperCase()}${variant.slice(1)}ToPhoto`] = round(synthetic);
+    const enrolled = [...(gallery.spread.enrolled?.byName.values() ?? [])];
+    if (enrolled.length > 0) {
+      const mean =
+        enrolled.reduce((sum, t) => sum + dot(t[0] as Float32Array, t[v] as Float32Array), 0) /
+        enrolled.length;
+      variantToPhoto[`real${variant[0]?.toUpperCase()}${variant.slice(1)}ToPhoto`] = round(mean);
+    }
+  }
   return {
+    ...variantToPhoto,
     realPeople: gallery.spread.real.length,
     realSamePerson: round(ri),
     realDifferentPeople: round(rb),

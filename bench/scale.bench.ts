@@ -1,6 +1,7 @@
 /**
  * `npm run bench:scale -- --rows N [--queries Q] [--engines a,b] [--seed S] [--ef-search EF[,EF…]]
- * [--connectivity M] [--expansion-add EF] [--graph FILE]`: exact and approximate search at
+ * [--connectivity M] [--expansion-add EF] [--graph FILE] [--variants-from DATA_DIR] [--grouping off|COS]`: exact and
+ * approximate search at
  * gallery scale on realistic vectors (bench/scale-data.ts). Prints one JSON object (stdout, first) and a Markdown
  * table. Each engine runs in its own child process, so one engine's memory is not charged to the next; the exact
  * float32 run writes the ground truth (top 10 subjects per query) that the others' recall is measured against.
@@ -10,6 +11,11 @@
  * Latency is one `search` call, k = 10 subjects with max fusion over the 5 templates per subject. Each graph engine
  * also prints a `+rescore` row: the same graph's candidates re-scored from the exact index, as local mode answers
  * past the crossover (`TieredIndex`).
+ *
+ * `--variants-from DATA_DIR` draws the enrolment variants from real ones (bench/scale-data.ts; enrol first:
+ * `npm run faceprint -- enroll <lfw-dev subset> --first-only --data-dir DATA_DIR`); `--grouping` is the graph
+ * node grouping (`ApproximateIndex`, default the shipped {@link DEFAULT_GROUP_SIMILARITY}; `off`: a node per
+ * template).
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -25,13 +31,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HnswlibGraph } from '../functions/adapters/local/hnswlib-graph.ts';
-import { searchBreadthFor, UsearchGraph } from '../functions/adapters/local/usearch-graph.ts';
+import { UsearchGraph } from '../functions/adapters/local/usearch-graph.ts';
 import type { Candidate } from '../functions/core/domain.ts';
-import { type AnnGraph, ApproximateIndex } from '../functions/core/search/ann-index.ts';
+import {
+  type AnnGraph,
+  ApproximateIndex,
+  DEFAULT_GROUP_SIMILARITY,
+} from '../functions/core/search/ann-index.ts';
 import { decodeSnapshot, encodeSnapshot } from '../functions/core/search/snapshot.ts';
 import { type IndexEntry, VectorIndex } from '../functions/core/search/vector-index.ts';
 import { markdownTable } from './pipeline.bench.ts';
-import { DIM, Gallery, loadRealPeople, measureSpread, spreadSummary } from './scale-data.ts';
+import {
+  DIM,
+  Gallery,
+  loadRealEnrolments,
+  loadRealPeople,
+  measureSpread,
+  type Spread,
+  spreadSummary,
+} from './scale-data.ts';
 
 const K = 10;
 const ENGINES = ['exact-f32', 'exact-int8', 'usearch-i8', 'usearch-f16', 'hnswlib-f32'] as const;
@@ -123,7 +141,7 @@ function recall(
 }
 
 /** The usearch graph settings of an engine (quantisation from its name, every core for the build). */
-function usearchSettings(engine: Engine, expansionSearch = EF_SEARCHES[0] as number) {
+function usearchSettings(engine: Engine, expansionSearch: number | undefined = EF_SEARCHES[0]) {
   return {
     quantization: engine === 'usearch-i8' ? 'i8' : 'f16',
     addThreads: 0,
@@ -187,6 +205,17 @@ function idsOnlyGraph(): AnnGraph {
   };
 }
 
+/** The measured spread of the real faces, with the real enrolments of `--variants-from` when given. */
+function loadSpread(): Spread {
+  const spread = measureSpread(
+    loadRealPeople(
+      fileURLToPath(new URL('../../shared/data', import.meta.url)),
+      fileURLToPath(new URL('../.eval-cache', import.meta.url)),
+    ),
+  );
+  return VARIANTS_FROM ? { ...spread, enrolled: loadRealEnrolments(VARIANTS_FROM) } : spread;
+}
+
 /** One engine, in this process (a graph engine also answers re-scored from an exact index: a second row). */
 function runEngine(
   engine: Engine,
@@ -196,13 +225,7 @@ function runEngine(
   truthFile: string,
   work: string,
 ): Result[] {
-  const spread = measureSpread(
-    loadRealPeople(
-      fileURLToPath(new URL('../../shared/data', import.meta.url)),
-      fileURLToPath(new URL('../.eval-cache', import.meta.url)),
-    ),
-  );
-  const gallery = new Gallery(spread, rows, seed);
+  const gallery = new Gallery(loadSpread(), rows, seed);
   const queries = gallery.queries(queryCount);
   const before = rss();
   const started = performance.now();
@@ -245,11 +268,16 @@ function runEngine(
   if (reuse) {
     // A graph saved by an earlier run of the same gallery (--graph): its id tables are replayed from the
     // gallery, which the seed makes deterministic, into a graph that keeps nothing.
-    const ids = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph: idsOnlyGraph() });
+    const ids = new ApproximateIndex({
+      modelId: 'bench',
+      dim: DIM,
+      graph: idsOnlyGraph(),
+      grouping: GROUPING,
+    });
     addGallery(ids, gallery, rows);
-    const loaded = new UsearchGraph(DIM, rows, usearchSettings(engine));
+    const loaded = new UsearchGraph(DIM, usearchSettings(engine));
     const t = performance.now();
-    loaded.load(saved, rows);
+    loaded.load(saved, ids.nodeCount);
     loadMs = performance.now() - t;
     index = ApproximateIndex.restore(loaded, ids.manifest());
     graph = loaded;
@@ -260,15 +288,14 @@ function runEngine(
     note = `${loaded.engine}; reused ${saved} (built at ef ${EXPANSION_ADD}, M ${CONNECTIVITY}), loaded`;
   } else {
     graph =
-      engine === 'hnswlib-f32'
-        ? new HnswlibGraph(DIM, rows)
-        : new UsearchGraph(DIM, rows, usearchSettings(engine));
-    index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph });
+      engine === 'hnswlib-f32' ? new HnswlibGraph(DIM, rows) : new UsearchGraph(DIM, usearchSettings(engine));
+    index = new ApproximateIndex({ modelId: 'bench', dim: DIM, graph, grouping: GROUPING });
     addGallery(index, gallery, rows);
     buildS = (performance.now() - started) / 1000;
     memory = rss() - before;
     subjects = index.subjectCount;
   }
+  note = `${note}${note ? '; ' : ''}${index.nodeCount.toLocaleString('en')} nodes (grouping ${GROUPING})`;
   search = (q) => index.search(q, { k: K });
   const timed = timeQueries(queries, search);
   const file = saved || join(work, `${engine}.bin`);
@@ -276,21 +303,21 @@ function runEngine(
   if (!reuse && graph instanceof UsearchGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
-    const fresh = new UsearchGraph(DIM, rows, usearchSettings(engine));
+    const fresh = new UsearchGraph(DIM, usearchSettings(engine));
     let t = performance.now();
     fresh.load(file, graph.size);
     loadMs = performance.now() - t;
-    const viewed = new UsearchGraph(DIM, rows, usearchSettings(engine));
+    const viewed = new UsearchGraph(DIM, usearchSettings(engine));
     t = performance.now();
     viewed.view(file, graph.size);
-    note = `${graph.engine} (build ef ${EXPANSION_ADD}); memory-mapped open ${round(performance.now() - t, 1)} ms`;
+    note = `${graph.engine} (build ef ${EXPANSION_ADD}); ${note}; memory-mapped open ${round(performance.now() - t, 1)} ms`;
   } else if (graph instanceof HnswlibGraph) {
     graph.save(file);
     diskBytes = statSync(file).size;
     const t = performance.now();
     HnswlibGraph.load(file, DIM);
     loadMs = performance.now() - t;
-    note = graph.engine;
+    note = `${graph.engine}; ${note}`;
   }
   const cost = { buildS, memory, diskBytes, loadMs };
   const plain = result(engine, rows, subjects, timed, truthFile, {
@@ -321,7 +348,7 @@ function runEngine(
   if (graph instanceof UsearchGraph) {
     const manifest = index.manifest();
     for (const ef of EF_SEARCHES.slice(1)) {
-      const loaded = new UsearchGraph(DIM, rows, usearchSettings(engine, ef));
+      const loaded = new UsearchGraph(DIM, usearchSettings(engine, ef));
       loaded.load(file, graph.size);
       const again = ApproximateIndex.restore(loaded, manifest);
       out.push(
@@ -344,25 +371,30 @@ const rows = Number(arg('rows', '100000'));
 const queryCount = Number(arg('queries', '1000'));
 const seed = Number(arg('seed', '14'));
 /**
- * usearch's search ef (`--ef-search`, default the shipped `searchBreadthFor(rows)`: 128 to 200k, 640 at 1M; a list
- * such as `128,256,512` searches one build at each, the saved graph loaded again with that ef): recall against speed
- * at large galleries.
+ * usearch's search ef (`--ef-search`, default `auto`: the shipped `searchBreadthFor` of the graph's node count, 128 to
+ * 200k nodes, 640 at 1M; a list such as `auto,320,512` searches one build at each, the saved graph loaded again with
+ * that ef): recall against speed at large galleries.
  */
-const EF_SEARCH_ARG = arg('ef-search', String(searchBreadthFor(rows)));
+const EF_SEARCH_ARG = arg('ef-search', 'auto');
 /** usearch's graph degree M and build ef (`--connectivity`, `--expansion-add`; defaults the shipped 16 and 256). */
 const CONNECTIVITY = Number(arg('connectivity', '16'));
 const EXPANSION_ADD = Number(arg('expansion-add', '256'));
 if (![CONNECTIVITY, EXPANSION_ADD].every((n) => Number.isInteger(n) && n >= 2))
   throw new Error('--connectivity and --expansion-add must be whole numbers ≥ 2');
-const EF_SEARCHES = EF_SEARCH_ARG.split(',').map(Number);
-if (EF_SEARCHES.some((ef) => !Number.isInteger(ef) || ef < 1))
-  throw new Error('--ef-search must be one or more positive integers, comma-separated');
+const EF_SEARCHES = EF_SEARCH_ARG.split(',').map((ef) => (ef === 'auto' ? undefined : Number(ef)));
+if (EF_SEARCHES.some((ef) => ef !== undefined && (!Number.isInteger(ef) || ef < 1)))
+  throw new Error('--ef-search must be `auto` or positive integers, comma-separated');
 /**
  * `--graph FILE`: the usearch graph is saved there, and a later run of the same gallery (rows, seed, M, build ef)
  * loads it instead of building it again (a 1M build takes 8–21 minutes here); the exact run's ground truth is
  * kept beside it.
  */
 const GRAPH_FILE = arg('graph', '');
+/** `--variants-from DATA_DIR`: enrolment variants drawn from real ones (see the header). */
+const VARIANTS_FROM = arg('variants-from', '');
+/** `--grouping off|COS`: the graph's node grouping (default the shipped one). */
+const GROUPING_ARG = arg('grouping', String(DEFAULT_GROUP_SIMILARITY));
+const GROUPING: number | 'off' = GROUPING_ARG === 'off' ? 'off' : Number(GROUPING_ARG);
 const child = arg('child', '');
 const work = arg('work', '');
 if (!Number.isInteger(rows) || rows < 10) throw new Error('--rows must be an integer ≥ 10');
@@ -374,6 +406,10 @@ if (child) {
   const engines = arg('engines', ENGINES.join(',')).split(',') as Engine[];
   for (const e of engines)
     if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e}; one of ${ENGINES.join(', ')}`);
+  if (!VARIANTS_FROM)
+    process.stderr.write(
+      'note: synthetic enrolment variants (all ~0.95 from their photo; real lowres ones are ~0.75): grouped graphs look better than they are; pass --variants-from DATA_DIR\n',
+    );
   if (GRAPH_FILE && engines.filter((e) => e.startsWith('usearch')).length > 1)
     throw new Error('--graph holds one saved graph: name one usearch engine in --engines');
   if (engines[0] !== 'exact-f32') engines.unshift('exact-f32');
@@ -382,7 +418,10 @@ if (child) {
   try {
     // With --graph, the exact run's ground truth is kept beside the graph and reused by a later run of the same
     // gallery and queries (the exact run at 1M takes ~5 minutes); its row is then left out.
-    const cachedTruth = GRAPH_FILE ? `${GRAPH_FILE}.truth-${rows}-${queryCount}-${seed}.json` : '';
+    const variantsTag = VARIANTS_FROM ? loadRealEnrolments(VARIANTS_FROM).digest : 'synthetic';
+    const cachedTruth = GRAPH_FILE
+      ? `${GRAPH_FILE}.truth-${rows}-${queryCount}-${seed}-${variantsTag}.json`
+      : '';
     for (const engine of [...new Set(engines)]) {
       if (engine === 'exact-f32' && cachedTruth && existsSync(cachedTruth)) {
         copyFileSync(cachedTruth, join(dir, 'truth.json'));
@@ -415,6 +454,9 @@ if (child) {
           '--work',
           dir,
           ...(GRAPH_FILE ? ['--graph', GRAPH_FILE] : []),
+          ...(VARIANTS_FROM ? ['--variants-from', VARIANTS_FROM] : []),
+          '--grouping',
+          GROUPING_ARG,
         ],
         { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
       );
@@ -427,14 +469,15 @@ if (child) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const spread = measureSpread(
-    loadRealPeople(
-      fileURLToPath(new URL('../../shared/data', import.meta.url)),
-      fileURLToPath(new URL('../.eval-cache', import.meta.url)),
+  const summary = spreadSummary(new Gallery(loadSpread(), rows, seed));
+  const settings = { grouping: GROUPING, variants: VARIANTS_FROM || 'synthetic' };
+  console.log(
+    JSON.stringify(
+      { rows, queries: queryCount, k: K, seed, ...settings, vectors: summary, results },
+      null,
+      2,
     ),
   );
-  const summary = spreadSummary(new Gallery(spread, rows, seed));
-  console.log(JSON.stringify({ rows, queries: queryCount, k: K, seed, vectors: summary, results }, null, 2));
   console.log(
     `\n${markdownTable(
       [

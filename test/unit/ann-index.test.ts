@@ -14,7 +14,12 @@ import {
   UsearchGraph,
   usearchGraphFactory,
 } from '../../functions/adapters/local/usearch-graph.ts';
-import { ApproximateIndex } from '../../functions/core/search/ann-index.ts';
+import {
+  type AnnManifest,
+  ApproximateIndex,
+  DEFAULT_GROUP_SIMILARITY,
+  MAX_GROUP_SIZE,
+} from '../../functions/core/search/ann-index.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../functions/core/search/snapshot.ts';
 import { DEFAULT_CROSSOVER, parseCrossover, TieredIndex } from '../../functions/core/search/tiered-index.ts';
 import { type IndexEntry, VectorIndex } from '../../functions/core/search/vector-index.ts';
@@ -54,8 +59,8 @@ afterEach(() => {
 });
 
 describe.each([
-  ['usearch i8', () => new UsearchGraph(DIM, 1000, { quantization: 'i8' })],
-  ['usearch f32', () => new UsearchGraph(DIM, 1000, { quantization: 'f32' })],
+  ['usearch i8', () => new UsearchGraph(DIM, { quantization: 'i8' })],
+  ['usearch f32', () => new UsearchGraph(DIM, { quantization: 'f32' })],
   ['hnswlib', () => new HnswlibGraph(DIM, 1000)],
 ])('ApproximateIndex on %s', (_name, makeGraph) => {
   it('returns the exact answer (subject, template, similarity) on a planted gallery', () => {
@@ -66,15 +71,21 @@ describe.each([
     approx.add(entries);
     expect(approx.size).toBe(1800);
     expect(approx.subjectCount).toBe(600);
+    // A subject's three templates lie within ~0.9 cosine of each other: most share one node.
+    expect(approx.nodeCount).toBeLessThan(1200);
+    expect(approx.graph.size).toBe(approx.nodeCount);
+    const rescore = (q: Float32Array, ids: readonly string[]) => exact.similaritiesOf(q, ids);
     for (let i = 0; i < 60; i++) {
       const planted = entries[i * 30] as IndexEntry;
       const query = probeNear(planted.vector, 100 + i);
       const want = exact.search(query, { k: 5 });
-      const got = approx.search(query, { k: 5 });
+      const got = approx.search(query, { k: 5 }, rescore);
+      expect(got.map((c) => c.subjectId)).toEqual(want.map((c) => c.subjectId));
       expect(got[0]?.subjectId).toBe(planted.subjectId);
       expect(got[0]?.templateId).toBe(want[0]?.templateId);
-      // i8 storage costs about 1e-2 of cosine; the ranking of the planted subject is what must hold.
-      expect(Math.abs((got[0]?.similarity ?? 0) - (want[0]?.similarity ?? 0))).toBeLessThan(0.02);
+      expect(Math.abs((got[0]?.similarity ?? 0) - (want[0]?.similarity ?? 0))).toBeLessThan(1e-5);
+      // Without re-scoring, each template carries its node's similarity: the planted subject still ranks first.
+      expect(approx.search(query, { k: 5 })[0]?.subjectId).toBe(planted.subjectId);
     }
   });
 
@@ -82,10 +93,14 @@ describe.each([
     const entries = gallery(200, 2);
     const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: makeGraph() });
     approx.add(entries);
+    const nodes = approx.nodeCount;
+    const s7Nodes = new Set(approx.manifest().keys.filter((_, i) => approx.manifest().subjectIds[i] === 's7'))
+      .size;
     expect(approx.removeSubject('s7')).toBe(3);
     expect(approx.removeSubject('s7')).toBe(0);
     expect(approx.hasSubject('s7')).toBe(false);
-    expect(approx.graph.size).toBe(597);
+    expect(approx.size).toBe(597);
+    expect(approx.graph.size).toBe(nodes - s7Nodes);
     for (const e of entries.filter((x) => x.subjectId === 's7')) {
       const found = approx.search(e.vector, { k: 200 });
       expect(found.map((c) => c.subjectId)).not.toContain('s7');
@@ -159,7 +174,7 @@ describe('usearch int8 quantisation and exact re-scoring', () => {
     const approx = new ApproximateIndex({
       modelId: 'm',
       dim,
-      graph: new UsearchGraph(dim, 600, { quantization: 'i8' }),
+      graph: new UsearchGraph(dim, { quantization: 'i8' }),
     });
     approx.add(entries);
     let rawWorst = 0;
@@ -190,7 +205,7 @@ function probeNear512(vector: Float32Array, seed: number): Float32Array {
 
 describe('ApproximateIndex contract', () => {
   it('refuses bad input with INVALID_ARGUMENT and adds nothing', () => {
-    const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM, 10) });
+    const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM) });
     const good = gallery(1, 3);
     expectFaceprintError(() => approx.add([...good, { ...(good[0] as IndexEntry) }]), 'INVALID_ARGUMENT');
     expectFaceprintError(
@@ -200,6 +215,150 @@ describe('ApproximateIndex contract', () => {
     expect(approx.size).toBe(0);
     expectFaceprintError(() => approx.search(new Float32Array(3), { k: 1 }), 'INVALID_ARGUMENT');
     expectFaceprintError(() => approx.search(randomUnit(DIM, rng(1)), { k: 0 }), 'INVALID_ARGUMENT');
+  });
+});
+
+/** `vector` moved to cosine ~`cos` of itself, in a random direction. */
+function towards(vector: Float32Array, cos: number, seed: number): Float32Array {
+  const noise = randomUnit(vector.length, rng(seed));
+  let along = 0;
+  for (let j = 0; j < vector.length; j++) along += (noise[j] as number) * (vector[j] as number);
+  const orth = noise.map((x, j) => x - along * (vector[j] as number));
+  const norm = Math.hypot(...orth);
+  const sin = Math.sqrt(1 - cos * cos);
+  return vector.map((x, j) => cos * x + (sin * (orth[j] as number)) / norm);
+}
+
+describe('ApproximateIndex grouping: one graph node per group of close templates', () => {
+  const photo = (subject: string, seed: number, far = 0.5): IndexEntry[] => {
+    const original = randomUnit(DIM, rng(seed));
+    return [
+      { templateId: `${subject}-o`, subjectId: subject, variant: 'original', vector: original },
+      {
+        templateId: `${subject}-m`,
+        subjectId: subject,
+        variant: 'mirror',
+        vector: towards(original, 0.97, seed + 1),
+      },
+      {
+        templateId: `${subject}-d`,
+        subjectId: subject,
+        variant: 'dark',
+        vector: towards(original, 0.95, seed + 2),
+      },
+      // Like a real lowres variant: far from its photo, so it gets a node of its own.
+      {
+        templateId: `${subject}-l`,
+        subjectId: subject,
+        variant: 'lowres',
+        vector: towards(original, far, seed + 3),
+      },
+    ];
+  };
+
+  it("groups a subject's close templates added together; far ones, later ones and other subjects apart", () => {
+    const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM) });
+    approx.add([...photo('a', 1), ...photo('b', 10)]);
+    expect(approx.size).toBe(8);
+    expect(approx.nodeCount).toBe(4);
+    const keyOf = (id: string) => approx.manifest().keys[approx.manifest().templateIds.indexOf(id)];
+    expect(keyOf('a-m')).toBe(keyOf('a-o'));
+    expect(keyOf('a-d')).toBe(keyOf('a-o'));
+    expect(keyOf('a-l')).not.toBe(keyOf('a-o'));
+    expect(keyOf('b-o')).not.toBe(keyOf('a-o'));
+    // A later template of the same subject, however close, gets its own node (the earlier vectors are not kept).
+    approx.add([{ ...(photo('a', 1)[1] as IndexEntry), templateId: 'a-m2' }]);
+    expect(approx.nodeCount).toBe(5);
+    expect(approx.removeSubject('a')).toBe(5);
+    expect(approx.nodeCount).toBe(2);
+    expect(approx.graph.size).toBe(2);
+  });
+
+  it(`caps a node at ${MAX_GROUP_SIZE} templates, turns off, and refuses a grouping that is not a cosine`, () => {
+    const original = randomUnit(DIM, rng(3));
+    const many: IndexEntry[] = Array.from({ length: 20 }, (_, i) => ({
+      templateId: `t${i}`,
+      subjectId: 's',
+      variant: 'original',
+      vector: towards(original, 0.99, 100 + i),
+    }));
+    const capped = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM) });
+    capped.add(many);
+    expect(capped.nodeCount).toBe(Math.ceil(20 / MAX_GROUP_SIZE));
+    const off = new ApproximateIndex({
+      modelId: 'm',
+      dim: DIM,
+      graph: new UsearchGraph(DIM),
+      grouping: 'off',
+    });
+    off.add(many);
+    expect(off.nodeCount).toBe(20);
+    for (const grouping of [0, -0.5, 1.5, Number.NaN]) {
+      expectFaceprintError(
+        () => new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM), grouping }),
+        'INVALID_ARGUMENT',
+      );
+    }
+    expect(DEFAULT_GROUP_SIMILARITY).toBe(0.9);
+  });
+
+  it('answers exactly when the best template is a grouped member or the far one, once re-scored', () => {
+    const entries = Array.from({ length: 300 }, (_, s) => photo(`s${s}`, 1000 + 10 * s, 0.4)).flat();
+    const exact = new VectorIndex({ modelId: 'm', dim: DIM });
+    exact.add(entries);
+    const approx = new ApproximateIndex({
+      modelId: 'm',
+      dim: DIM,
+      graph: new UsearchGraph(DIM, { quantization: 'f32' }),
+    });
+    approx.add(entries);
+    expect(approx.nodeCount).toBe(600);
+    const rescore = (q: Float32Array, ids: readonly string[]) => exact.similaritiesOf(q, ids);
+    for (let i = 0; i < 40; i++) {
+      const target = entries[(i * 37) % entries.length] as IndexEntry;
+      const query = towards(target.vector, 0.8, 5000 + i);
+      const want = exact.search(query, { k: 3 });
+      const got = approx.search(query, { k: 3 }, rescore);
+      expect(got).toHaveLength(3);
+      for (const [n, c] of got.entries()) {
+        expect(c.subjectId).toBe(want[n]?.subjectId);
+        expect(c.templateId).toBe(want[n]?.templateId);
+        expect(Math.abs(c.similarity - (want[n]?.similarity ?? 0))).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('saves and reloads its nodes; a graph saved with one node per template (older releases) is rebuilt', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'faceprint-ann-'));
+    dirs.push(dir);
+    const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM) });
+    approx.add([...photo('a', 1), ...photo('b', 10)]);
+    await saveAnn(dir, approx);
+    const reloaded = loadAnn(dir);
+    expect(reloaded?.size).toBe(8);
+    expect(reloaded?.nodeCount).toBe(4);
+    expect(reloaded?.grouping).toBe(DEFAULT_GROUP_SIMILARITY);
+    expect(reloaded?.manifest()).toEqual(approx.manifest());
+    const old = new ApproximateIndex({
+      modelId: 'm',
+      dim: DIM,
+      graph: new UsearchGraph(DIM),
+      grouping: 'off',
+    });
+    old.add(photo('a', 1));
+    await saveAnn(dir, old);
+    const manifest = JSON.parse(readFileSync(join(dir, 'ann.json'), 'utf8')) as Record<string, unknown>;
+    delete manifest.grouping;
+    writeFileSync(join(dir, 'ann.json'), JSON.stringify(manifest));
+    // Rebuilt by every reader, including one that groups nothing: the manifest does not say how it was built.
+    expect(loadAnn(dir)).toBeUndefined();
+    expect(loadAnn(dir, {}, false, 'off')).toBeUndefined();
+    // Restored directly, such a manifest keeps one node per template.
+    const graph = new UsearchGraph(DIM);
+    graph.load(join(dir, 'ann.usearch'), 4);
+    const restored = ApproximateIndex.restore(graph, manifest as unknown as AnnManifest);
+    expect(restored.grouping).toBe('off');
+    expect(restored.nodeCount).toBe(4);
   });
 });
 
@@ -259,7 +418,7 @@ describe('TieredIndex', () => {
   it('rejects a graph whose manifest disagrees with it (a crash mid-save) so it is rebuilt', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'faceprint-ann-'));
     dirs.push(dir);
-    const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM, 10) });
+    const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: new UsearchGraph(DIM) });
     approx.add(gallery(20, 6));
     await saveAnn(dir, approx);
     expect(loadAnn(dir)?.size).toBe(60);
@@ -280,8 +439,55 @@ describe('usearch settings by gallery size', () => {
     expect(searchBreadthFor(200_000)).toBe(128);
     expect(searchBreadthFor(500_000)).toBe(320);
     expect(searchBreadthFor(1_000_000)).toBe(640);
-    expect(new UsearchGraph(DIM, 1_000_000).engine).toMatch(/-ef640$/);
-    expect(new UsearchGraph(DIM, 1_000_000, { expansionSearch: 64 }).engine).toMatch(/-ef64$/);
+    // The ef follows the graph's live size, not a size guessed when it was made.
+    const graph = new UsearchGraph(DIM);
+    expect(graph.engine).toBe('usearch-hnsw-i8-m16-ef128');
+    expect(new UsearchGraph(DIM, { expansionSearch: 64 }).engine).toMatch(/-ef64$/);
+  });
+
+  it('searches at the set ef even when asked for fewer results (usearch explores max(ef, count))', () => {
+    const next = rng(12);
+    const entries = Array.from({ length: 3000 }, (_, i) => ({ key: i, vector: randomUnit(DIM, next) }));
+    const flat = new Float32Array(entries.length * DIM);
+    for (const e of entries) flat.set(e.vector, e.key * DIM);
+    const narrow = new UsearchGraph(DIM, {
+      quantization: 'f32',
+      connectivity: 4,
+      expansionAdd: 8,
+      expansionSearch: 1,
+    });
+    const wide = new UsearchGraph(DIM, {
+      quantization: 'f32',
+      connectivity: 4,
+      expansionAdd: 8,
+      expansionSearch: 400,
+    });
+    for (const g of [narrow, wide])
+      g.add(
+        entries.map((e) => e.key),
+        flat,
+      );
+    let narrowHits = 0;
+    let wideHits = 0;
+    for (let q = 0; q < 100; q++) {
+      const query = randomUnit(DIM, next);
+      let best = -1;
+      let bestKey = -1;
+      for (const e of entries) {
+        let dot = 0;
+        for (let j = 0; j < DIM; j++) dot += (e.vector[j] as number) * (query[j] as number);
+        if (dot > best) [best, bestKey] = [dot, e.key];
+      }
+      const n = narrow.search(query, 1);
+      const w = wide.search(query, 1);
+      expect(w.keys).toHaveLength(1);
+      if (n.keys[0] === bestKey) narrowHits++;
+      if (w.keys[0] === bestKey) wideHits++;
+    }
+    // Uniform random vectors, a sparse graph (M 4, build ef 8): at ef 1 the search finds 18 of 100 nearest
+    // neighbours, at ef 400 82 (measured), asked for one result each time.
+    expect(wideHits).toBeGreaterThanOrEqual(70);
+    expect(narrowHits).toBeLessThan(wideHits - 40);
   });
 
   it('reloads a graph whose search ef differs (the gallery grew), not one built with other settings', async () => {
@@ -290,7 +496,7 @@ describe('usearch settings by gallery size', () => {
     const approx = new ApproximateIndex({
       modelId: 'm',
       dim: DIM,
-      graph: new UsearchGraph(DIM, 10, { expansionSearch: 32 }),
+      graph: new UsearchGraph(DIM, { expansionSearch: 32 }),
     });
     approx.add(gallery(20, 8));
     await saveAnn(dir, approx);

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type AnnManifest, ApproximateIndex } from '../../core/search/ann-index.ts';
+import { type AnnManifest, ApproximateIndex, DEFAULT_GROUP_SIMILARITY } from '../../core/search/ann-index.ts';
 import type { ApproximateIndexing } from '../../core/search/tiered-index.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { UsearchGraph, type UsearchSettings, usearchGraphFactory } from './usearch-graph.ts';
@@ -45,13 +45,14 @@ export async function dropAnn(dir: string): Promise<void> {
 
 /**
  * Reloads a saved graph (memory-mapped when `view`), or undefined when there is none or the pair does not add
- * up (a crash mid-save, a graph built with other settings). Its search ef follows the gallery's size
- * (`searchBreadthFor` in usearch-graph.ts).
+ * up (a crash mid-save, a graph built with other settings or another grouping). Its search ef follows the graph's
+ * size (`searchBreadthFor` in usearch-graph.ts).
  */
 export function loadAnn(
   dir: string,
   settings: UsearchSettings = {},
   view = false,
+  grouping: number | 'off' = DEFAULT_GROUP_SIMILARITY,
 ): ApproximateIndex | undefined {
   const manifestFile = join(dir, MANIFEST);
   const graphFile = join(dir, GRAPH);
@@ -62,11 +63,13 @@ export function loadAnn(
       build?: string;
     };
     if (statSync(graphFile).size !== manifest.graphBytes) return undefined;
-    const graph = new UsearchGraph(manifest.dim, manifest.keys.length, settings);
-    // Built with other settings (or by a release that did not record them): rebuilt from the snapshot instead.
-    if (graph.build !== manifest.build) return undefined;
-    if (view) graph.view(graphFile, manifest.keys.length);
-    else graph.load(graphFile, manifest.keys.length);
+    const graph = new UsearchGraph(manifest.dim, settings);
+    // Built with other settings, or by a release that did not record them or did not group templates into
+    // nodes: rebuilt from the snapshot instead (a faster graph, once).
+    if (graph.build !== manifest.build || manifest.grouping !== grouping) return undefined;
+    const nodes = new Set(manifest.keys).size;
+    if (view) graph.view(graphFile, nodes);
+    else graph.load(graphFile, nodes);
     return ApproximateIndex.restore(graph, manifest);
   } catch {
     return undefined;

@@ -20,8 +20,8 @@ export interface UsearchSettings {
   /** ef at build time (default 256). */
   expansionAdd?: number | undefined;
   /**
-   * ef at search time (default {@link searchBreadthFor} the graph's capacity); raised to the requested count when
-   * that is larger.
+   * ef at search time (default {@link searchBreadthFor} the graph's live size, so it follows the gallery as it
+   * grows); raised to the requested count when that is larger.
    */
   expansionSearch?: number | undefined;
   /**
@@ -38,17 +38,22 @@ const SCALAR: Record<'f32' | 'f16' | 'i8', ScalarKind> = {
 };
 
 /**
- * The search ef for a graph of `templates` vectors: 128 up to 200,000, then in proportion to the gallery (640 at
- * 1M). Measured with `npm run bench:scale` (docs/deploy.md, "Session 22"): recall@1 against exact 1.000 at 100k with
+ * The search ef for a graph of `nodes` vectors: 128 up to 200,000, then in proportion to the graph (640 at 1M).
+ * Measured with `npm run bench:scale` (docs/deploy.md, "Session 22"): recall@1 against exact 1.000 at 100k with
  * ef 128, 0.996 at 1M with ef 640 (M 16, build ef 256, re-scored). Past 1M the proportion is extrapolated.
  */
-export function searchBreadthFor(templates: number): number {
-  return Math.max(128, Math.ceil((640 * templates) / 1_000_000));
+export function searchBreadthFor(nodes: number): number {
+  return Math.max(128, Math.ceil((640 * nodes) / 1_000_000));
 }
 
-/** A usearch HNSW graph, one search thread (identify already runs one face at a time per request). */
+/**
+ * A usearch HNSW graph, one search thread (identify already runs one face at a time per request).
+ *
+ * The search ef is set per search: usearch's JavaScript binding has no setter for it, but its search explores
+ * max(ef, count) candidates, so asking for ef results (and keeping the best `count`) searches at that ef. The
+ * graph is therefore made with a low floor ef and searched at {@link searchBreadthFor} its live size.
+ */
 export class UsearchGraph implements AnnGraph {
-  readonly engine: string;
   /**
    * What the graph's structure depends on (quantisation, M, build ef), without the search ef: a saved graph is
    * reusable by a reader whose search ef differs (it follows the gallery's size), not by one whose build settings do.
@@ -59,27 +64,37 @@ export class UsearchGraph implements AnnGraph {
   readonly #dim: number;
   /** Whether rows are quantised here (int8 storage) before usearch sees them. */
   readonly #int8: boolean;
+  readonly #expansionSearch: number | undefined;
   #size = 0;
 
-  constructor(dim: number, capacity: number, settings: UsearchSettings = {}) {
+  constructor(dim: number, settings: UsearchSettings = {}) {
     const quantization = settings.quantization ?? 'i8';
     const connectivity = settings.connectivity ?? 16;
     const expansionAdd = settings.expansionAdd ?? 256;
-    const expansionSearch = settings.expansionSearch ?? searchBreadthFor(capacity);
     this.build = `usearch-hnsw-${quantization}-m${connectivity}-ea${expansionAdd}`;
-    this.engine = `usearch-hnsw-${quantization}-m${connectivity}-ef${expansionSearch}`;
     this.#index = new Index({
       dimensions: dim,
       metric: MetricKind.Cos,
       quantization: SCALAR[quantization],
       connectivity,
       expansion_add: expansionAdd,
-      expansion_search: expansionSearch,
+      expansion_search: 16,
       multi: false,
     });
     this.#addThreads = settings.addThreads ?? 1;
     this.#dim = dim;
     this.#int8 = quantization === 'i8';
+    this.#expansionSearch = settings.expansionSearch;
+  }
+
+  /** The search ef now: the configured one, else {@link searchBreadthFor} the live size. */
+  get expansionSearch(): number {
+    return this.#expansionSearch ?? searchBreadthFor(this.#size);
+  }
+
+  /** Engine and settings, e.g. `usearch-hnsw-i8-m16-ef640` (the ef follows the size). */
+  get engine(): string {
+    return `${this.build.replace(/-ea\d+$/, '')}-ef${this.expansionSearch}`;
   }
 
   get size(): number {
@@ -101,10 +116,12 @@ export class UsearchGraph implements AnnGraph {
   }
 
   search(query: Float32Array, count: number): { keys: number[]; similarities: Float32Array } {
-    const found = this.#index.search(this.#int8 ? quantiseRows(query, this.#dim) : query, count, 1);
-    const keys = Array.from(found.keys, Number);
-    const similarities = new Float32Array(found.distances.length);
-    for (let i = 0; i < similarities.length; i++) similarities[i] = 1 - (found.distances[i] as number);
+    const wanted = Math.max(count, this.expansionSearch);
+    const found = this.#index.search(this.#int8 ? quantiseRows(query, this.#dim) : query, wanted, 1);
+    const kept = Math.min(count, found.keys.length);
+    const keys = Array.from(found.keys.subarray(0, kept), Number);
+    const similarities = new Float32Array(kept);
+    for (let i = 0; i < kept; i++) similarities[i] = 1 - (found.distances[i] as number);
     // usearch pads missing results with the max key; keep only real ones.
     const real = keys.findIndex((k) => !Number.isSafeInteger(k));
     return real < 0
@@ -148,5 +165,5 @@ export function quantiseRows(vectors: Float32Array, dim: number): Int8Array {
 
 /** A factory for {@link ApproximateIndex} with the given settings. */
 export function usearchGraphFactory(settings: UsearchSettings = {}): AnnGraphFactory {
-  return (dim, capacity) => new UsearchGraph(dim, capacity, settings);
+  return (dim) => new UsearchGraph(dim, settings);
 }

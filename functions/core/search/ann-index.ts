@@ -6,10 +6,18 @@
  * beside it). This module owns what the graph does not know about: template ids, subjects and variants per
  * key, per-subject fusion over the retrieved templates, and real deletes.
  *
- * Fusion: the graph returns the `k × oversample` nearest templates; their similarities are fused per subject
- * exactly as {@link VectorIndex} fuses (max, weighted, mean, top2mean) but over the retrieved templates only.
- * For `max` and `weighted` (the defaults) that is the exact answer whenever the subject's best template is
- * retrieved; for `mean`/`top2mean` a subject's unretrieved templates are left out of its mean.
+ * Grouping: a graph node is a *group* of one subject's templates, not one template. Templates added together for a
+ * subject (an enrolment photo and its derived variants) join the group of the first earlier member within
+ * {@link DEFAULT_GROUP_SIMILARITY} cosine of them, and the node's vector is the group's normalised mean. Measured on
+ * real enrolments (lfw-dev, docs/accuracy.md "Grouped graph nodes"): the mirror, dark and blur variants fall within
+ * 0.9 of their photo and share its node, the lowres variant mostly does not, so a photo takes ~2 nodes instead of 5;
+ * each member lies within 0.06 cosine of its node. A smaller graph is a faster one (HNSW cost grows with its size),
+ * and the answer stays exact: every template of a retrieved node is re-scored.
+ *
+ * Fusion: the graph returns the `k × oversample` nearest nodes; the similarities of their templates are fused per
+ * subject exactly as {@link VectorIndex} fuses (max, weighted, mean, top2mean) but over the retrieved templates
+ * only. For `max` and `weighted` (the defaults) that is the exact answer whenever the node holding the subject's
+ * best template is retrieved; for `mean`/`top2mean` a subject's unretrieved templates are left out of its mean.
  */
 
 import { type Candidate, isTemplateVariant, TEMPLATE_VARIANTS } from '../domain.ts';
@@ -36,18 +44,13 @@ export interface AnnGraph {
 /** Exact similarities of a query to templates by id (NaN for an unknown id), in the ids' order. */
 export type TemplateRescorer = (query: Float32Array, templateIds: readonly string[]) => ArrayLike<number>;
 
-/** The templates with their exact similarities, in order; those the exact index does not know (NaN) left out. */
-function rescored(scored: readonly ScoredTemplate[], exact: ArrayLike<number>): ScoredTemplate[] {
-  return scored.flatMap((s, i) => {
-    const similarity = exact[i] as number;
-    return Number.isNaN(similarity) ? [] : [{ ...s, similarity }];
-  });
-}
-
 /** Makes an empty graph for `dim`-dimensional vectors, sized for about `capacity` of them. */
 export type AnnGraphFactory = (dim: number, capacity: number) => AnnGraph;
 
-/** The id tables of an {@link ApproximateIndex}, saved beside its graph so both reload together. */
+/**
+ * The id tables of an {@link ApproximateIndex}, saved beside its graph so both reload together. One entry per
+ * template; the templates of one node share its key.
+ */
 export interface AnnManifest {
   modelId: string;
   dim: number;
@@ -56,15 +59,31 @@ export interface AnnManifest {
   templateIds: string[];
   subjectIds: string[];
   variants: number[];
+  /** The grouping the graph was built with (absent: saved by a release with one node per template). */
+  grouping?: number | 'off' | undefined;
 }
+
+/**
+ * Templates of one subject added together share a graph node when within this cosine of the node's first member
+ * (measured on real enrolment variants: see the module header).
+ */
+export const DEFAULT_GROUP_SIMILARITY = 0.9;
+
+/** A node holds at most this many templates, which bounds the re-scoring work per retrieved node. */
+export const MAX_GROUP_SIZE = 8;
 
 /** Constructor options of {@link ApproximateIndex}. */
 export interface ApproximateIndexOptions {
   modelId: string;
   dim: number;
   graph: AnnGraph;
-  /** Templates retrieved per requested subject before fusion (default 10). */
+  /** Graph nodes retrieved per requested subject before fusion (default 10). */
   oversample?: number | undefined;
+  /**
+   * The cosine within which a subject's templates added together share a node (default
+   * {@link DEFAULT_GROUP_SIMILARITY}, in (0, 1]), or `off` for one node per template.
+   */
+  grouping?: number | 'off' | undefined;
 }
 
 function invalid(message: string, details?: Record<string, unknown>): FaceprintError {
@@ -94,6 +113,14 @@ interface Row {
   variant: number;
 }
 
+function groupingOf(value: number | 'off' | undefined): number | 'off' {
+  if (value === undefined) return DEFAULT_GROUP_SIMILARITY;
+  if (value === 'off') return value;
+  if (!(Number.isFinite(value) && value > 0 && value <= 1))
+    throw invalid(`grouping must be "off" or a cosine in (0, 1], got ${String(value)}`);
+  return value;
+}
+
 /**
  * Approximate cosine index with the same search contract as {@link VectorIndex} (top-k subjects, fused,
  * ties broken by subject id). Not thread-safe.
@@ -101,14 +128,21 @@ interface Row {
 export class ApproximateIndex {
   readonly modelId: string;
   readonly dim: number;
+  /** The cosine within which a subject's templates added together share a node, or `off`. */
+  readonly grouping: number | 'off';
   #graphRef: AnnGraph;
   readonly #oversample: number;
   #nextKey = 0;
-  readonly #rows = new Map<number, Row>();
+  /**
+   * Graph node key → the templates it stands for (keys are issued in order and never reused, so a dense array:
+   * one memory access per retrieved node where a Map costs a hash probe; a removed node leaves a hole).
+   */
+  readonly #nodes: (Row[] | undefined)[] = [];
+  #nodeCount = 0;
   readonly #templateKey = new Map<string, number>();
   readonly #subjectKeys = new Map<string, number[]>();
 
-  /** Wraps an empty graph. Throws `INVALID_ARGUMENT` for a bad dimension or oversample factor. */
+  /** Wraps an empty graph. Throws `INVALID_ARGUMENT` for a bad dimension, oversample factor or grouping. */
   constructor(options: ApproximateIndexOptions) {
     if (!Number.isInteger(options.dim) || options.dim <= 0) throw invalid(`dim must be a positive integer`);
     const oversample = options.oversample ?? 10;
@@ -117,13 +151,19 @@ export class ApproximateIndex {
     if (options.graph.size !== 0) throw invalid('the graph must start empty');
     this.modelId = options.modelId;
     this.dim = options.dim;
+    this.grouping = groupingOf(options.grouping);
     this.#graphRef = options.graph;
     this.#oversample = oversample;
   }
 
   /** Number of templates. */
   get size(): number {
-    return this.#rows.size;
+    return this.#templateKey.size;
+  }
+
+  /** Number of graph nodes (groups of templates). */
+  get nodeCount(): number {
+    return this.#nodeCount;
   }
 
   /** Number of subjects with at least one template. */
@@ -153,7 +193,9 @@ export class ApproximateIndex {
 
   /**
    * Adds templates, all-or-nothing: throws `INVALID_ARGUMENT` (adding none) for a bad vector, an unknown
-   * variant, an empty id or a template id already present. Vectors are copied and L2-normalised.
+   * variant, an empty id or a template id already present. Vectors are copied and L2-normalised. A subject's
+   * templates in this call are grouped into nodes (see the module header); templates added in a later call get
+   * nodes of their own, since the earlier members' vectors are not kept here.
    */
   add(entries: readonly IndexEntry[]): void {
     if (entries.length === 0) return;
@@ -171,20 +213,26 @@ export class ApproximateIndex {
       seen.add(e.templateId);
       matrix.set(normalised(e.vector, dim, `template ${e.templateId}`), i * dim);
     }
-    const keys = entries.map((_, i) => this.#nextKey + i);
-    this.#graphRef.add(keys, matrix);
-    this.#nextKey += entries.length;
-    for (const [i, e] of entries.entries()) {
-      const key = keys[i] as number;
-      this.#rows.set(key, {
-        templateId: e.templateId,
-        subjectId: e.subjectId,
-        variant: TEMPLATE_VARIANTS.indexOf(e.variant),
+    const groups = groupRows(entries, matrix, dim, this.grouping);
+    const keys = groups.map((_, g) => this.#nextKey + g);
+    this.#graphRef.add(keys, nodeVectors(groups, matrix, dim));
+    this.#nextKey += groups.length;
+    for (const [g, members] of groups.entries()) {
+      const key = keys[g] as number;
+      const first = entries[members[0] as number] as IndexEntry;
+      this.#nodeCount++;
+      this.#nodes[key] = members.map((i) => {
+        const e = entries[i] as IndexEntry;
+        this.#templateKey.set(e.templateId, key);
+        return {
+          templateId: e.templateId,
+          subjectId: e.subjectId,
+          variant: TEMPLATE_VARIANTS.indexOf(e.variant),
+        };
       });
-      this.#templateKey.set(e.templateId, key);
-      const list = this.#subjectKeys.get(e.subjectId);
+      const list = this.#subjectKeys.get(first.subjectId);
       if (list) list.push(key);
-      else this.#subjectKeys.set(e.subjectId, [key]);
+      else this.#subjectKeys.set(first.subjectId, [key]);
     }
   }
 
@@ -193,21 +241,26 @@ export class ApproximateIndex {
     const keys = this.#subjectKeys.get(subjectId);
     if (!keys) return 0;
     this.#graphRef.remove(keys);
+    let removed = 0;
     for (const key of keys) {
-      const row = this.#rows.get(key);
-      if (row) this.#templateKey.delete(row.templateId);
-      this.#rows.delete(key);
+      const members = this.#nodes[key];
+      if (!members) continue;
+      for (const row of members) this.#templateKey.delete(row.templateId);
+      removed += members.length;
+      this.#nodes[key] = undefined;
+      this.#nodeCount--;
     }
     this.#subjectKeys.delete(subjectId);
-    return keys.length;
+    return removed;
   }
 
   /**
-   * The top `k` subjects by fused similarity over the `k × oversample` nearest templates, best first; ties
-   * broken by subject id. `rescore` gives the exact similarity of the retrieved templates (the exact index held
+   * The top `k` subjects by fused similarity over the templates of the `k × oversample` nearest nodes, best first;
+   * ties broken by subject id. `rescore` gives the exact similarity of the retrieved templates (the exact index held
    * beside the graph): the graph then only chooses the candidates, and the similarities (and so the decisions and
-   * their order) are exact; a template it does not know (NaN) is dropped. Throws `INVALID_ARGUMENT` for a bad
-   * query, `k` or fusion.
+   * their order) are exact; a template it does not know (NaN) is dropped. Without `rescore` each template carries
+   * its node's similarity (the graph's, to the group's mean). Throws `INVALID_ARGUMENT` for a bad query, `k` or
+   * fusion.
    */
   search(query: Float32Array, options: SearchOptions, rescore?: TemplateRescorer): Candidate[] {
     if (!Number.isInteger(options.k) || options.k < 1)
@@ -215,24 +268,27 @@ export class ApproximateIndex {
     const fusion: FusionConfig = options.fusion ?? { method: 'max' };
     variantWeights(fusion);
     const q = normalised(query, this.dim, 'query');
-    if (this.#rows.size === 0) return [];
-    const count = Math.min(this.#rows.size, options.k * this.#oversample);
+    if (this.#nodeCount === 0) return [];
+    const count = Math.min(this.#nodeCount, options.k * this.#oversample);
     const hits = this.#graphRef.search(q, count);
-    const scored: ScoredTemplate[] = [];
+    // Columns, not an object per template: at 1M templates the per-query garbage showed in the p99.
+    const rows: Row[] = [];
+    const nodeSimilarities: number[] = [];
     for (let i = 0; i < hits.keys.length; i++) {
-      const row = this.#rows.get(hits.keys[i] as number);
-      if (row) scored.push({ ...row, similarity: hits.similarities[i] as number });
+      const members = this.#nodes[hits.keys[i] as number];
+      if (!members) continue;
+      for (const row of members) {
+        rows.push(row);
+        nodeSimilarities.push(hits.similarities[i] as number);
+      }
     }
-    const candidates = rescore
-      ? rescored(
-          scored,
-          rescore(
-            q,
-            scored.map((s) => s.templateId),
-          ),
+    const similarities = rescore
+      ? rescore(
+          q,
+          rows.map((r) => r.templateId),
         )
-      : scored;
-    return fuseTemplates(candidates, options.k, fusion, options.exclude);
+      : nodeSimilarities;
+    return fuseRows(rows, similarities, options.k, fusion, options.exclude);
   }
 
   /** The id tables, for saving beside the graph. */
@@ -245,19 +301,22 @@ export class ApproximateIndex {
       templateIds: [],
       subjectIds: [],
       variants: [],
+      grouping: this.grouping,
     };
-    for (const [key, row] of this.#rows) {
-      m.keys.push(key);
-      m.templateIds.push(row.templateId);
-      m.subjectIds.push(row.subjectId);
-      m.variants.push(row.variant);
+    for (const [key, rows] of this.#nodes.entries()) {
+      for (const row of rows ?? []) {
+        m.keys.push(key);
+        m.templateIds.push(row.templateId);
+        m.subjectIds.push(row.subjectId);
+        m.variants.push(row.variant);
+      }
     }
     return m;
   }
 
   /**
    * Rebuilds the id tables over a graph reloaded from disk. Throws `INDEX_CORRUPT` when the manifest and the
-   * graph disagree (another model, dimension or number of vectors).
+   * graph disagree (another model, dimension or number of nodes).
    */
   static restore(
     graph: AnnGraph,
@@ -265,15 +324,16 @@ export class ApproximateIndex {
     options: { oversample?: number | undefined } = {},
   ): ApproximateIndex {
     const n = manifest.keys.length;
+    const nodes = new Set(manifest.keys).size;
     if (
-      graph.size !== n ||
+      graph.size !== nodes ||
       manifest.templateIds.length !== n ||
       manifest.subjectIds.length !== n ||
       manifest.variants.length !== n
     ) {
       throw new FaceprintError('INDEX_CORRUPT', 'the approximate index and its manifest disagree', {
         graph: graph.size,
-        manifest: n,
+        manifest: nodes,
       });
     }
     const empty: AnnGraph = {
@@ -288,6 +348,8 @@ export class ApproximateIndex {
       dim: manifest.dim,
       graph: empty,
       oversample: options.oversample,
+      // A manifest from before grouping has one node per template.
+      grouping: manifest.grouping ?? 'off',
     });
     index.#adopt(graph, manifest);
     return index;
@@ -302,8 +364,14 @@ export class ApproximateIndex {
         subjectId: manifest.subjectIds[i] as string,
         variant: manifest.variants[i] as number,
       };
-      this.#rows.set(key, row);
       this.#templateKey.set(row.templateId, key);
+      const members = this.#nodes[key];
+      if (members) {
+        members.push(row);
+        continue;
+      }
+      this.#nodes[key] = [row];
+      this.#nodeCount++;
       const list = this.#subjectKeys.get(row.subjectId);
       if (list) list.push(key);
       else this.#subjectKeys.set(row.subjectId, [key]);
@@ -312,8 +380,61 @@ export class ApproximateIndex {
 
   /** Every template's id, subject and variant (no vectors: the graph may store them quantised). */
   *rows(): IterableIterator<{ templateId: string; subjectId: string }> {
-    for (const row of this.#rows.values()) yield { templateId: row.templateId, subjectId: row.subjectId };
+    for (const rows of this.#nodes)
+      for (const row of rows ?? []) yield { templateId: row.templateId, subjectId: row.subjectId };
   }
+}
+
+/**
+ * Groups the rows of one add call into nodes: per subject, in order, each row joins the first of that subject's
+ * groups whose first member is within `grouping` cosine of it and that has room, else starts a group.
+ */
+function groupRows(
+  entries: readonly IndexEntry[],
+  matrix: Float32Array,
+  dim: number,
+  grouping: number | 'off',
+): number[][] {
+  if (grouping === 'off') return entries.map((_, i) => [i]);
+  const groups: number[][] = [];
+  const bySubject = new Map<string, number[][]>();
+  for (const [i, e] of entries.entries()) {
+    const open = bySubject.get(e.subjectId) ?? [];
+    const home = open.find(
+      (g) => g.length < MAX_GROUP_SIZE && dot(matrix, (g[0] as number) * dim, i * dim, dim) >= grouping,
+    );
+    if (home) {
+      home.push(i);
+      continue;
+    }
+    const group = [i];
+    open.push(group);
+    bySubject.set(e.subjectId, open);
+    groups.push(group);
+  }
+  return groups;
+}
+
+function dot(matrix: Float32Array, a: number, b: number, dim: number): number {
+  let sum = 0;
+  for (let j = 0; j < dim; j++) sum += (matrix[a + j] as number) * (matrix[b + j] as number);
+  return sum;
+}
+
+/** Each group's normalised mean, row-major. */
+function nodeVectors(groups: readonly number[][], matrix: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(groups.length * dim);
+  for (const [g, members] of groups.entries()) {
+    const base = g * dim;
+    for (const i of members)
+      for (let j = 0; j < dim; j++)
+        out[base + j] = (out[base + j] as number) + (matrix[i * dim + j] as number);
+    let sum = 0;
+    for (let j = 0; j < dim; j++) sum += (out[base + j] as number) ** 2;
+    const scale = 1 / Math.sqrt(sum);
+    for (let j = 0; j < dim; j++) out[base + j] = (out[base + j] as number) * scale;
+  }
+  return out;
 }
 
 function variantWeights(fusion: FusionConfig): Float64Array {
@@ -348,14 +469,34 @@ export function fuseTemplates(
   fusion: FusionConfig,
   exclude?: ((templateId: string) => boolean) | undefined,
 ): Candidate[] {
+  return fuseRows(
+    hits,
+    hits.map((h) => h.similarity),
+    k,
+    fusion,
+    exclude,
+  );
+}
+
+/**
+ * {@link fuseTemplates} over templates and their similarities as two columns; a NaN similarity (a template the
+ * re-scoring index does not know) leaves its template out.
+ */
+function fuseRows(
+  rows: readonly { templateId: string; subjectId: string; variant: number }[],
+  similarities: ArrayLike<number>,
+  k: number,
+  fusion: FusionConfig,
+  exclude?: ((templateId: string) => boolean) | undefined,
+): Candidate[] {
   const weights = variantWeights(fusion);
   const bySubject = new Map<
     string,
     { best: number; bestTemplate: string; second: number; sum: number; n: number }
   >();
-  for (const row of hits) {
-    if (exclude?.(row.templateId)) continue;
-    let s = row.similarity;
+  for (const [i, row] of rows.entries()) {
+    let s = similarities[i] as number;
+    if (Number.isNaN(s) || exclude?.(row.templateId)) continue;
     if (fusion.method === 'weighted') s *= weights[row.variant] ?? 1;
     const acc = bySubject.get(row.subjectId);
     if (!acc) {
