@@ -16,8 +16,8 @@ import {
 } from '@aws-sdk/client-s3vectors';
 import { type Candidate, TEMPLATE_VARIANTS } from '../../core/domain.ts';
 import { FaceprintError } from '../../core/errors.ts';
-import { fuseTemplates, type ScoredTemplate } from '../../core/search/ann-index.ts';
 import type { RemoteEntry, RemoteSearchOptions, RemoteVectorIndex } from '../../core/search/remote-index.ts';
+import { fuseTemplates, type ScoredTemplate } from '../../core/search/template-fusion.ts';
 
 /** Service limits (published). */
 export const S3VECTORS_LIMITS = { batch: 500, topK: 100, dim: 4096 } as const;

@@ -39,8 +39,9 @@ const SCALAR: Record<'f32' | 'f16' | 'i8', ScalarKind> = {
 
 /**
  * The search ef for a graph of `nodes` vectors: 128 up to 200,000, then in proportion to the graph (640 at 1M).
- * Measured with `npm run bench:scale` (docs/deploy.md, "Session 22"): recall@1 against exact 1.000 at 100k with
- * ef 128, 0.996 at 1M with ef 640 (M 16, build ef 256, re-scored). Past 1M the proportion is extrapolated.
+ * Measured with `npm run bench:scale` (README, "Session 22" and "Session 23"; M 16, build ef 256, re-scored): with
+ * a node per template, recall@1 against exact 1.000 at 100k (ef 128), 0.996 at 1M (ef 640); with grouped nodes,
+ * 1.000 at 1M templates, which make 401k nodes (ef 257). Past 1M nodes the proportion is extrapolated.
  */
 export function searchBreadthFor(nodes: number): number {
   return Math.max(128, Math.ceil((640 * nodes) / 1_000_000));

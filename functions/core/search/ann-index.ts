@@ -11,17 +11,20 @@
  * {@link DEFAULT_GROUP_SIMILARITY} cosine of them, and the node's vector is the group's normalised mean. Measured on
  * real enrolments (lfw-dev, docs/accuracy.md "Grouped graph nodes"): the mirror, dark and blur variants fall within
  * 0.9 of their photo and share its node, the lowres variant mostly does not, so a photo takes ~2 nodes instead of 5;
- * each member lies within 0.06 cosine of its node. A smaller graph is a faster one (HNSW cost grows with its size),
- * and the answer stays exact: every template of a retrieved node is re-scored.
+ * each member lies within 0.06 cosine of its node. A smaller graph needs a smaller search ef for the same recall
+ * (257 instead of 640 at 1M templates, README "Session 23"), and the answer stays exact: every template of a
+ * retrieved node is re-scored.
  *
  * Fusion: the graph returns the `k × oversample` nearest nodes; the similarities of their templates are fused per
  * subject exactly as {@link VectorIndex} fuses (max, weighted, mean, top2mean) but over the retrieved templates
  * only. For `max` and `weighted` (the defaults) that is the exact answer whenever the node holding the subject's
- * best template is retrieved; for `mean`/`top2mean` a subject's unretrieved templates are left out of its mean.
+ * best template is retrieved; for `mean`/`top2mean` a subject's unretrieved templates are left out of its mean
+ * (`template-fusion.ts`, shared with the remote engines).
  */
 
 import { type Candidate, isTemplateVariant, TEMPLATE_VARIANTS } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
+import { fuseRows, variantWeights } from './template-fusion.ts';
 import type { FusionConfig, IndexEntry, SearchOptions } from './vector-index.ts';
 
 /**
@@ -435,100 +438,4 @@ function nodeVectors(groups: readonly number[][], matrix: Float32Array, dim: num
     for (let j = 0; j < dim; j++) out[base + j] = (out[base + j] as number) * scale;
   }
   return out;
-}
-
-function variantWeights(fusion: FusionConfig): Float64Array {
-  if (!['max', 'mean', 'top2mean', 'weighted'].includes(fusion.method)) {
-    throw invalid(`unknown fusion method ${String(fusion.method)}`);
-  }
-  const weights = new Float64Array(TEMPLATE_VARIANTS.length).fill(1);
-  for (const [variant, weight] of Object.entries(fusion.variantWeights ?? {})) {
-    if (!isTemplateVariant(variant)) throw invalid(`unknown variant ${variant} in variantWeights`);
-    if (weight === undefined) continue;
-    if (!Number.isFinite(weight) || weight < 0) throw invalid(`variant weight for ${variant} must be >= 0`);
-    weights[TEMPLATE_VARIANTS.indexOf(variant)] = weight;
-  }
-  return weights;
-}
-
-/** One retrieved template with its similarity to the query (variant as its code in `TEMPLATE_VARIANTS`). */
-export interface ScoredTemplate {
-  templateId: string;
-  subjectId: string;
-  variant: number;
-  similarity: number;
-}
-
-/**
- * Fuses retrieved templates per subject ({@link FusionConfig}, over the retrieved templates only) and returns
- * the top `k` subjects, best first, ties broken by subject id. Shared by every approximate or remote index.
- */
-export function fuseTemplates(
-  hits: readonly ScoredTemplate[],
-  k: number,
-  fusion: FusionConfig,
-  exclude?: ((templateId: string) => boolean) | undefined,
-): Candidate[] {
-  return fuseRows(
-    hits,
-    hits.map((h) => h.similarity),
-    k,
-    fusion,
-    exclude,
-  );
-}
-
-/**
- * {@link fuseTemplates} over templates and their similarities as two columns; a NaN similarity (a template the
- * re-scoring index does not know) leaves its template out.
- */
-function fuseRows(
-  rows: readonly { templateId: string; subjectId: string; variant: number }[],
-  similarities: ArrayLike<number>,
-  k: number,
-  fusion: FusionConfig,
-  exclude?: ((templateId: string) => boolean) | undefined,
-): Candidate[] {
-  const weights = variantWeights(fusion);
-  const bySubject = new Map<
-    string,
-    { best: number; bestTemplate: string; second: number; sum: number; n: number }
-  >();
-  for (const [i, row] of rows.entries()) {
-    let s = similarities[i] as number;
-    if (Number.isNaN(s) || exclude?.(row.templateId)) continue;
-    if (fusion.method === 'weighted') s *= weights[row.variant] ?? 1;
-    const acc = bySubject.get(row.subjectId);
-    if (!acc) {
-      bySubject.set(row.subjectId, {
-        best: s,
-        bestTemplate: row.templateId,
-        second: Number.NaN,
-        sum: s,
-        n: 1,
-      });
-      continue;
-    }
-    acc.sum += s;
-    acc.n += 1;
-    if (s > acc.best) {
-      acc.second = acc.best;
-      acc.best = s;
-      acc.bestTemplate = row.templateId;
-    } else if (!(s <= acc.second)) {
-      acc.second = s;
-    }
-  }
-  const fused: Candidate[] = [];
-  for (const [subjectId, acc] of bySubject) {
-    let similarity = acc.best;
-    if (fusion.method === 'mean') similarity = acc.sum / acc.n;
-    else if (fusion.method === 'top2mean' && !Number.isNaN(acc.second))
-      similarity = (acc.best + acc.second) / 2;
-    fused.push({ subjectId, similarity: Math.fround(similarity), templateId: acc.bestTemplate });
-  }
-  fused.sort((a, b) =>
-    b.similarity !== a.similarity ? b.similarity - a.similarity : a.subjectId < b.subjectId ? -1 : 1,
-  );
-  return fused.slice(0, k);
 }
