@@ -94,8 +94,8 @@ describe.each([
     const approx = new ApproximateIndex({ modelId: 'm', dim: DIM, graph: makeGraph() });
     approx.add(entries);
     const nodes = approx.nodeCount;
-    const s7Nodes = new Set(approx.manifest().keys.filter((_, i) => approx.manifest().subjectIds[i] === 's7'))
-      .size;
+    const manifest = approx.manifest();
+    const s7Nodes = new Set(manifest.keys.filter((_, i) => manifest.subjectIds[i] === 's7')).size;
     expect(approx.removeSubject('s7')).toBe(3);
     expect(approx.removeSubject('s7')).toBe(0);
     expect(approx.hasSubject('s7')).toBe(false);
@@ -261,7 +261,8 @@ describe('ApproximateIndex grouping: one graph node per group of close templates
     approx.add([...photo('a', 1), ...photo('b', 10)]);
     expect(approx.size).toBe(8);
     expect(approx.nodeCount).toBe(4);
-    const keyOf = (id: string) => approx.manifest().keys[approx.manifest().templateIds.indexOf(id)];
+    const manifest = approx.manifest();
+    const keyOf = (id: string) => manifest.keys[manifest.templateIds.indexOf(id)];
     expect(keyOf('a-m')).toBe(keyOf('a-o'));
     expect(keyOf('a-d')).toBe(keyOf('a-o'));
     expect(keyOf('a-l')).not.toBe(keyOf('a-o'));

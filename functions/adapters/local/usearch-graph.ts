@@ -60,6 +60,8 @@ export class UsearchGraph implements AnnGraph {
    * reusable by a reader whose search ef differs (it follows the gallery's size), not by one whose build settings do.
    */
   readonly build: string;
+  /** Engine, quantisation and M: the part of {@link build} and {@link engine} they share. */
+  readonly #kind: string;
   readonly #index: Index;
   readonly #addThreads: number;
   readonly #dim: number;
@@ -72,7 +74,8 @@ export class UsearchGraph implements AnnGraph {
     const quantization = settings.quantization ?? 'i8';
     const connectivity = settings.connectivity ?? 16;
     const expansionAdd = settings.expansionAdd ?? 256;
-    this.build = `usearch-hnsw-${quantization}-m${connectivity}-ea${expansionAdd}`;
+    this.#kind = `usearch-hnsw-${quantization}-m${connectivity}`;
+    this.build = `${this.#kind}-ea${expansionAdd}`;
     this.#index = new Index({
       dimensions: dim,
       metric: MetricKind.Cos,
@@ -95,7 +98,7 @@ export class UsearchGraph implements AnnGraph {
 
   /** Engine and settings, e.g. `usearch-hnsw-i8-m16-ef640` (the ef follows the size). */
   get engine(): string {
-    return `${this.build.replace(/-ea\d+$/, '')}-ef${this.expansionSearch}`;
+    return `${this.#kind}-ef${this.expansionSearch}`;
   }
 
   get size(): number {

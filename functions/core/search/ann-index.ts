@@ -221,22 +221,29 @@ export class ApproximateIndex {
     this.#graphRef.add(keys, nodeVectors(groups, matrix, dim));
     this.#nextKey += groups.length;
     for (const [g, members] of groups.entries()) {
-      const key = keys[g] as number;
-      const first = entries[members[0] as number] as IndexEntry;
-      this.#nodeCount++;
-      this.#nodes[key] = members.map((i) => {
-        const e = entries[i] as IndexEntry;
-        this.#templateKey.set(e.templateId, key);
-        return {
-          templateId: e.templateId,
-          subjectId: e.subjectId,
-          variant: TEMPLATE_VARIANTS.indexOf(e.variant),
-        };
-      });
-      const list = this.#subjectKeys.get(first.subjectId);
-      if (list) list.push(key);
-      else this.#subjectKeys.set(first.subjectId, [key]);
+      this.#attach(
+        keys[g] as number,
+        members.map((i) => {
+          const e = entries[i] as IndexEntry;
+          return {
+            templateId: e.templateId,
+            subjectId: e.subjectId,
+            variant: TEMPLATE_VARIANTS.indexOf(e.variant),
+          };
+        }),
+      );
     }
+  }
+
+  /** Records node `key` as standing for `rows` (one subject's templates). */
+  #attach(key: number, rows: Row[]): void {
+    this.#nodes[key] = rows;
+    this.#nodeCount++;
+    for (const row of rows) this.#templateKey.set(row.templateId, key);
+    const subjectId = (rows[0] as Row).subjectId;
+    const list = this.#subjectKeys.get(subjectId);
+    if (list) list.push(key);
+    else this.#subjectKeys.set(subjectId, [key]);
   }
 
   /** Removes every template of a subject from the graph for real. Returns how many were removed. */
@@ -282,7 +289,7 @@ export class ApproximateIndex {
       if (!members) continue;
       for (const row of members) {
         rows.push(row);
-        nodeSimilarities.push(hits.similarities[i] as number);
+        if (!rescore) nodeSimilarities.push(hits.similarities[i] as number);
       }
     }
     const similarities = rescore
@@ -361,24 +368,18 @@ export class ApproximateIndex {
   #adopt(graph: AnnGraph, manifest: AnnManifest): void {
     this.#graphRef = graph;
     this.#nextKey = manifest.nextKey;
+    const byKey = new Map<number, Row[]>();
     for (const [i, key] of manifest.keys.entries()) {
       const row = {
         templateId: manifest.templateIds[i] as string,
         subjectId: manifest.subjectIds[i] as string,
         variant: manifest.variants[i] as number,
       };
-      this.#templateKey.set(row.templateId, key);
-      const members = this.#nodes[key];
-      if (members) {
-        members.push(row);
-        continue;
-      }
-      this.#nodes[key] = [row];
-      this.#nodeCount++;
-      const list = this.#subjectKeys.get(row.subjectId);
-      if (list) list.push(key);
-      else this.#subjectKeys.set(row.subjectId, [key]);
+      const members = byKey.get(key);
+      if (members) members.push(row);
+      else byKey.set(key, [row]);
     }
+    for (const [key, rows] of byKey) this.#attach(key, rows);
   }
 
   /** Every template's id, subject and variant (no vectors: the graph may store them quantised). */
@@ -427,15 +428,12 @@ function dot(matrix: Float32Array, a: number, b: number, dim: number): number {
 /** Each group's normalised mean, row-major. */
 function nodeVectors(groups: readonly number[][], matrix: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(groups.length * dim);
+  const sum = new Float32Array(dim);
   for (const [g, members] of groups.entries()) {
-    const base = g * dim;
+    sum.fill(0);
     for (const i of members)
-      for (let j = 0; j < dim; j++)
-        out[base + j] = (out[base + j] as number) + (matrix[i * dim + j] as number);
-    let sum = 0;
-    for (let j = 0; j < dim; j++) sum += (out[base + j] as number) ** 2;
-    const scale = 1 / Math.sqrt(sum);
-    for (let j = 0; j < dim; j++) out[base + j] = (out[base + j] as number) * scale;
+      for (let j = 0; j < dim; j++) sum[j] = (sum[j] as number) + (matrix[i * dim + j] as number);
+    out.set(normalised(sum, dim, 'a node'), g * dim);
   }
   return out;
 }
