@@ -6,6 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { openDataDir } from '../../functions/adapters/local/data-dir.ts';
+import { SqliteCameraStore } from '../../functions/adapters/local/sqlite-camera-store.ts';
+import { CameraGallery } from '../../functions/core/camera/service.ts';
 import { FaceprintError } from '../../functions/core/errors.ts';
 import { defaultGalleryConfig, loadCalibration } from '../../functions/core/gallery/config.ts';
 import { type ReembedResult, reembedGallery } from '../../functions/core/gallery/reembed.ts';
@@ -16,7 +18,8 @@ const USAGE = `Usage: faceprint [--model-pack <dir>] gallery reembed [--data-dir
 
 Re-embeds every subject's kept enrolment photos (<data dir>/photos) with the selected model pack. Resumable:
 run it again after an interruption and it skips the subjects already done. The old pack's templates are
-removed only once every subject has new ones. Exit status 6 when some subject has no kept photo (its old
+removed only once every subject has new ones; then every configured camera's templates are made again for
+the new pack (as \`faceprint camera backfill\` would). Exit status 6 when some subject has no kept photo (its old
 templates stay; enrol a photo of it, or delete it, and run reembed again).`;
 
 /** Progress on stderr: a redrawn line on a terminal, one line per subject otherwise (logs, pipes). */
@@ -44,6 +47,12 @@ function summary(result: ReembedResult, pack: string): string {
     lines.push(
       `complete: ${result.templates} template(s) in the new index, ${result.removed} old template(s) removed`,
     );
+    for (const c of result.cameras) {
+      lines.push(
+        `camera ${c.camera}: ${c.made} template(s) made for the new pack, ${c.skipped} already there, ${c.failed.length} photo(s) failed`,
+      );
+      for (const f of c.failed) lines.push(`  failed ${f.subjectId} ${f.photoId}: ${f.reason}`);
+    }
   } else {
     lines.push(
       `incomplete: ${result.withoutPhotos.length} subject(s) without a usable kept photo keep only their old templates: ${result.withoutPhotos.join(', ')}`,
@@ -82,14 +91,25 @@ export async function galleryCommand(argv: string[]): Promise<number> {
   const dataDir = openDataDir(values['data-dir']);
   try {
     const pack = `${pipeline.model.id}@${pipeline.model.version}`;
+    // Only the enrolment settings are used: the calibration may still be the old pack's.
+    const config = defaultGalleryConfig(loadCalibration());
+    const cameras = new CameraGallery({
+      store: new SqliteCameraStore(dataDir.faceStore.db),
+      pipeline,
+      analyze: config.analyze,
+      photos: dataDir.photos,
+    });
     const result = await reembedGallery({
       pipeline,
       store: dataDir.faceStore,
       photos: dataDir.photos,
       snapshots: dataDir.snapshots,
-      // Only the enrolment settings are used: the calibration may still be the old pack's.
-      config: defaultGalleryConfig(loadCalibration()),
+      config,
       onProgress: progressReporter('reembed'),
+      cameras,
+      onCameraProgress: (camera, done, total) => {
+        if (done === total) process.stderr.write(`camera ${camera}: ${done}/${total} photos\n`);
+      },
     });
     if (values.json) printJson({ pack, ...result });
     else console.log(summary(result, pack));

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDataDir } from '../../functions/adapters/local/data-dir.ts';
+import { SqliteCameraStore } from '../../functions/adapters/local/sqlite-camera-store.ts';
+import { CameraGallery } from '../../functions/core/camera/service.ts';
 import { FaceprintError } from '../../functions/core/errors.ts';
 import { defaultGalleryConfig, loadCalibration } from '../../functions/core/gallery/config.ts';
 import { reembedGallery } from '../../functions/core/gallery/reembed.ts';
@@ -171,6 +173,65 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
     expect(refused.code).toBe('INDEX_INCOMPATIBLE');
     expect(refused.message).toContain('model pack test-linear-64');
     expectOneSentence(refused.message);
+  });
+
+  it('reembed remakes each configured camera’s templates for the new pack once the gallery is complete', async () => {
+    const packDir = writeTestPack(tempDir('pack32-cameras'), { dim: 32, threshold: 0.97 });
+    const shipped = new FacePipeline();
+    const next = new FacePipeline({ packDir });
+    disposers.push(
+      () => shipped.dispose(),
+      () => next.dispose(),
+    );
+    const dataDir = openDataDir(tempDir('reembed-cameras'));
+    const config = { ...defaultGalleryConfig(loadCalibration()), variants: [] };
+    const store = new SqliteCameraStore(dataDir.faceStore.db);
+    const camerasOn = (pipeline: FacePipeline) =>
+      new CameraGallery({ store, pipeline, analyze: config.analyze, photos: dataDir.photos });
+    const old = new GalleryService({
+      pipeline: shipped,
+      store: dataDir.faceStore,
+      feed: dataDir.faceStore,
+      snapshots: dataDir.snapshots,
+      photos: dataDir.photos,
+      config,
+    });
+    await old.open();
+    for (const name of ['irene', 'joy']) {
+      await old.createSubject({ id: name, name }, { bytes: read(seedPhoto(name, 1)), source: `${name}.jpg` });
+    }
+    const night = { faceBrightness: 30, noise: 4, blur: 1, jpegQuality: 25, interOcularPx: 20 };
+    expect((await camerasOn(shipped).add('door', night, { method: 'user' })).backfill.made).toBe(2);
+
+    const ticks: string[] = [];
+    const result = await reembedGallery({
+      pipeline: next,
+      store: dataDir.faceStore,
+      photos: dataDir.photos,
+      snapshots: dataDir.snapshots,
+      config,
+      cameras: camerasOn(next),
+      onCameraProgress: (camera, done, total) => ticks.push(`${camera} ${done}/${total}`),
+    });
+    expect(result.complete).toBe(true);
+    expect(result.cameras).toEqual([{ camera: 'door', photos: 2, made: 2, skipped: 0, failed: [] }]);
+    expect(ticks).toEqual(['door 0/2', 'door 1/2', 'door 2/2']);
+    const fresh = await store.listCameraTemplates('door', 'test-linear-32');
+    expect(fresh.map((t) => t.subjectId).sort()).toEqual(['irene', 'joy']);
+    expect(fresh.every((t) => t.embedding.length === 32)).toBe(true);
+    // The new pack's camera search now finds them; a second run makes nothing twice.
+    const probe = fresh.find((t) => t.subjectId === 'joy')!.embedding;
+    const hits = await camerasOn(next).search('door', probe, 1, config.fusion);
+    expect(hits.candidates[0]?.subjectId).toBe('joy');
+    const again = await reembedGallery({
+      pipeline: next,
+      store: dataDir.faceStore,
+      photos: dataDir.photos,
+      snapshots: dataDir.snapshots,
+      config,
+      cameras: camerasOn(next),
+    });
+    expect(again.cameras).toEqual([{ camera: 'door', photos: 2, made: 0, skipped: 2, failed: [] }]);
   });
 
   it('reembed survives being killed halfway and finishes without duplicates, keeping the old templates until then', async () => {

@@ -3,8 +3,10 @@
  * the new pack and the subject's new templates are added in one atomic store write, so a run killed at any point
  * leaves each subject either untouched or complete; a re-run skips the complete ones (no duplicates). The old
  * pack's templates stay, and keep serving searches with the old pack, until every subject has new ones; only
- * then are they removed and the new index written.
+ * then are they removed and the new index written. Configured cameras (when given) are then backfilled for the
+ * new pack, so camera-matched identification keeps working without a separate `camera backfill`.
  */
+import type { BackfillResult, CameraGallery } from '../camera/service.ts';
 import type { FaceTemplate } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import type { FacePipeline } from '../pipeline/pipeline.ts';
@@ -25,6 +27,14 @@ export interface ReembedDeps {
   now?: () => Date;
   /** Called after each subject: subjects done so far (skipped ones included) out of the total. */
   onProgress?: (done: number, total: number, subjectId: string) => void;
+  /**
+   * The configured cameras, on the new pack's pipeline. Once every subject has new templates, each camera is
+   * backfilled for the new pack (resumable, like the backfill itself); the old pack's camera templates are no
+   * longer searched, since a camera's search reads only the gallery pack's templates.
+   */
+  cameras?: Pick<CameraGallery, 'list' | 'backfill'> | undefined;
+  /** Called during a camera's backfill: photos done of the total. */
+  onCameraProgress?: (camera: string, done: number, total: number) => void;
 }
 
 export interface ReembedResult {
@@ -41,6 +51,8 @@ export interface ReembedResult {
   removed: number;
   complete: boolean;
   templates: number;
+  /** One backfill per configured camera, made once the gallery was complete (empty otherwise). */
+  cameras: BackfillResult[];
 }
 
 async function allSubjectIds(store: FaceStore): Promise<string[]> {
@@ -73,6 +85,7 @@ export async function reembedGallery(deps: ReembedDeps): Promise<ReembedResult> 
     removed: 0,
     complete: false,
     templates: 0,
+    cameras: [],
   };
   for (const [i, subjectId] of ids.entries()) {
     const existing = await store.listTemplates(subjectId);
@@ -141,5 +154,12 @@ export async function reembedGallery(deps: ReembedDeps): Promise<ReembedResult> 
     result.removed += await store.deleteTemplates(subjectId, templateIds);
   }
   result.templates = index.size;
+  const { cameras, onCameraProgress } = deps;
+  if (cameras) {
+    for (const camera of await cameras.list()) {
+      const onProgress = (done: number, total: number) => onCameraProgress?.(camera.id, done, total);
+      result.cameras.push(await cameras.backfill(camera.id, onProgress));
+    }
+  }
   return result;
 }
