@@ -175,19 +175,17 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
     expectOneSentence(refused.message);
   });
 
-  it('reembed remakes each configured camera’s templates for the new pack once the gallery is complete', async () => {
-    const packDir = writeTestPack(tempDir('pack32-cameras'), { dim: 32, threshold: 0.97 });
+  /** The shipped pack and a 32-d test pack, and a data directory whose gallery enrolled `people` with the shipped one. */
+  async function shippedGallery(name: string, people: readonly string[]) {
+    const packDir = writeTestPack(tempDir(`${name}-pack`), { dim: 32, threshold: 0.97 });
     const shipped = new FacePipeline();
     const next = new FacePipeline({ packDir });
     disposers.push(
       () => shipped.dispose(),
       () => next.dispose(),
     );
-    const dataDir = openDataDir(tempDir('reembed-cameras'));
+    const dataDir = openDataDir(tempDir(name));
     const config = { ...defaultGalleryConfig(loadCalibration()), variants: [] };
-    const store = new SqliteCameraStore(dataDir.faceStore.db);
-    const camerasOn = (pipeline: FacePipeline) =>
-      new CameraGallery({ store, pipeline, analyze: config.analyze, photos: dataDir.photos });
     const old = new GalleryService({
       pipeline: shipped,
       store: dataDir.faceStore,
@@ -197,20 +195,34 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
       config,
     });
     await old.open();
-    for (const name of ['irene', 'joy']) {
-      await old.createSubject({ id: name, name }, { bytes: read(seedPhoto(name, 1)), source: `${name}.jpg` });
+    for (const person of people) {
+      await old.createSubject(
+        { id: person, name: person },
+        { bytes: read(seedPhoto(person, 1)), source: `${person}.jpg` },
+      );
     }
+    return { packDir, shipped, next, dataDir, config, old };
+  }
+
+  it('reembed remakes each configured camera’s templates for the new pack once the gallery is complete', async () => {
+    const { shipped, next, dataDir, config } = await shippedGallery('reembed-cameras', ['irene', 'joy']);
+    const store = new SqliteCameraStore(dataDir.faceStore.db);
+    const camerasOn = (pipeline: FacePipeline) =>
+      new CameraGallery({ store, pipeline, analyze: config.analyze, photos: dataDir.photos });
     const night = { faceBrightness: 30, noise: 4, blur: 1, jpegQuality: 25, interOcularPx: 20 };
     expect((await camerasOn(shipped).add('door', night, { method: 'user' })).backfill.made).toBe(2);
 
-    const ticks: string[] = [];
-    const result = await reembedGallery({
+    const deps = {
       pipeline: next,
       store: dataDir.faceStore,
       photos: dataDir.photos,
       snapshots: dataDir.snapshots,
       config,
       cameras: camerasOn(next),
+    };
+    const ticks: string[] = [];
+    const result = await reembedGallery({
+      ...deps,
       onCameraProgress: (camera, done, total) => ticks.push(`${camera} ${done}/${total}`),
     });
     expect(result.complete).toBe(true);
@@ -223,41 +235,13 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
     const probe = fresh.find((t) => t.subjectId === 'joy')!.embedding;
     const hits = await camerasOn(next).search('door', probe, 1, config.fusion);
     expect(hits.candidates[0]?.subjectId).toBe('joy');
-    const again = await reembedGallery({
-      pipeline: next,
-      store: dataDir.faceStore,
-      photos: dataDir.photos,
-      snapshots: dataDir.snapshots,
-      config,
-      cameras: camerasOn(next),
-    });
+    const again = await reembedGallery(deps);
     expect(again.cameras).toEqual([{ camera: 'door', photos: 2, made: 0, skipped: 2, failed: [] }]);
   });
 
   it('reembed survives being killed halfway and finishes without duplicates, keeping the old templates until then', async () => {
-    const packDir = writeTestPack(tempDir('pack32'), { dim: 32, threshold: 0.97 });
-    const shipped = new FacePipeline();
-    const next = new FacePipeline({ packDir });
-    disposers.push(
-      () => shipped.dispose(),
-      () => next.dispose(),
-    );
-    const root = tempDir('reembed');
-    const dataDir = openDataDir(root);
-    const config = { ...defaultGalleryConfig(loadCalibration()), variants: [] };
-    const old = new GalleryService({
-      pipeline: shipped,
-      store: dataDir.faceStore,
-      feed: dataDir.faceStore,
-      snapshots: dataDir.snapshots,
-      photos: dataDir.photos,
-      config,
-    });
-    await old.open();
     const people = ['irene', 'joy', 'wendy'];
-    for (const name of people) {
-      await old.createSubject({ id: name, name }, { bytes: read(seedPhoto(name, 1)), source: `${name}.jpg` });
-    }
+    const { packDir, next, dataDir, config, old } = await shippedGallery('reembed', people);
     expect(await dataDir.photos.list()).toHaveLength(3);
     const deps = {
       pipeline: next,
