@@ -18,7 +18,7 @@ import {
 import type { BackfillResult } from '../../functions/core/camera/service.ts';
 import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
 import { openLocalGallery } from '../../functions/local/composition.ts';
-import { EXIT, intOption, ProgressBar, printJson, readInput, UsageError } from './common.ts';
+import { backfillProgress, EXIT, intOption, printJson, readInput, UsageError } from './common.ts';
 
 const USAGE = `Usage: faceprint camera estimate <image…> [--json]
        faceprint camera add <id> [<image…>] [--brightness B] [--noise S] [--blur S] [--jpeg-quality Q] [--iod PX]
@@ -90,16 +90,6 @@ export async function cameraCommand(argv: string[]): Promise<number> {
   });
   const { cameras } = local;
   try {
-    const progress = () => {
-      let bar: ProgressBar | undefined;
-      return (done: number, total: number) => {
-        if (!bar) {
-          bar = new ProgressBar(total, 'backfill');
-          if (done > 0) bar.tick(done);
-        } else bar.tick(1);
-        if (done === total) bar.finish();
-      };
-    };
     switch (action) {
       case 'list': {
         const list = await cameras.list();
@@ -132,7 +122,7 @@ export async function cameraCommand(argv: string[]): Promise<number> {
         return EXIT.ok;
       }
       case 'backfill': {
-        const result = await cameras.backfill(id as string, progress());
+        const result = await cameras.backfill(id as string, backfillProgress('backfill'));
         if (values.json) printJson(result);
         else process.stdout.write(`${describeBackfill(result)}\n`);
         return result.failed.length > 0 ? EXIT.invalidInput : EXIT.ok;
@@ -169,7 +159,12 @@ export async function cameraCommand(argv: string[]): Promise<number> {
           settings = parseCameraSettings(given);
           provenance = { method: 'user' };
         }
-        const { camera, backfill } = await cameras.add(id as string, settings, provenance, progress());
+        const { camera, backfill } = await cameras.add(
+          id as string,
+          settings,
+          provenance,
+          backfillProgress('backfill'),
+        );
         if (values.json) printJson({ camera, backfill });
         else
           process.stdout.write(

@@ -122,6 +122,21 @@ export class ProgressBar {
   }
 }
 
+/**
+ * A camera backfill's progress callback (`BackfillProgress`) drawn as a {@link ProgressBar}: the bar is made at the
+ * first call, which also carries the photos an earlier, interrupted backfill already did.
+ */
+export function backfillProgress(label: string): (done: number, total: number) => void {
+  let bar: ProgressBar | undefined;
+  return (done, total) => {
+    if (!bar) {
+      bar = new ProgressBar(total, label);
+      if (done > 0) bar.tick(done);
+    } else bar.tick(1);
+    if (done === total) bar.finish();
+  };
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);

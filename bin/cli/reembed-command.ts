@@ -12,7 +12,7 @@ import { FaceprintError } from '../../functions/core/errors.ts';
 import { defaultGalleryConfig, loadCalibration } from '../../functions/core/gallery/config.ts';
 import { type ReembedResult, reembedGallery } from '../../functions/core/gallery/reembed.ts';
 import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
-import { EXIT, formatDuration, intOption, printJson, UsageError } from './common.ts';
+import { backfillProgress, EXIT, formatDuration, intOption, printJson, UsageError } from './common.ts';
 
 const USAGE = `Usage: faceprint [--model-pack <dir>] gallery reembed [--data-dir D] [--threads N] [--json]
 
@@ -107,9 +107,7 @@ export async function galleryCommand(argv: string[]): Promise<number> {
       config,
       onProgress: progressReporter('reembed'),
       cameras,
-      onCameraProgress: (camera, done, total) => {
-        if (done === total) process.stderr.write(`camera ${camera}: ${done}/${total} photos\n`);
-      },
+      cameraProgress: (camera) => backfillProgress(`backfill ${camera}`),
     });
     if (values.json) printJson({ pack, ...result });
     else console.log(summary(result, pack));

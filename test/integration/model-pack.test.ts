@@ -223,7 +223,7 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
     const ticks: string[] = [];
     const result = await reembedGallery({
       ...deps,
-      onCameraProgress: (camera, done, total) => ticks.push(`${camera} ${done}/${total}`),
+      cameraProgress: (camera) => (done, total) => ticks.push(`${camera} ${done}/${total}`),
     });
     expect(result.complete).toBe(true);
     expect(result.cameras).toEqual([{ camera: 'door', photos: 2, made: 2, skipped: 0, failed: [] }]);

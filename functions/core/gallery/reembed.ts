@@ -6,7 +6,7 @@
  * then are they removed and the new index written. Configured cameras (when given) are then backfilled for the
  * new pack, so camera-matched identification keeps working without a separate `camera backfill`.
  */
-import type { BackfillResult, CameraGallery } from '../camera/service.ts';
+import type { BackfillProgress, BackfillResult, CameraGallery } from '../camera/service.ts';
 import type { FaceTemplate } from '../domain.ts';
 import { FaceprintError } from '../errors.ts';
 import type { FacePipeline } from '../pipeline/pipeline.ts';
@@ -33,8 +33,8 @@ export interface ReembedDeps {
    * longer searched, since a camera's search reads only the gallery pack's templates.
    */
   cameras?: Pick<CameraGallery, 'list' | 'backfill'> | undefined;
-  /** Called during a camera's backfill: photos done of the total. */
-  onCameraProgress?: (camera: string, done: number, total: number) => void;
+  /** The progress callback of one camera's backfill (photos done of the total). */
+  cameraProgress?: (camera: string) => BackfillProgress;
 }
 
 export interface ReembedResult {
@@ -154,11 +154,10 @@ export async function reembedGallery(deps: ReembedDeps): Promise<ReembedResult> 
     result.removed += await store.deleteTemplates(subjectId, templateIds);
   }
   result.templates = index.size;
-  const { cameras, onCameraProgress } = deps;
+  const { cameras } = deps;
   if (cameras) {
     for (const camera of await cameras.list()) {
-      const onProgress = (done: number, total: number) => onCameraProgress?.(camera.id, done, total);
-      result.cameras.push(await cameras.backfill(camera.id, onProgress));
+      result.cameras.push(await cameras.backfill(camera.id, deps.cameraProgress?.(camera.id)));
     }
   }
   return result;
