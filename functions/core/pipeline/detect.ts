@@ -1,8 +1,9 @@
 /**
- * Face detection: the ULFD whole-frame pass, overlapping tiles of a finer pyramid level for small faces, the
- * BlazeFace pass that finds what ULFD missed (dark, blurred) and confirms tile-only finds, and the fusion of
- * them. One cohesive cascade over one frame, longer than 400 lines because its stages share their box
- * conventions and thresholds; the models' raw decoding lives in `models.ts`.
+ * Face detection: the ULFD whole-frame pass, a finer pyramid level for small faces (one run over the whole level,
+ * or 320×240 tiles of it where the tile gate or a video's rolling scan picks some), the BlazeFace pass that finds
+ * what ULFD missed (dark, blurred) and confirms fine-level-only finds, and the fusion of them. One cohesive cascade
+ * over one frame, longer than 400 lines because its stages share their box conventions and thresholds; ULFD's
+ * priors and decoding live in `ulfd.ts`.
  */
 import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
 import {
@@ -18,6 +19,7 @@ import { cropResize, iou, nonMaxSuppression } from './geometry.ts';
 import { type RgbImage, resizeImage } from './image.ts';
 import { type OnnxBackend, output } from './models.ts';
 import { tilesAroundCandidates } from './tile-gate.ts';
+import { decodeUlfd, ULFD_TRAINED } from './ulfd.ts';
 import { WorkBudget } from './work-budget.ts';
 
 /** A face candidate from a detector, before landmark refinement. */
@@ -157,6 +159,46 @@ function tilesOf(level: RgbImage, scaleX: number, scaleY: number, tw: number, th
   return tiles;
 }
 
+/**
+ * The most level pixels one ULFD run looks at: a 720p frame's fine level (853×480) in one run. Larger runs are
+ * no cheaper per pixel, and ONNX Runtime keeps each size's working memory (measured, one session: +58 MiB at
+ * 853×480, +200 MiB at 919×1365), which the server's memory ceiling holds for every analysis worker.
+ */
+const REGION_MAX_PIXELS = 854 * 480;
+
+/**
+ * Overlapping regions covering a level, each at most {@link REGION_MAX_PIXELS}: the level whole where it fits,
+ * else the split of columns × rows that looks at the fewest pixels. Neighbours overlap by {@link TILE_OVERLAP}, so
+ * a face up to that size lies wholly inside one of them.
+ */
+export function levelRegions(
+  width: number,
+  height: number,
+): { x: number; y: number; width: number; height: number }[] {
+  const side = (length: number, parts: number) => Math.ceil((length + (parts - 1) * TILE_OVERLAP) / parts);
+  let best = { cols: 1, rows: 1, area: Number.POSITIVE_INFINITY };
+  for (let cols = 1; cols <= 64; cols++) {
+    for (let rows = 1; rows <= 64; rows++) {
+      const w = side(width, cols);
+      const h = side(height, rows);
+      if (w * h > REGION_MAX_PIXELS) continue;
+      const area = w * h * cols * rows;
+      if (area < best.area) best = { cols, rows, area };
+      break; // more rows only add overlap
+    }
+  }
+  const w = Math.min(width, side(width, best.cols));
+  const h = Math.min(height, side(height, best.rows));
+  const spread = (length: number, size: number, parts: number) =>
+    Array.from({ length: parts }, (_, i) =>
+      parts === 1 ? 0 : Math.round((i * (length - size)) / (parts - 1)),
+    );
+  const regions = [];
+  for (const y of spread(height, h, best.rows))
+    for (const x of spread(width, w, best.cols)) regions.push({ x, y, width: w, height: h });
+  return regions;
+}
+
 function positions(length: number, tile: number): number[] {
   if (length <= tile) return [0];
   const stride = tile - TILE_OVERLAP;
@@ -233,33 +275,38 @@ function touchesInnerTileEdge(
   );
 }
 
+/**
+ * Runs ULFD on a region of a level, `width`×`height` level pixels from (`x`, `y`): the derived model takes any
+ * input size (`ulfd.ts`), so a region is a 320×240 tile, the whole frame stretched to 320×240 as ULFD was trained,
+ * or a whole pyramid level in one run, where only the two fine heads are read (`decodeUlfd`).
+ */
 async function runUlfd(
   backend: OnnxBackend,
-  tile: Tile,
+  region: Tile & { width: number; height: number },
   threshold: number,
   levels: Uint8Array | undefined,
   candidates?: { box: Box; score: number }[],
   candidateThreshold = 1,
 ): Promise<RawDetection[]> {
-  const input = tileTensor(tile, ULFD_W, ULFD_H, 'CHW', inputTable(levels, 127, 128));
-  const result = await backend.run('ulfd-rfb320', input, [1, 3, ULFD_H, ULFD_W]);
-  const scores = output(result, 'ulfd-rfb320', 'scores');
-  const boxes = output(result, 'ulfd-rfb320', 'boxes');
+  const { width, height } = region;
+  const input = tileTensor(region, width, height, 'CHW', inputTable(levels, 127, 128));
+  const result = await backend.run('ulfd-rfb320', input, [1, 3, height, width]);
+  const decoded = decodeUlfd(
+    output(result, 'ulfd-rfb320', 'scores'),
+    output(result, 'ulfd-rfb320', 'locations'),
+    width,
+    height,
+    Math.min(threshold, candidateThreshold),
+    width === ULFD_TRAINED.width && height === ULFD_TRAINED.height ? 'all' : 'fine',
+  );
   const found: RawDetection[] = [];
-  const priors = scores.length / 2;
-  for (let i = 0; i < priors; i++) {
-    const score = scores[i * 2 + 1]!;
-    if (score < threshold && score < candidateThreshold) continue;
-    const x1 = boxes[i * 4]! * ULFD_W;
-    const y1 = boxes[i * 4 + 1]! * ULFD_H;
-    const x2 = boxes[i * 4 + 2]! * ULFD_W;
-    const y2 = boxes[i * 4 + 3]! * ULFD_H;
+  for (const { x1, y1, x2, y2, score } of decoded) {
     if (candidates && score >= candidateThreshold)
-      candidates.push({ box: toSource(tile, x1, y1, x2, y2), score });
+      candidates.push({ box: toSource(region, x1, y1, x2, y2), score });
     if (score < threshold) continue;
     if (x2 - x1 < 4 || y2 - y1 < 4) continue;
-    if (touchesInnerTileEdge(tile, ULFD_W, ULFD_H, x1, y1, x2, y2)) continue;
-    found.push({ box: toSource(tile, x1, y1, x2, y2), score, detector: 'ulfd' });
+    if (touchesInnerTileEdge(region, width, height, x1, y1, x2, y2)) continue;
+    found.push({ box: toSource(region, x1, y1, x2, y2), score, detector: 'ulfd' });
   }
   return found;
 }
@@ -527,7 +574,15 @@ async function detectOnce(
     ulfd.push(
       ...(await runUlfd(
         backend,
-        { x: 0, y: 0, level: wholeUlfd, scaleX: ULFD_W / image.width, scaleY: ULFD_H / image.height },
+        {
+          x: 0,
+          y: 0,
+          width: ULFD_W,
+          height: ULFD_H,
+          level: wholeUlfd,
+          scaleX: ULFD_W / image.width,
+          scaleY: ULFD_H / image.height,
+        },
         options.ulfdScoreThreshold,
         levels,
         gated ? candidates : undefined,
@@ -561,14 +616,23 @@ async function detectOnce(
     const sx = level.width / image.width;
     const sy = level.height / image.height;
     if (useUlfd) {
-      const tiles = gated
+      const tile = { width: ULFD_W, height: ULFD_H, level, scaleX: sx, scaleY: sy };
+      // The whole level in one run (a few for a large level) unless a gate or a rolling scan asks for some tiles
+      // of it: one run costs a third of the 320×240 tiles that cover it (14 vs 46 ms for 720p's level,
+      // docs/accuracy.md "Third look").
+      const regions = gated
         ? tilesAroundCandidates(candidates, level, sx, sy, ULFD_W, ULFD_H, TILE_OVERLAP / 2).map(
-            (origin): Tile => ({ ...origin, level, scaleX: sx, scaleY: sy }),
+            (origin) => ({
+              ...tile,
+              ...origin,
+            }),
           )
-        : sliced.map((t): Tile => ({ x: t.x, y: t.y, level, scaleX: sx, scaleY: sy }));
-      for (const tile of tiles) {
+        : slice
+          ? sliced.map((t) => ({ ...tile, x: t.x, y: t.y }))
+          : levelRegions(level.width, level.height).map((region) => ({ ...tile, ...region }));
+      for (const region of regions) {
         budget.check();
-        for (const found of await runUlfd(backend, tile, options.ulfdScoreThreshold, levels))
+        for (const found of await runUlfd(backend, region, options.ulfdScoreThreshold, levels))
           ulfd.push({ ...found, fromTile: true });
       }
     }
@@ -579,7 +643,6 @@ async function detectOnce(
       }
     }
   }
-
   const ulfdFaces = suppressContained(nonMaxSuppression(ulfd, options.nmsIouThreshold), CONTAINED);
   const blazeFaces = nonMaxSuppression(
     blaze.map((d) => ({ ...d, box: blazeBoxToUlfdBox(d.box) })),

@@ -138,11 +138,15 @@ export class OnnxBackend {
     return session;
   }
 
-  /** Runs a model on one input tensor, checking its shape against the manifest first. */
+  /** Runs a model on one input tensor, checking its shape against the manifest first (-1 there: any size). */
   async run(id: ModelId, data: Float32Array, shape: readonly number[]): Promise<Record<string, ort.Tensor>> {
     const entry = this.entry(id);
     const expected = entry.input.shape;
-    if (shape.length !== expected.length || shape.some((d, i) => i > 0 && d !== expected[i])) {
+    // A side the manifest declares as -1 is dynamic (a model that takes any input size).
+    if (
+      shape.length !== expected.length ||
+      shape.some((d, i) => i > 0 && expected[i] !== -1 && d !== expected[i])
+    ) {
       throw new FaceprintError(
         'MODEL_MISMATCH',
         `Model ${id} expects input [${expected.join(',')}], the pipeline built [${shape.join(',')}].`,
