@@ -11,7 +11,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deriveModel } from './derive-models.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const modelsDir = join(root, 'layers', 'models');
@@ -86,6 +85,8 @@ for (const [id, model] of Object.entries(manifest.models)) {
   let bytes = sourceBytes;
   if (model.source.derive) {
     try {
+      // Loaded only when a model has to be derived (onnx-proto is then needed; an up-to-date install skips it).
+      const { deriveModel } = await import('./derive-models.mjs');
       bytes = deriveModel(model.source.derive, sourceBytes);
     } catch (error) {
       fail(`${id}: recipe ${model.source.derive} failed on ${model.source.path}: ${error.message}`);
