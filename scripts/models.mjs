@@ -105,4 +105,6 @@ for (const [id, model] of Object.entries(manifest.models)) {
   copied += 1;
 }
 const total = Object.keys(manifest.models).length;
-console.log(`models: ${total} models in layers/models verified against manifest.json (${copied} copied or derived)`);
+console.log(
+  `models: ${total} models in layers/models verified against manifest.json (${copied} copied or derived)`,
+);
