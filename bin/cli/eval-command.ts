@@ -57,6 +57,8 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
   --reference-iod PX     inter-ocular distance of the clean images, for lowres (default 41, LFW)
   --pad F                black border of F × the longer side around every image (Yale B crops: 0.5)
   --detector <name>      ulfd | blazeface | fusion
+  --head-pose <source>   none (default: no pose in the quality score) | model (the head-pose model, as
+                         stills were analysed before session 25) | landmarks (fitted to the 68 landmarks)
   --enhance <mode>       auto | always | never
   --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
   --flip                 average each embedding with its mirror image's
@@ -186,6 +188,19 @@ export function parseGalleryOptions(values: {
  * `faceprint eval …`: parses its own options (strict), runs the protocol with a progress bar, writes the report
  * and prints a summary (or the JSON result with `--json`). Returns the exit status.
  */
+/**
+ * `--head-pose`: where the quality score's head pose comes from. `none` (the default, as every evaluation before
+ * session 25 ran) leaves it out; `model` runs the head-pose model; `landmarks` fits it to the 68 landmarks.
+ *
+ * @throws UsageError for any other value.
+ */
+export function headPoseOptions(value: string | undefined): { pose?: true; landmarkPose?: true } {
+  if (value === undefined || value === 'none') return {};
+  if (value === 'model') return { pose: true };
+  if (value === 'landmarks') return { landmarkPose: true };
+  throw new UsageError('--head-pose must be none, model or landmarks.');
+}
+
 export async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -205,6 +220,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       'reference-iod': { type: 'string' },
       pad: { type: 'string' },
       detector: { type: 'string' },
+      'head-pose': { type: 'string' },
       enhance: { type: 'string' },
       'enhance-below': { type: 'string' },
       flip: { type: 'boolean', default: false },
@@ -300,6 +316,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   const limit = intOption(values.limit, 'limit', 0);
   const options: AnalyzeOptionsInput = {
     ...(Object.keys(detect).length > 0 ? { detect } : {}),
+    ...headPoseOptions(values['head-pose']),
     ...(values.enhance ? { enhance: values.enhance as EnhanceMode } : {}),
     ...(values['enhance-below'] !== undefined
       ? { enhanceBelowBrightness: numberOption(values['enhance-below'], 'enhance-below', 60) }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../bin/cli/common.ts';
-import { parseGalleryOptions } from '../../bin/cli/eval-command.ts';
+import { headPoseOptions, parseGalleryOptions } from '../../bin/cli/eval-command.ts';
 import { isFaceprintError } from '../../functions/core/errors.ts';
 import {
   FusedGalleryScorer,
@@ -108,6 +108,16 @@ describe('parseGalleryOptions (faceprint eval)', () => {
     expect(caught).toBeInstanceOf(UsageError);
     expect((caught as Error).message).toMatch(/sepia/);
     expect(() => parseGalleryOptions({ fusion: 'median' })).toThrow(UsageError);
+  });
+});
+
+describe('headPoseOptions (faceprint eval --head-pose)', () => {
+  it('maps each source onto the analysis options, none onto nothing (the same cache bucket)', () => {
+    expect(headPoseOptions(undefined)).toEqual({});
+    expect(headPoseOptions('none')).toEqual({});
+    expect(headPoseOptions('model')).toEqual({ pose: true });
+    expect(headPoseOptions('landmarks')).toEqual({ landmarkPose: true });
+    expect(() => headPoseOptions('hopenet')).toThrow(UsageError);
   });
 });
 
