@@ -118,8 +118,8 @@ function contains(outer: Box, inner: Box): boolean {
   return (Math.max(0, w) * Math.max(0, h)) / Math.max(1, inner.width * inner.height) > CONTAINED;
 }
 
-const ULFD_W = 320;
-const ULFD_H = 240;
+const ULFD_W = ULFD_TRAINED.width;
+const ULFD_H = ULFD_TRAINED.height;
 const BLAZE = 256;
 /** Overlap of neighbouring tiles in level pixels: a face up to this size lies wholly inside one tile. */
 const TILE_OVERLAP = 96;
@@ -297,7 +297,7 @@ async function runUlfd(
     width,
     height,
     Math.min(threshold, candidateThreshold),
-    width === ULFD_TRAINED.width && height === ULFD_TRAINED.height ? 'all' : 'fine',
+    width === ULFD_W && height === ULFD_H ? 'all' : 'fine',
   );
   const found: RawDetection[] = [];
   for (const { x1, y1, x2, y2, score } of decoded) {
