@@ -19,7 +19,7 @@ const USAGE = `Usage: faceprint [--model-pack <dir>] gallery reembed [--data-dir
 Re-embeds every subject's kept enrolment photos (<data dir>/photos) with the selected model pack. Resumable:
 run it again after an interruption and it skips the subjects already done. The old pack's templates are
 removed only once every subject has new ones; then every configured camera's templates are made again for
-the new pack (as \`faceprint camera backfill\` would). Exit status 6 when some subject has no kept photo (its old
+the new pack (as \`faceprint camera backfill\` would) and its old-pack templates removed. Exit status 6 when some subject has no kept photo (its old
 templates stay; enrol a photo of it, or delete it, and run reembed again).`;
 
 /** Progress on stderr: a redrawn line on a terminal, one line per subject otherwise (logs, pipes). */
@@ -49,7 +49,7 @@ function summary(result: ReembedResult, pack: string): string {
     );
     for (const c of result.cameras) {
       lines.push(
-        `camera ${c.camera}: ${c.made} template(s) made for the new pack, ${c.skipped} already there, ${c.failed.length} photo(s) failed`,
+        `camera ${c.camera}: ${c.made} template(s) made for the new pack, ${c.skipped} already there, ${c.failed.length} photo(s) failed, ${c.removed} old-pack template(s) removed`,
       );
       for (const f of c.failed) lines.push(`  failed ${f.subjectId} ${f.photoId}: ${f.reason}`);
     }

@@ -226,17 +226,24 @@ describe.runIf(hasData(SEED))('a pack with another embedding size, end to end', 
       cameraProgress: (camera) => (done, total) => ticks.push(`${camera} ${done}/${total}`),
     });
     expect(result.complete).toBe(true);
-    expect(result.cameras).toEqual([{ camera: 'door', photos: 2, made: 2, skipped: 0, failed: [] }]);
+    // The shipped pack's two camera templates go once the new ones are made: they are never searched again.
+    expect(result.cameras).toEqual([
+      { camera: 'door', photos: 2, made: 2, skipped: 0, failed: [], removed: 2 },
+    ]);
     expect(ticks).toEqual(['door 0/2', 'door 1/2', 'door 2/2']);
     const fresh = await store.listCameraTemplates('door', 'test-linear-32');
     expect(fresh.map((t) => t.subjectId).sort()).toEqual(['irene', 'joy']);
     expect(fresh.every((t) => t.embedding.length === 32)).toBe(true);
+    expect(await store.listCameraTemplates('door')).toHaveLength(2);
+    expect(await store.countCameraTemplates('door')).toBe(2);
     // The new pack's camera search now finds them; a second run makes nothing twice.
     const probe = fresh.find((t) => t.subjectId === 'joy')!.embedding;
     const hits = await camerasOn(next).search('door', probe, 1, config.fusion);
     expect(hits.candidates[0]?.subjectId).toBe('joy');
     const again = await reembedGallery(deps);
-    expect(again.cameras).toEqual([{ camera: 'door', photos: 2, made: 0, skipped: 2, failed: [] }]);
+    expect(again.cameras).toEqual([
+      { camera: 'door', photos: 2, made: 0, skipped: 2, failed: [], removed: 0 },
+    ]);
   });
 
   it('reembed survives being killed halfway and finishes without duplicates, keeping the old templates until then', async () => {

@@ -186,6 +186,12 @@ export class SqliteCameraStore implements CameraStore {
     return new Set(rows.map((r) => `${r.subject_id}#${r.photo_id}`));
   }
 
+  async deleteOtherPackCameraTemplates(cameraId: string, modelId: string): Promise<number> {
+    return this.db
+      .prepare('DELETE FROM camera_templates WHERE camera_id = ? AND model_id <> ?')
+      .run(cameraId, modelId).changes;
+  }
+
   async deleteSubjectCameraTemplates(subjectId: string): Promise<number> {
     return this.db.prepare('DELETE FROM camera_templates WHERE subject_id = ?').run(subjectId).changes;
   }

@@ -32,6 +32,8 @@ export interface CameraStore {
    * backfill skips them; after `gallery reembed`, a backfill makes them again for the new pack).
    */
   backfilledPhotos(cameraId: string, modelId: string): Promise<Set<string>>;
+  /** Deletes the camera's templates of every model pack but `modelId` (after a re-embed); returns how many. */
+  deleteOtherPackCameraTemplates(cameraId: string, modelId: string): Promise<number>;
   /** Deletes every camera template of a subject; returns how many. */
   deleteSubjectCameraTemplates(subjectId: string): Promise<number>;
   /** How many camera templates each camera has. */

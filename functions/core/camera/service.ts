@@ -202,6 +202,15 @@ export class CameraGallery {
     return this.#store.addCameraTemplates(templates);
   }
 
+  /**
+   * Deletes camera `id`'s templates of other model packs than the gallery's: after `gallery reembed` they are never
+   * searched again, and they would still count as the camera's templates. Returns how many went.
+   */
+  async pruneOtherPacks(id: string): Promise<number> {
+    this.#indexes.delete(id);
+    return this.#store.deleteOtherPackCameraTemplates(id, this.#pipeline.model.id);
+  }
+
   /** Deletes a subject's camera templates (its deletion). */
   eraseSubject(subjectId: string): Promise<number> {
     return this.#store.deleteSubjectCameraTemplates(subjectId);

@@ -4,7 +4,8 @@
  * leaves each subject either untouched or complete; a re-run skips the complete ones (no duplicates). The old
  * pack's templates stay, and keep serving searches with the old pack, until every subject has new ones; only
  * then are they removed and the new index written. Configured cameras (when given) are then backfilled for the
- * new pack, so camera-matched identification keeps working without a separate `camera backfill`.
+ * new pack, so camera-matched identification keeps working without a separate `camera backfill`, and their old
+ * pack's templates are removed like the gallery's.
  */
 import type { BackfillProgress, BackfillResult, CameraGallery } from '../camera/service.ts';
 import type { FaceTemplate } from '../domain.ts';
@@ -29,10 +30,10 @@ export interface ReembedDeps {
   onProgress?: (done: number, total: number, subjectId: string) => void;
   /**
    * The configured cameras, on the new pack's pipeline. Once every subject has new templates, each camera is
-   * backfilled for the new pack (resumable, like the backfill itself); the old pack's camera templates are no
-   * longer searched, since a camera's search reads only the gallery pack's templates.
+   * backfilled for the new pack (resumable, like the backfill itself), then its other packs' templates are
+   * removed: a camera's search reads only the gallery pack's templates.
    */
-  cameras?: Pick<CameraGallery, 'list' | 'backfill'> | undefined;
+  cameras?: Pick<CameraGallery, 'list' | 'backfill' | 'pruneOtherPacks'> | undefined;
   /** The progress callback of one camera's backfill (photos done of the total). */
   cameraProgress?: (camera: string) => BackfillProgress;
 }
@@ -51,8 +52,11 @@ export interface ReembedResult {
   removed: number;
   complete: boolean;
   templates: number;
-  /** One backfill per configured camera, made once the gallery was complete (empty otherwise). */
-  cameras: BackfillResult[];
+  /**
+   * One backfill per configured camera, made once the gallery was complete (empty otherwise), with how many of
+   * the camera's old-pack templates were then removed.
+   */
+  cameras: (BackfillResult & { removed: number })[];
 }
 
 async function allSubjectIds(store: FaceStore): Promise<string[]> {
@@ -157,7 +161,8 @@ export async function reembedGallery(deps: ReembedDeps): Promise<ReembedResult> 
   const { cameras } = deps;
   if (cameras) {
     for (const camera of await cameras.list()) {
-      result.cameras.push(await cameras.backfill(camera.id, deps.cameraProgress?.(camera.id)));
+      const backfill = await cameras.backfill(camera.id, deps.cameraProgress?.(camera.id));
+      result.cameras.push({ ...backfill, removed: await cameras.pruneOtherPacks(camera.id) });
     }
   }
   return result;
