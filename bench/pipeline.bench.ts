@@ -14,7 +14,7 @@ import { FacePipeline, type Stage } from '../functions/core/pipeline/pipeline.ts
 import { LFW as LFW_DIR } from '../test/support/data.ts';
 import { MOSAIC_PEOPLE as PEOPLE } from '../test/support/mosaic.ts';
 
-/** Stages in pipeline order, with their column titles (`quality` includes the head-pose model). */
+/** Stages in pipeline order, with their column titles (`quality` includes the head pose, fitted to the landmarks by default). */
 const STAGES: readonly { stage: Stage; title: string }[] = [
   { stage: 'decode', title: 'decode' },
   { stage: 'detect', title: 'detect' },
@@ -293,7 +293,7 @@ export function pipelineMarkdown(rows: PipelineRow[]): string {
 export const pipelineNote = (runs = RUNS) =>
   `Times in ms, median / p95 of ${runs} runs after ${WARMUP} warm-up runs, one frame at a time; ` +
   '"faces (found)": faces pasted into the frame (detected by the pipeline). ' +
-  '"quality+pose" includes the head-pose model; "models only" is the time inside ONNX Runtime ' +
+  '"quality+pose" includes the head pose (fitted to the landmarks since session 25; the head-pose model before); "models only" is the time inside ONNX Runtime ' +
   '(OnnxBackend.run), "models share" its fraction of the end-to-end time. "threads default" lets ONNX Runtime ' +
   'use every core. fps = runs / total time. "CPU" is the process CPU time per frame (median / p95), the figure to ' +
   'compare on a shared machine.';

@@ -57,8 +57,9 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
   --reference-iod PX     inter-ocular distance of the clean images, for lowres (default 41, LFW)
   --pad F                black border of F × the longer side around every image (Yale B crops: 0.5)
   --detector <name>      ulfd | blazeface | fusion
-  --head-pose <source>   none (default: no pose in the quality score) | model (the head-pose model, as
-                         stills were analysed before session 25) | landmarks (fitted to the 68 landmarks)
+  --head-pose <source>   the quality score's head pose: landmarks (default, as stills are analysed: fitted
+                         to the 68 landmarks) | model (the head-pose model, the stills' default before
+                         session 25) | none (no pose, as every evaluation before session 25 ran)
   --enhance <mode>       auto | always | never
   --enhance-below B      auto mode: enhance faces darker than B (mean luma, default 60)
   --flip                 average each embedding with its mirror image's
@@ -189,16 +190,17 @@ export function parseGalleryOptions(values: {
  * and prints a summary (or the JSON result with `--json`). Returns the exit status.
  */
 /**
- * `--head-pose`: where the quality score's head pose comes from. `none` (the default, as every evaluation before
- * session 25 ran) leaves it out; `model` runs the head-pose model; `landmarks` fits it to the 68 landmarks.
+ * `--head-pose`: where the quality score's head pose comes from. Absent or `landmarks`: fitted to the 68 landmarks,
+ * as stills are analysed (the pipeline's default); `model` runs the head-pose model; `none` leaves pose out, as
+ * every evaluation before session 25 ran.
  *
  * @throws UsageError for any other value.
  */
-export function headPoseOptions(value: string | undefined): { pose?: true; landmarkPose?: true } {
-  if (value === undefined || value === 'none') return {};
+export function headPoseOptions(value: string | undefined): { pose?: true; landmarkPose?: boolean } {
+  if (value === undefined || value === 'landmarks') return {};
   if (value === 'model') return { pose: true };
-  if (value === 'landmarks') return { landmarkPose: true };
-  throw new UsageError('--head-pose must be none, model or landmarks.');
+  if (value === 'none') return { landmarkPose: false };
+  throw new UsageError('--head-pose must be landmarks, model or none.');
 }
 
 export async function evalCommand(args: string[]): Promise<number> {

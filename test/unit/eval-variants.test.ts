@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../bin/cli/common.ts';
 import { headPoseOptions, parseGalleryOptions } from '../../bin/cli/eval-command.ts';
 import { isFaceprintError } from '../../functions/core/errors.ts';
+import { resolveOptions } from '../../functions/core/pipeline/pipeline.ts';
 import {
   FusedGalleryScorer,
   type GallerySubject,
@@ -112,12 +113,19 @@ describe('parseGalleryOptions (faceprint eval)', () => {
 });
 
 describe('headPoseOptions (faceprint eval --head-pose)', () => {
-  it('maps each source onto the analysis options, none onto nothing (the same cache bucket)', () => {
+  it('maps each source onto the analysis options, landmarks onto the pipeline default', () => {
     expect(headPoseOptions(undefined)).toEqual({});
-    expect(headPoseOptions('none')).toEqual({});
+    expect(headPoseOptions('landmarks')).toEqual({});
     expect(headPoseOptions('model')).toEqual({ pose: true });
-    expect(headPoseOptions('landmarks')).toEqual({ landmarkPose: true });
+    expect(headPoseOptions('none')).toEqual({ landmarkPose: false });
     expect(() => headPoseOptions('hopenet')).toThrow(UsageError);
+  });
+
+  it('matches what a still gets: the landmark pose, not the model, unless asked', () => {
+    const stills = resolveOptions({});
+    expect([stills.pose, stills.landmarkPose]).toEqual([false, true]);
+    const evalNone = resolveOptions({ pose: false, ...headPoseOptions('none') });
+    expect([evalNone.pose, evalNone.landmarkPose]).toEqual([false, false]);
   });
 });
 

@@ -62,12 +62,15 @@ export interface AnalyzeOptions {
   enhanceOptions: EnhanceOptions;
   /** Average each embedding with its mirror image's (off by default: measured no gain on LFW). */
   flip: boolean;
-  /** Run the head-pose model (adds ~4 ms per face). */
+  /**
+   * Run the head-pose model (~4 ms per face plus its 224×224 crop). Off by default since session 25: the landmark
+   * pose below measured as good for the quality gate (docs/accuracy.md, "Landmark head pose on stills").
+   */
   pose: boolean;
   /**
    * Where the pose model is off: the head pose fitted to the 68 landmarks instead (`core/pose/landmark-pose.ts`,
-   * ~2 ms CPU; within 3° of the model's yaw on LFW, docs/accuracy.md). Unset: no pose (zeros). The video path
-   * turns it on.
+   * ~2 ms CPU; within 3° of the model's yaw on LFW, docs/accuracy.md). The default; false (with `pose` false):
+   * no pose (zeros).
    */
   landmarkPose?: boolean | undefined;
   /** Compute embeddings (the `detect` command and endpoint turn it off). */
@@ -94,7 +97,8 @@ export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
   enhanceBelowContrast: 20,
   enhanceOptions: DEFAULT_ENHANCE_OPTIONS,
   flip: false,
-  pose: true,
+  pose: false,
+  landmarkPose: true,
   embed: true,
   keepCrops: false,
   quality: DEFAULT_QUALITY_THRESHOLDS,
