@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE_112, transformPoint } from '../../functions/core/pipeline/geometry.ts';
+import { type ModelId, OnnxBackend } from '../../functions/core/pipeline/models.ts';
 import {
   alignmentTransform,
   compare,
@@ -25,6 +26,52 @@ describe('face pipeline on an image without faces', () => {
     expect(result.faces).toEqual([]);
     expect([result.width, result.height]).toEqual([320, 240]);
   });
+});
+
+describe('warm-up', () => {
+  it('loads the models a default analysis runs, and leaves the head-pose model for pose: true', async () => {
+    const warmed: string[] = [];
+    const backend = new (class extends OnnxBackend {
+      override warmUp(ids: ModelId[]) {
+        warmed.push(...ids);
+        return super.warmUp(ids);
+      }
+    })({ threads: 1 });
+    const warm = new FacePipeline(backend);
+    try {
+      await warm.warmUp();
+      expect(warmed.sort()).toEqual(['blazeface-back', 'mobilefacenet-512', 'pfld-68', 'ulfd-rfb320']);
+      expect(backend.models).toContain('hopenet-pose');
+    } finally {
+      await warm.dispose();
+    }
+  });
+
+  it.runIf(hasData(SEED))(
+    'gives a still the landmark pose by default and the model’s with pose: true, close on a frontal photo',
+    async () => {
+      const runs: string[] = [];
+      const backend = new (class extends OnnxBackend {
+        override run(id: ModelId, data: Float32Array, shape: readonly number[]) {
+          runs.push(id);
+          return super.run(id, data, shape);
+        }
+      })({ threads: 1 });
+      const poses = new FacePipeline(backend);
+      try {
+        const photo = read(seedPhoto('irene', 1));
+        const fitted = largestFace(await poses.analyze(photo), 'irene/img_1');
+        expect(runs).not.toContain('hopenet-pose');
+        const modelled = largestFace(await poses.analyze(photo, { pose: true }), 'irene/img_1');
+        expect(runs.filter((id) => id === 'hopenet-pose')).toHaveLength(1);
+        expect(Math.abs(fitted.quality.yaw - modelled.quality.yaw)).toBeLessThan(10);
+        expect(Math.abs(fitted.quality.pitch - modelled.quality.pitch)).toBeLessThan(15);
+        expect(fitted.quality.yaw).not.toBe(0);
+      } finally {
+        await poses.dispose();
+      }
+    },
+  );
 });
 
 describe.runIf(hasData(SEED))('face pipeline on the seed sample', () => {

@@ -205,9 +205,13 @@ export class FacePipeline implements FaceAnalyser {
     return this.backend.pack.embeddingSize;
   }
 
-  /** Loads every model of the pack now rather than on the first request. */
+  /**
+   * Loads the pack's models that the default analysis runs now rather than on the first request. The head-pose
+   * model is not among them (stills and video fit the pose to the landmarks); a call with `pose: true` loads it.
+   */
   warmUp(): Promise<void> {
-    return this.backend.warmUp(this.backend.models);
+    const poseModel = DEFAULT_ANALYZE_OPTIONS.pose ? undefined : this.backend.pack.pose?.model;
+    return this.backend.warmUp(this.backend.models.filter((id) => id !== poseModel));
   }
 
   /**
