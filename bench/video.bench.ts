@@ -188,7 +188,7 @@ export function videoMarkdown(rows: VideoBenchRow[]): string {
       'decoder CPU ms/frame',
       'CPU-bound fps (2 cores)',
       'load avg',
-      'ULFD reference CPU ms (3.1 quiet)',
+      'ULFD reference CPU ms (1.5 quiet)',
       'decoder alone fps',
       ...STAGES.map((s) => `${s} ms/frame`),
       'full scans',
@@ -241,7 +241,7 @@ export const VIDEO_NOTE =
   "machine's load; CPU ms/frame are CPU time (Node: JavaScript + ONNX Runtime; decoder: the FFmpeg child " +
   'decoding alone), and "CPU-bound fps" is what two otherwise idle cores sustain from them: ' +
   'min(1000 / Node, 2000 / (Node + decoder)). A busy machine inflates CPU time too (shared caches and cores): ' +
-  'the ULFD reference column, 3.1 ms on this machine when quiet, says by how much.';
+  'the ULFD reference column, 1.5 ms on this machine when quiet (session 25; 3.1 ms in earlier sessions), says by how much.';
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rows = await runVideoBench();
