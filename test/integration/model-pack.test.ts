@@ -72,6 +72,20 @@ describe('model pack manifest', () => {
     expectOneSentence(error.message);
   });
 
+  it('refuses a pack whose ULFD is the fixed-size export instead of the derived any-size model', () => {
+    const dir = writeTestPack(tempDir('old-ulfd'));
+    const path = join(dir, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    manifest.models['ulfd-rfb320'].outputs = {
+      scores: { shape: [1, 4420, 2], meaning: 'softmax' },
+      boxes: { shape: [1, 4420, 4], meaning: 'corners' },
+    };
+    writeFileSync(path, JSON.stringify(manifest));
+    const error = expectFaceprintError(() => loadModelPack(dir), 'MODEL_UNAVAILABLE');
+    expect(error.message).toContain('any-size ULFD that `npm run models` derives');
+    expectOneSentence(error.message);
+  });
+
   it('keeps the CUDA path behind a clear error where onnxruntime-node has no CUDA libraries', async () => {
     const error = expectFaceprintError(
       () => assertProvidersAvailable(['cuda', 'cpu'], 'p@1', tempDir('no-cuda')),

@@ -234,7 +234,13 @@ export function loadModelPack(dir: string = selectedPackDir()): ModelPack {
   };
   const { detector, landmarks, pose, embedder } = manifest.roles;
   if (detector.family === 'ulfd+blazeface') {
-    need('detector', 'ulfd-rfb320');
+    const ulfd = need('detector', 'ulfd-rfb320');
+    if (!ulfd.outputs.locations || !ulfd.outputs.scores) {
+      throw packError(
+        root,
+        'model ulfd-rfb320 must be the any-size ULFD that `npm run models` derives (outputs "scores" and "locations"; layers/models/ulfd-rfb320-heads.onnx and its manifest entry), not the export that decodes its boxes in the graph.',
+      );
+    }
     need('detector', 'blazeface-back');
     if (!landmarks) {
       throw packError(
