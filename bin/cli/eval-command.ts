@@ -186,10 +186,6 @@ export function parseGalleryOptions(values: {
 }
 
 /**
- * `faceprint eval …`: parses its own options (strict), runs the protocol with a progress bar, writes the report
- * and prints a summary (or the JSON result with `--json`). Returns the exit status.
- */
-/**
  * `--head-pose`: where the quality score's head pose comes from. Absent or `landmarks`: fitted to the 68 landmarks,
  * as stills are analysed (the pipeline's default); `model` runs the head-pose model; `none` leaves pose out, as
  * every evaluation before session 25 ran.
@@ -203,6 +199,10 @@ export function headPoseOptions(value: string | undefined): { pose?: true; landm
   throw new UsageError('--head-pose must be landmarks, model or none.');
 }
 
+/**
+ * `faceprint eval …`: parses its own options (strict), runs the protocol with a progress bar, writes the report
+ * and prints a summary (or the JSON result with `--json`). Returns the exit status.
+ */
 export async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,

@@ -19,8 +19,9 @@ const USAGE = `Usage: faceprint [--model-pack <dir>] gallery reembed [--data-dir
 Re-embeds every subject's kept enrolment photos (<data dir>/photos) with the selected model pack. Resumable:
 run it again after an interruption and it skips the subjects already done. The old pack's templates are
 removed only once every subject has new ones; then every configured camera's templates are made again for
-the new pack (as \`faceprint camera backfill\` would) and its old-pack templates removed. Exit status 6 when some subject has no kept photo (its old
-templates stay; enrol a photo of it, or delete it, and run reembed again).`;
+the new pack (as \`faceprint camera backfill\` would) and its old-pack templates removed. Exit status 6 when
+some subject has no kept photo (its old templates stay; enrol a photo of it, or delete it, and run reembed
+again).`;
 
 /** Progress on stderr: a redrawn line on a terminal, one line per subject otherwise (logs, pipes). */
 export function progressReporter(

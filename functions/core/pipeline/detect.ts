@@ -618,8 +618,8 @@ async function detectOnce(
     if (useUlfd) {
       const tile = { width: ULFD_W, height: ULFD_H, level, scaleX: sx, scaleY: sy };
       // The whole level in one run (a few for a large level) unless a gate or a rolling scan asks for some tiles
-      // of it: one run costs a third of the 320×240 tiles that cover it (14 vs 46 ms for 720p's level,
-      // docs/accuracy.md "Third look").
+      // of it: one run costs less than half the 320×240 tiles that cover it (11.6 vs 26 ms for 720p's level,
+      // docs/accuracy.md "Fourth look").
       const regions = gated
         ? tilesAroundCandidates(candidates, level, sx, sy, ULFD_W, ULFD_H, TILE_OVERLAP / 2).map(
             (origin) => ({

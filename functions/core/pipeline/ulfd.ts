@@ -7,13 +7,15 @@
  */
 import { FaceprintError } from '../errors.ts';
 
-/** The heads' strides (each a number of stride-2 convolutions) and their prior sizes in input pixels. */
-const HEADS: readonly { stride: number; halvings: number; minBoxes: readonly number[] }[] = [
-  { stride: 8, halvings: 3, minBoxes: [10, 16, 24] },
-  { stride: 16, halvings: 4, minBoxes: [32, 48] },
-  { stride: 32, halvings: 5, minBoxes: [64, 96] },
-  { stride: 64, halvings: 6, minBoxes: [128, 192, 256] },
+/** The heads: how many stride-2 convolutions precede each (stride 8, 16, 32, 64) and its prior sizes in pixels. */
+const HEADS: readonly { halvings: number; minBoxes: readonly number[] }[] = [
+  { halvings: 3, minBoxes: [10, 16, 24] },
+  { halvings: 4, minBoxes: [32, 48] },
+  { halvings: 5, minBoxes: [64, 96] },
+  { halvings: 6, minBoxes: [128, 192, 256] },
 ];
+/** The stride-8 and stride-16 heads, whose priors come first in the outputs. */
+const FINE_HEADS = HEADS.slice(0, 2);
 /** The input size the detector was trained and exported at. */
 export const ULFD_TRAINED = { width: 320, height: 240 } as const;
 const CENTRE_VARIANCE = 0.1;
@@ -24,6 +26,15 @@ function featureSide(side: number, halvings: number): number {
   let s = side;
   for (let i = 0; i < halvings; i++) s = Math.ceil(s / 2);
   return s;
+}
+
+/** How many priors `heads` emit for a `width`×`height` input. */
+function priorCount(heads: typeof HEADS, width: number, height: number): number {
+  let count = 0;
+  for (const head of heads) {
+    count += featureSide(width, head.halvings) * featureSide(height, head.halvings) * head.minBoxes.length;
+  }
+  return count;
 }
 
 const priorCache = new Map<string, Float32Array>();
@@ -42,17 +53,14 @@ export function ulfdPriors(width: number, height: number): Float32Array {
   const cached = priorCache.get(key);
   if (cached) return cached;
   const trained = width === ULFD_TRAINED.width && height === ULFD_TRAINED.height;
-  let count = 0;
-  for (const head of HEADS) {
-    count += featureSide(width, head.halvings) * featureSide(height, head.halvings) * head.minBoxes.length;
-  }
-  const priors = new Float32Array(count * 4);
+  const priors = new Float32Array(priorCount(HEADS, width, height) * 4);
   let o = 0;
   for (const head of HEADS) {
     const cols = featureSide(width, head.halvings);
     const rows = featureSide(height, head.halvings);
-    const stepX = trained ? 1 / cols : head.stride / width;
-    const stepY = trained ? 1 / rows : head.stride / height;
+    const stride = 2 ** head.halvings;
+    const stepX = trained ? 1 / cols : stride / width;
+    const stepY = trained ? 1 / rows : stride / height;
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         for (const box of head.minBoxes) {
@@ -81,15 +89,6 @@ export interface UlfdBox {
 
 /** How many of the four heads a run decodes: all of them, or the two fine ones (priors 10–48 px). */
 export type UlfdHeads = 'all' | 'fine';
-
-/** The number of priors of the two fine heads at an input size (they come first in the outputs). */
-function finePriors(width: number, height: number): number {
-  let count = 0;
-  for (const head of HEADS.slice(0, 2)) {
-    count += featureSide(width, head.halvings) * featureSide(height, head.halvings) * head.minBoxes.length;
-  }
-  return count;
-}
 
 /**
  * Decodes the raw heads of one run: each prior whose face probability reaches `threshold` becomes a corner box in
@@ -121,7 +120,7 @@ export function decodeUlfd(
     );
   }
   const boxes: UlfdBox[] = [];
-  const decoded = heads === 'fine' ? finePriors(width, height) : n;
+  const decoded = heads === 'fine' ? priorCount(FINE_HEADS, width, height) : n;
   for (let i = 0; i < decoded; i++) {
     const score = scores[i * 2 + 1]!;
     if (score < threshold) continue;
