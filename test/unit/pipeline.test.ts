@@ -10,6 +10,7 @@ import {
   type FaceWithCrops,
   largestFace,
 } from '../../functions/core/pipeline/pipeline.ts';
+import { CountingBackend } from '../support/counting-backend.ts';
 import { hasData, LFW, lfwPairs, read, SEED, SEED_PEOPLE, seedPhoto, YALEB } from '../support/data.ts';
 
 const pipeline = new FacePipeline();
@@ -50,20 +51,14 @@ describe('warm-up', () => {
   it.runIf(hasData(SEED))(
     'gives a still the landmark pose by default and the model’s with pose: true, close on a frontal photo',
     async () => {
-      const runs: string[] = [];
-      const backend = new (class extends OnnxBackend {
-        override run(id: ModelId, data: Float32Array, shape: readonly number[]) {
-          runs.push(id);
-          return super.run(id, data, shape);
-        }
-      })({ threads: 1 });
+      const backend = new CountingBackend({ threads: 1 });
       const poses = new FacePipeline(backend);
       try {
         const photo = read(seedPhoto('irene', 1));
         const fitted = largestFace(await poses.analyze(photo), 'irene/img_1');
-        expect(runs).not.toContain('hopenet-pose');
+        expect(backend.runs.has('hopenet-pose')).toBe(false);
         const modelled = largestFace(await poses.analyze(photo, { pose: true }), 'irene/img_1');
-        expect(runs.filter((id) => id === 'hopenet-pose')).toHaveLength(1);
+        expect(backend.runs.get('hopenet-pose')).toBe(1);
         expect(Math.abs(fitted.quality.yaw - modelled.quality.yaw)).toBeLessThan(10);
         expect(Math.abs(fitted.quality.pitch - modelled.quality.pitch)).toBeLessThan(15);
         expect(fitted.quality.yaw).not.toBe(0);
