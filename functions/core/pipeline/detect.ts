@@ -407,6 +407,15 @@ function levelSize(image: RgbImage, scale: number): { width: number; height: num
   };
 }
 
+/**
+ * Marks a promise that is started now and awaited later: its rejection counts as handled meanwhile (the await
+ * still throws it), so a pass that stops early (a deadline, a failed model run) leaves no unhandled rejection.
+ */
+function started<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 async function levelImage(image: RgbImage, scale: number): Promise<RgbImage> {
   const { width: w, height: h } = levelSize(image, scale);
   return w === image.width && h === image.height ? image : resizeImage(image, w, h);
@@ -569,8 +578,18 @@ async function detectOnce(
   const scales = pyramidScales(image.width, image.height, options.minFaceSize);
   const gated = useUlfd && options.tileGate > 0 && scales.length > 0;
   const candidates: { box: Box; score: number }[] = [];
-  const wholeUlfd = await resizeImage(image, ULFD_W, ULFD_H);
-  if (useUlfd) {
+  const slice = options.tileSlice;
+  // Every input this pass will need is resized at once, in the order it is needed: sharp works on libuv's threads
+  // while ONNX Runtime runs on this one, so the finer levels are ready by the time the whole-frame passes end
+  // (measured, docs/accuracy.md "Overlapping the resizes"). A gated or sliced scan decides its levels later.
+  const wholeUlfdInput = useUlfd ? started(resizeImage(image, ULFD_W, ULFD_H)) : undefined;
+  const wholeBlazeInput = useBlaze
+    ? started(levelImage(image, BLAZE / Math.max(image.width, image.height)))
+    : undefined;
+  const levelInputs = new Map<number, Promise<RgbImage>>();
+  if (!gated && !slice) for (const scale of scales) levelInputs.set(scale, started(levelImage(image, scale)));
+  if (wholeUlfdInput) {
+    const wholeUlfd = await wholeUlfdInput;
     ulfd.push(
       ...(await runUlfd(
         backend,
@@ -590,9 +609,8 @@ async function detectOnce(
       )),
     );
   }
-  if (useBlaze) {
-    const s = BLAZE / Math.max(image.width, image.height);
-    const level = await levelImage(image, s);
+  if (wholeBlazeInput) {
+    const level = await wholeBlazeInput;
     blaze.push(
       ...(await runBlazeFace(
         backend,
@@ -603,7 +621,6 @@ async function detectOnce(
     );
   }
 
-  const slice = options.tileSlice;
   let tileIndex = 0;
   const inSlice = () => !slice || tileIndex++ % slice.count === slice.index;
   for (const scale of scales) {
@@ -612,7 +629,7 @@ async function detectOnce(
     const { width: lw, height: lh } = levelSize(image, scale);
     const sliced = tilesOf({ width: lw, height: lh, data: image.data }, 1, 1, ULFD_W, ULFD_H).filter(inSlice);
     if (slice && sliced.length === 0 && options.detector !== 'blazeface') continue;
-    const level = await levelImage(image, scale);
+    const level = await (levelInputs.get(scale) ?? levelImage(image, scale));
     const sx = level.width / image.width;
     const sy = level.height / image.height;
     if (useUlfd) {
