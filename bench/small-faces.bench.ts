@@ -110,6 +110,8 @@ export interface SmallFaceRow {
   /** ULFD input pixels per frame, in megapixels. */
   ulfdMpxPerFrame: number;
   blazeRuns: number;
+  /** Runs of the front-camera BlazeFace that confirms fine-level finds. */
+  confirmRuns: number;
   cpuMsPerFrame: number;
 }
 
@@ -156,6 +158,7 @@ export async function measureMode(
     ulfdRuns: backend.runs.get('ulfd-rfb320') ?? 0,
     ulfdMpxPerFrame: (backend.pixels.get('ulfd-rfb320') ?? 0) / 1e6 / frames.length,
     blazeRuns: backend.runs.get('blazeface-back') ?? 0,
+    confirmRuns: backend.runs.get('blazeface-front') ?? 0,
     cpuMsPerFrame: cpu / frames.length,
   };
 }
@@ -181,7 +184,7 @@ export async function runSmallFaceBench(modes: string[]): Promise<SmallFaceRow[]
   const frames = await buildSmallFaceFrames();
   const backend = new CountingBackend({ threads: 1 });
   try {
-    await backend.warmUp(['ulfd-rfb320', 'blazeface-back']);
+    await backend.warmUp(['ulfd-rfb320', 'blazeface-back', 'blazeface-front']);
     const rows: SmallFaceRow[] = [];
     for (const mode of modes) {
       const row = await measureMode(backend, frames, mode, modeOptions(mode));
@@ -205,6 +208,7 @@ export function smallFaceMarkdown(rows: SmallFaceRow[]): string {
       'ULFD runs',
       'ULFD Mpx/frame',
       'BlazeFace runs',
+      'confirmations',
       'detector CPU ms/frame',
     ],
     rows.map((r) => [
@@ -216,9 +220,10 @@ export function smallFaceMarkdown(rows: SmallFaceRow[]): string {
       String(r.ulfdRuns),
       r.ulfdMpxPerFrame.toFixed(2),
       String(r.blazeRuns),
+      String(r.confirmRuns),
       r.cpuMsPerFrame.toFixed(1),
     ]),
-    [false, true, true, true, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true, true, true],
   );
 }
 

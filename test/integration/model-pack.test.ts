@@ -43,7 +43,7 @@ describe('model pack manifest', () => {
     expect(pack.isDefault).toBe(true);
     expect(pack.id).toBe('mobilefacenet-512');
     expect(pack.embeddingSize).toBe(512);
-    expect(new FacePipeline().model).toEqual({ id: 'mobilefacenet-512', version: 'faceplugin-0.0.1/fp6' });
+    expect(new FacePipeline().model).toEqual({ id: 'mobilefacenet-512', version: 'faceplugin-0.0.1/fp7' });
   });
 
   it('refuses to load a model whose sha256 does not match, in one sentence', async () => {
@@ -83,6 +83,17 @@ describe('model pack manifest', () => {
     writeFileSync(path, JSON.stringify(manifest));
     const error = expectFaceprintError(() => loadModelPack(dir), 'MODEL_UNAVAILABLE');
     expect(error.message).toContain('any-size ULFD that `npm run models` derives');
+    expectOneSentence(error.message);
+  });
+
+  it('refuses a ulfd+blazeface pack without the front-camera BlazeFace that confirms fine-level finds', () => {
+    const dir = writeTestPack(tempDir('no-front'));
+    const path = join(dir, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    delete manifest.models['blazeface-front'];
+    writeFileSync(path, JSON.stringify(manifest));
+    const error = expectFaceprintError(() => loadModelPack(dir), 'MODEL_UNAVAILABLE');
+    expect(error.message).toContain('model "blazeface-front"');
     expectOneSentence(error.message);
   });
 

@@ -86,7 +86,7 @@ export function writeTestPack(dir: string, options: TestPackOptions = {}): strin
   mkdirSync(dir, { recursive: true });
   const shipped = JSON.parse(readFileSync(join(defaultModelsDir(), 'manifest.json'), 'utf8'));
   const models: Record<string, unknown> = {};
-  for (const name of ['ulfd-rfb320', 'blazeface-back', 'pfld-68', 'hopenet-pose']) {
+  for (const name of ['ulfd-rfb320', 'blazeface-back', 'blazeface-front', 'pfld-68', 'hopenet-pose']) {
     const entry = shipped.models[name];
     const target = join(dir, entry.file);
     try {

@@ -41,7 +41,13 @@ describe('warm-up', () => {
     const warm = new FacePipeline(backend);
     try {
       await warm.warmUp();
-      expect(warmed.sort()).toEqual(['blazeface-back', 'mobilefacenet-512', 'pfld-68', 'ulfd-rfb320']);
+      expect(warmed.sort()).toEqual([
+        'blazeface-back',
+        'blazeface-front',
+        'mobilefacenet-512',
+        'pfld-68',
+        'ulfd-rfb320',
+      ]);
       expect(backend.models).toContain('hopenet-pose');
     } finally {
       await warm.dispose();

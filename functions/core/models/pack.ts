@@ -241,7 +241,14 @@ export function loadModelPack(dir: string = selectedPackDir()): ModelPack {
         'model ulfd-rfb320 must be the any-size ULFD that `npm run models` derives (outputs "scores" and "locations"; layers/models/ulfd-rfb320-heads.onnx and its manifest entry), not the export that decodes its boxes in the graph.',
       );
     }
-    need('detector', 'blazeface-back');
+    for (const model of ['blazeface-back', 'blazeface-front']) {
+      if (!manifest.models[model]) {
+        throw packError(
+          root,
+          `the ulfd+blazeface detector also runs model "${model}" (layers/models/manifest.json has its entry), which has no entry under "models".`,
+        );
+      }
+    }
     if (!landmarks) {
       throw packError(
         root,
@@ -364,6 +371,7 @@ export function packModels(pack: ModelPack): string[] {
   if (pack.detector.family === 'ulfd+blazeface') {
     ids.add('ulfd-rfb320');
     ids.add('blazeface-back');
+    ids.add('blazeface-front');
   } else {
     ids.add(pack.detector.model);
   }

@@ -24,6 +24,7 @@ export type ModelId =
   | 'mobilefacenet-512'
   | 'hopenet-pose'
   | 'blazeface-back'
+  | 'blazeface-front'
   | (string & {});
 
 export { defaultModelsDir } from './model-integrity.ts';
