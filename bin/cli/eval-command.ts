@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_DEBLUR, type Deblur, parseDeblur } from '../../functions/core/pipeline/deblur.ts';
 import type { DetectorChoice } from '../../functions/core/pipeline/detect.ts';
 import {
   DEFAULT_SECOND_LOOK,
@@ -67,6 +68,9 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
                          optionally @always, or @gated[:B/N] (only faces whose frame blockiness ≥ B
                          or stretched noise ≥ N; default 0.3/12), or none; without @: faces the
                          enhancement stretches. Default: gaussian:1.5@gated (pipeline fp5)
+  --deblur <spec>        deconvolve heavily blurred crops the restoration left alone: rl:<σ>x<iterations>@<below>
+                         (crops whose Laplacian over luma variance is below <below>), or none.
+                         Default: rl:2x15@0.005 (pipeline fp8)
   --second-look <spec>   look again where detection found no face: denoise:<σ>,threshold:<scale>,
                          upscale:<factor>,small:<px> and the flag stretched (only frames that
                          needed the lighting stretch), any of them, or none.
@@ -227,6 +231,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       'enhance-below': { type: 'string' },
       flip: { type: 'boolean', default: false },
       restore: { type: 'string' },
+      deblur: { type: 'string' },
       'second-look': { type: 'string' },
       'detect-denoise': { type: 'string' },
       'stretched-threshold': { type: 'string' },
@@ -278,6 +283,12 @@ export async function evalCommand(args: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(`--restore: ${(error as Error).message}`);
   }
+  let deblur: Deblur | undefined;
+  try {
+    deblur = values.deblur === undefined ? DEFAULT_DEBLUR : parseDeblur(values.deblur);
+  } catch (error) {
+    throw new UsageError(`--deblur: ${(error as Error).message}`);
+  }
   let secondLook: SecondLook | undefined;
   try {
     secondLook =
@@ -325,6 +336,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       : {}),
     ...(values.flip ? { flip: true } : {}),
     restore,
+    deblur,
   };
   const data = resolve(values.data);
   let bar: ProgressBar | undefined;

@@ -4,6 +4,7 @@ import type { ModelPack } from '../models/pack.ts';
 import { landmarkHeadPose } from '../pose/landmark-pose.ts';
 import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
 import type { FaceAnalyser } from './analyser.ts';
+import { DEFAULT_DEBLUR, type Deblur, richardsonLucy, wantsDeblur } from './deblur.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
 import { cosineSimilarity, EMBEDDING_SIZE, embedFaces } from './embed.ts';
 import { DEFAULT_ENHANCE_OPTIONS, type EnhanceOptions, enhanceFace } from './enhance.ts';
@@ -32,7 +33,7 @@ import { WorkBudget } from './work-budget.ts';
  * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
  * embeddings (preprocessing, alignment, enhancement policy, model).
  */
-export const PIPELINE_VERSION = 'fp7';
+export const PIPELINE_VERSION = 'fp8';
 
 /** The embedding model every template of the shipped (default) model pack records. */
 export const EMBEDDING_MODEL: ModelRef = {
@@ -88,6 +89,11 @@ export interface AnalyzeOptions {
    * {@link DEFAULT_CROP_RESTORATION} (gated on measured compression and noise); undefined: none.
    */
   restore?: CropRestoration | undefined;
+  /**
+   * Deblurring of heavily blurred crops that the restoration left alone (deblur.ts). Default: {@link DEFAULT_DEBLUR};
+   * undefined: none.
+   */
+  deblur?: Deblur | undefined;
 }
 
 export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
@@ -105,6 +111,7 @@ export const DEFAULT_ANALYZE_OPTIONS: AnalyzeOptions = {
   limits: DEFAULT_DECODE_LIMITS,
   deadlineMs: 0,
   restore: DEFAULT_CROP_RESTORATION,
+  deblur: DEFAULT_DEBLUR,
 };
 
 /** Options as callers pass them: every field optional, `detect` and `quality` merged field by field. */
@@ -323,9 +330,15 @@ export class FacePipeline implements FaceAnalyser {
         (options.enhance === 'auto' &&
           (quality.brightness < options.enhanceBelowBrightness ||
             quality.contrast < options.enhanceBelowContrast));
-      const restored = restoreBeforeEnhance(aligned, enhanced, options.restore, () =>
+      const gated = restoreBeforeEnhance(aligned, enhanced, options.restore, () =>
         measureCropDegradation(image, detection.box, aligned),
       );
+      // A crop restored for blocks or noise is not also deconvolved: that would sharpen them back.
+      const deblur = options.deblur;
+      const restored =
+        gated === aligned && deblur && (options.embed || options.keepCrops) && wantsDeblur(quality, deblur)
+          ? richardsonLucy(aligned, deblur.sigma, deblur.iterations)
+          : gated;
       const embedded = enhanced ? enhanceFace(restored, options.enhanceOptions) : restored;
       lap('enhance');
       toEmbed.push(embedded);

@@ -135,6 +135,9 @@ export function videoAnalyzeOptions(input: AnalyzeOptionsInput = {}): AnalyzeOpt
   return resolveOptions({
     pose: false,
     landmarkPose: true,
+    // Deconvolving a blurred face costs ~55 ms, paid at every description of it: a track's sharper frames carry
+    // its identity instead (its best faces are chosen by quality).
+    deblur: undefined,
     ...input,
     detect: { secondLook: undefined, ...input.detect },
     keepCrops: true,

@@ -1,0 +1,149 @@
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_DEBLUR,
+  normalisedSharpness,
+  parseDeblur,
+  richardsonLucy,
+  wantsDeblur,
+} from '../../functions/core/pipeline/deblur.ts';
+import { decodeImage, encodeImage, type RgbImage } from '../../functions/core/pipeline/image.ts';
+import { FacePipeline } from '../../functions/core/pipeline/pipeline.ts';
+import { laplacianVariance } from '../../functions/core/pipeline/quality.ts';
+import { degradeImage, parseDegradation } from '../../functions/eval/degrade.ts';
+import { hasData, LFW, lfwPhoto, read } from '../support/data.ts';
+import { expectFaceprintError } from '../support/errors.ts';
+import { MOSAIC_PEOPLE } from '../support/mosaic.ts';
+
+/** A face-sized scene with detail at several scales: waves over a gradient. */
+function scene(gain = 1): RgbImage {
+  const size = 112;
+  const data = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const waves = 40 * Math.sin(x / 3.1) * Math.cos(y / 4.3) + 25 * Math.sin((x + y) / 1.9);
+      const v = (110 + waves + 0.3 * y) * gain;
+      const i = (y * size + x) * 3;
+      data[i] = Math.round(v);
+      data[i + 1] = Math.round(v * 0.9);
+      data[i + 2] = Math.round(v * 0.8);
+    }
+  return { width: size, height: size, data };
+}
+
+async function gaussianBlur(image: RgbImage, sigma: number): Promise<RgbImage> {
+  const { data, info } = await sharp(Buffer.from(image.data), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
+    .blur(sigma)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data) };
+}
+
+function meanAbsoluteError(a: RgbImage, b: RgbImage): number {
+  let sum = 0;
+  for (let i = 0; i < a.data.length; i++) sum += Math.abs(a.data[i]! - b.data[i]!);
+  return sum / a.data.length;
+}
+
+/** The two quality fields the gate reads, measured as the pipeline measures them. */
+function sharpnessFields(image: RgbImage): { sharpness: number; contrast: number } {
+  const n = image.width * image.height;
+  let sum = 0;
+  let sumSq = 0;
+  for (let i = 0; i < n; i++) {
+    const y = 0.299 * image.data[i * 3]! + 0.587 * image.data[i * 3 + 1]! + 0.114 * image.data[i * 3 + 2]!;
+    sum += y;
+    sumSq += y * y;
+  }
+  const mean = sum / n;
+  return { sharpness: laplacianVariance(image), contrast: Math.sqrt(sumSq / n - mean * mean) };
+}
+
+describe('Richardson–Lucy deblurring', () => {
+  it('brings a Gaussian-blurred image back towards the original', async () => {
+    const original = scene();
+    const blurred = await gaussianBlur(original, 2);
+    const restored = richardsonLucy(blurred, 2, 15);
+    expect(meanAbsoluteError(restored, original)).toBeLessThan(0.8 * meanAbsoluteError(blurred, original));
+    // And it sharpens: the Laplacian variance rises towards the original's.
+    expect(laplacianVariance(restored)).toBeGreaterThan(2 * laplacianVariance(blurred));
+  });
+
+  it('leaves a flat image flat (no ringing from nothing)', () => {
+    const flat = { width: 32, height: 32, data: new Uint8Array(32 * 32 * 3).fill(90) };
+    const restored = richardsonLucy(flat, 2, 15);
+    expect(Math.max(...restored.data)).toBe(90);
+    expect(Math.min(...restored.data)).toBe(90);
+  });
+
+  it('gates on a sharpness that does not change with brightness: blurred faces in, dark sharp ones out', async () => {
+    const sharp = scene();
+    const dark = scene(0.25);
+    const ratio = normalisedSharpness(sharpnessFields(dark)) / normalisedSharpness(sharpnessFields(sharp));
+    expect(ratio).toBeGreaterThan(0.8);
+    expect(ratio).toBeLessThan(1.25);
+    const blurred = sharpnessFields(await gaussianBlur(sharp, 4));
+    expect(normalisedSharpness(blurred)).toBeLessThan(0.2 * normalisedSharpness(sharpnessFields(sharp)));
+    // A gate between the two takes the blurred scene and neither the sharp nor the dark one.
+    const below = Math.sqrt(normalisedSharpness(blurred) * normalisedSharpness(sharpnessFields(sharp)));
+    const gate = { ...DEFAULT_DEBLUR, below };
+    expect(wantsDeblur(blurred, gate)).toBe(true);
+    expect(wantsDeblur(sharpnessFields(sharp), gate)).toBe(false);
+    expect(wantsDeblur(sharpnessFields(dark), gate)).toBe(false);
+    expect(wantsDeblur(blurred, undefined)).toBe(false);
+  });
+
+  it('parses its spec, and refuses nonsense in one sentence', () => {
+    expect(parseDeblur('none')).toBeUndefined();
+    expect(parseDeblur('rl')).toEqual(DEFAULT_DEBLUR);
+    expect(parseDeblur('rl:3x10@0.02')).toEqual({ sigma: 3, iterations: 10, below: 0.02 });
+    expect(parseDeblur('rl:2.5')).toEqual({ ...DEFAULT_DEBLUR, sigma: 2.5 });
+    expect(expectFaceprintError(() => parseDeblur('wiener'), 'INVALID_ARGUMENT').message).toContain(
+      'rl:<sigma>x<iterations>@<below>',
+    );
+    expectFaceprintError(() => parseDeblur('rl:0x10'), 'INVALID_ARGUMENT');
+    expectFaceprintError(() => parseDeblur('rl:2x0'), 'INVALID_ARGUMENT');
+  });
+});
+
+describe.runIf(hasData(LFW))('deblurring in the pipeline', () => {
+  const pipeline = new FacePipeline();
+  afterAll(() => pipeline.dispose());
+  const people = MOSAIC_PEOPLE.slice(0, 5);
+
+  /** Whether the pipeline deconvolved the face: unenhanced, its embedded crop differs from the aligned one. */
+  async function deblurred(bytes: Uint8Array, deblur = DEFAULT_DEBLUR): Promise<boolean> {
+    const { faces } = await pipeline.analyze(bytes, { keepCrops: true, enhance: 'never', deblur });
+    const crops = faces[0]?.crops;
+    if (!crops) throw new Error('no face');
+    return crops.embedded !== crops.aligned;
+  }
+
+  it('never deblurs a clean LFW face, and deblurs the same face blurred with σ 4', async () => {
+    const blur = parseDegradation('blur:4');
+    for (const person of people) {
+      const photo = read(lfwPhoto(person, 1));
+      expect(await deblurred(photo)).toBe(false);
+      const blurred = await degradeImage(await decodeImage(photo), blur);
+      expect(await deblurred(await encodeImage(blurred))).toBe(true);
+    }
+  });
+
+  it('brings a σ 4-blurred face nearer its clean photo', async () => {
+    const blur = parseDegradation('blur:4');
+    let gain = 0;
+    for (const person of people) {
+      const [clean] = (await pipeline.analyze(read(lfwPhoto(person, 1)))).faces;
+      const blurred = await encodeImage(
+        await degradeImage(await decodeImage(read(lfwPhoto(person, 1))), blur),
+      );
+      const [plain] = (await pipeline.analyze(blurred, { deblur: undefined })).faces;
+      const [restored] = (await pipeline.analyze(blurred)).faces;
+      const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+      gain += dot(restored!.embedding, clean!.embedding) - dot(plain!.embedding, clean!.embedding);
+    }
+    expect(gain / people.length).toBeGreaterThan(0.03);
+  });
+});
