@@ -52,6 +52,8 @@ export interface IdentifiedFace {
   box: Box;
   quality: Quality;
   enhanced: boolean;
+  /** What was done to the aligned face before embedding. */
+  restoration?: 'none' | 'smoothed' | 'deblurred';
   decision: Decision;
   candidates: Candidate[];
 }

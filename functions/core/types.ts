@@ -65,11 +65,19 @@ export interface DetectedFace {
   detector: DetectorName;
 }
 
+export type FaceRestoration = 'none' | 'smoothed' | 'deblurred';
+
 export interface AnalyzedFace extends DetectedFace {
   quality: FaceQuality;
   pose: HeadPose;
   /** True when low-light enhancement was applied to the aligned crop before embedding. */
   enhanced: boolean;
+  /**
+   * What was done to the aligned crop before the enhancement: `smoothed` (compression blocks or stretched noise,
+   * pipeline/restore.ts), `deblurred` (heavy blur deconvolved, pipeline/deblur.ts) or `none`. A reviewer weighs a
+   * match on a deconvolved face accordingly.
+   */
+  restoration: FaceRestoration;
   /** L2-normalised embedding (512-d for the shipped model). */
   embedding: Float32Array;
 }

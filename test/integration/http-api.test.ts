@@ -35,6 +35,7 @@ interface Reply {
 
 interface Face {
   box: { width: number; height: number };
+  restoration: string;
   decision: { kind: string; subjectId?: string };
   candidates: { subjectId: string }[];
 }
@@ -202,6 +203,13 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('says what was done to each face before matching: nothing for a sharp photo, deblurred when heavily blurred', async () => {
+    const photo = read(lfwPhoto('Aaron_Eckhart', 1));
+    expect((await identifyLargest(photo))?.restoration).toBe('none');
+    const blurred = await sharp(photo).blur(4).jpeg({ quality: 95 }).toBuffer();
+    expect((await identifyLargest(blurred))?.restoration).toBe('deblurred');
   });
 
   it('answers "unknown" for 20 strangers (at most one false match)', async () => {

@@ -150,6 +150,7 @@ function standInGallery(auditKeys: (string | undefined)[]): GalleryService {
               roll: 0,
             },
             enhanced: false,
+            restoration: 'none',
             decision,
             candidates: [],
           },

@@ -21,6 +21,13 @@ import type { Box, IdentifiedFace, IdentifyResult } from '../types.ts';
 const COLOURS = { match: '#1a7f37', ambiguous: '#9a6700', unknown: '#cf222e' } as const;
 const MAX_CANVAS = 1400;
 
+/** The probe's restoration in words: a reviewer weighs a match on a deblurred face with more care. */
+function restorationNote(restoration: IdentifiedFace['restoration']): string {
+  if (restoration === 'deblurred') return ' · deblurred (heavily blurred face, sharpened before matching)';
+  if (restoration === 'smoothed') return ' · smoothed (compression blocks or noise)';
+  return '';
+}
+
 function loadImage(url: string): Promise<HTMLImageElement> {
   return new Promise((resolve, reject) => {
     const img = new Image();
@@ -97,7 +104,7 @@ function FaceCard({ face, index, img }: { face: IdentifiedFace; index: number; i
       <figure><img class="thumb" src=${probe} alt=${`Face #${index + 1} as found in the image`} /><figcaption>probe</figcaption></figure>
       <div>
         <${SimilarityBar} similarity=${d.similarity} threshold=${d.threshold} />
-        <p>confidence ${fmt(d.confidence, 2)}${face.enhanced ? ' · enhanced (dark or flat face)' : ''}</p>
+        <p>confidence ${fmt(d.confidence, 2)}${face.enhanced ? ' · enhanced (dark or flat face)' : ''}${restorationNote(face.restoration)}</p>
         <p><${QualityBadge} quality=${face.quality} /></p>
       </div>
     </div>

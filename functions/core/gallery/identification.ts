@@ -108,6 +108,7 @@ export async function identifyProbe(
       landmarks: face.landmarks,
       quality: face.quality,
       enhanced: face.enhanced,
+      restoration: face.restoration,
       decision: {
         ...decision,
         subjectName: decision.subjectId ? nameOf(decision.subjectId) : undefined,

@@ -12,7 +12,7 @@ import type { DEFAULT_QUALITY_GATE, QualityGate } from '../search/quality-gate.t
 import type { RemoteVectorIndex } from '../search/remote-index.ts';
 import type { ApproximateIndexing } from '../search/tiered-index.ts';
 import type { FusionConfig } from '../search/vector-index.ts';
-import type { Box, FaceQuality, FiveLandmarks } from '../types.ts';
+import type { Box, FaceQuality, FaceRestoration, FiveLandmarks } from '../types.ts';
 import type { SubjectEraser } from './erasure.ts';
 import type { FollowUpRefs, IdentifyFollowUp } from './follow-up.ts';
 import type { EnrolmentPhotoStore } from './photo-store.ts';
@@ -85,6 +85,8 @@ export interface IdentifiedFace {
   landmarks: FiveLandmarks;
   quality: FaceQuality;
   enhanced: boolean;
+  /** What was done to the aligned crop before embedding ({@link AnalyzedFace.restoration}). */
+  restoration: FaceRestoration;
   decision: Decision & { subjectName?: string | undefined };
   candidates: (Candidate & { name?: string | undefined })[];
   /** What the follow-up did with the face: its unknown person and sighting, its review. */

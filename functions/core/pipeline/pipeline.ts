@@ -350,6 +350,7 @@ export class FacePipeline implements FaceAnalyser {
         quality,
         pose: { yaw: quality.yaw, pitch: quality.pitch, roll: quality.roll },
         enhanced,
+        restoration: restored === aligned ? 'none' : gated === aligned ? 'deblurred' : 'smoothed',
         embedding: new Float32Array(0),
         crops: options.keepCrops ? { aligned, embedded, landmarks68 } : undefined,
       });

@@ -290,6 +290,10 @@ export const IdentifyResultSchema = z
         landmarks: LandmarksSchema,
         quality: QualitySchema,
         enhanced: z.boolean(),
+        restoration: z.enum(['none', 'smoothed', 'deblurred']).openapi({
+          description:
+            'What was done to the aligned face before embedding: smoothed (compression blocks or noise), deblurred (heavy blur deconvolved) or none. Weigh a match on a deblurred face accordingly.',
+        }),
         decision: DecisionSchema,
         candidates: z.array(CandidateSchema),
       }),
