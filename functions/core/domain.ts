@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Box, FaceQuality, ModelRef } from './types.ts';
+import type { Box, FaceQuality, FaceRestoration, ModelRef } from './types.ts';
 
 /** A subject id: safe as a file name, a DynamoDB key and a URL path segment (and never containing `..`). */
 export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -249,4 +249,6 @@ export interface DecisionAuditEntry {
   camera?: string | undefined;
   /** The quality band the decision was made in (also on `decision`). */
   qualityBand?: QualityBand | undefined;
+  /** What was done to the face's crop before matching (absent in entries written before pipeline fp8). */
+  restoration?: FaceRestoration | undefined;
 }

@@ -209,7 +209,16 @@ describe.runIf(HAVE_DATA)('HTTP API on a real server', () => {
     const photo = read(lfwPhoto('Aaron_Eckhart', 1));
     expect((await identifyLargest(photo))?.restoration).toBe('none');
     const blurred = await sharp(photo).blur(4).jpeg({ quality: 95 }).toBuffer();
-    expect((await identifyLargest(blurred))?.restoration).toBe('deblurred');
+    const reply = await api('/identify', {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg', 'x-request-id': 'blurred-probe' },
+      body: blurred,
+    });
+    expect(largest(reply.body.faces)?.restoration).toBe('deblurred');
+    // The audit log keeps it beside the decision.
+    const audit = await server.local.dataDir.faceStore.listAudit({ limit: 50 });
+    const entry = audit.items.find((e) => e.source === 'http:blurred-probe');
+    expect(entry?.restoration).toBe('deblurred');
   });
 
   it('answers "unknown" for 20 strangers (at most one false match)', async () => {

@@ -134,6 +134,7 @@ export async function identifyProbe(
         model: pipeline.model,
         calibration: calibration.id,
         qualityBand: face.decision.qualityBand,
+        restoration: face.restoration,
         ...(request.camera ? { camera: request.camera } : {}),
       }),
     ),

@@ -63,6 +63,10 @@ export const AuditEntrySchema = z
     decision: DecisionSchema,
     model: ModelSchema,
     calibration: z.string(),
+    camera: z.string().optional().openapi({ description: 'The camera (profile) the identify call named.' }),
+    restoration: z.enum(['none', 'smoothed', 'deblurred']).optional().openapi({
+      description: 'What was done to the face before matching (entries since pipeline fp8).',
+    }),
   })
   .openapi('AuditEntry');
 
