@@ -9,6 +9,7 @@
 import { FaceprintError } from '../errors.ts';
 import type { FaceQuality } from '../types.ts';
 import type { RgbImage } from './image.ts';
+import { gaussianKernel } from './restore.ts';
 
 export interface Deblur {
   /** σ (px of the 112×112 crop) of the Gaussian the deconvolution undoes. */
@@ -41,18 +42,6 @@ export function wantsDeblur(
   deblur: Deblur | undefined,
 ): boolean {
   return deblur !== undefined && normalisedSharpness(quality) < deblur.below;
-}
-
-function gaussianKernel(sigma: number): Float32Array {
-  const radius = Math.max(1, Math.ceil(sigma * 3));
-  const kernel = new Float32Array(2 * radius + 1);
-  let sum = 0;
-  for (let i = -radius; i <= radius; i++) {
-    kernel[i + radius] = Math.exp(-(i * i) / (2 * sigma * sigma));
-    sum += kernel[i + radius]!;
-  }
-  for (let i = 0; i < kernel.length; i++) kernel[i]! /= sum;
-  return kernel;
 }
 
 /** Separable convolution of one plane with a symmetric kernel, edges clamped; `tmp` is scratch. */
@@ -96,7 +85,8 @@ function convolve(
 export function richardsonLucy(image: RgbImage, sigma: number, iterations: number): RgbImage {
   const { width, height, data } = image;
   const n = width * height;
-  const kernel = gaussianKernel(sigma);
+  // Cut at 3 σ, not the restoration's 2.5: a deconvolution amplifies what a short kernel leaves out.
+  const kernel = gaussianKernel(sigma, 3);
   const observed = new Float32Array(n);
   const estimate = new Float32Array(n);
   const blurred = new Float32Array(n);

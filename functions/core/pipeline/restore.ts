@@ -42,8 +42,9 @@ export function noiseSigma(image: RgbImage): number {
   return (1.4826 * values[Math.floor(values.length / 2)]!) / Math.sqrt(20);
 }
 
-function gaussianKernel(sigma: number): Float32Array {
-  const radius = Math.max(1, Math.ceil(sigma * 2.5));
+/** A normalised 1-D Gaussian of σ `sigma`, cut at `reach` σ on each side (at least one tap). */
+export function gaussianKernel(sigma: number, reach = 2.5): Float32Array {
+  const radius = Math.max(1, Math.ceil(sigma * reach));
   const k = new Float32Array(2 * radius + 1);
   let sum = 0;
   for (let i = -radius; i <= radius; i++) {
