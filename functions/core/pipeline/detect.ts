@@ -1,9 +1,9 @@
 /**
  * Face detection: the ULFD whole-frame pass, a finer pyramid level for small faces (one run over the whole level,
  * or 320×240 tiles of it where the tile gate or a video's rolling scan picks some), the BlazeFace pass that finds
- * what ULFD missed (dark, blurred) and confirms fine-level-only finds, and the fusion of them. One cohesive cascade
- * over one frame, longer than 400 lines because its stages share their box conventions and thresholds; ULFD's
- * priors and decoding live in `ulfd.ts`.
+ * what ULFD missed (dark, blurred), the front-camera BlazeFace that confirms fine-level-only finds, and the fusion
+ * of them. One cohesive cascade over one frame, longer than 400 lines because its stages share their box conventions
+ * and thresholds; ULFD's priors and decoding live in `ulfd.ts`.
  */
 import type { Box, DetectorName, FiveLandmarks } from '../types.ts';
 import {
