@@ -93,25 +93,17 @@ describe.runIf(hasData(SEED))('faceprint camera on two enrolled seed people', ()
     type Result = {
       faces: { decision: { camera?: { id: string; searched: boolean; templates: number } } }[];
     };
-    const identify = () =>
-      faceprint('identify', TEST_PHOTO, '--camera', 'lobby', '--json', '--data-dir', data);
+    /** The camera part of the first face's decision of one `identify --camera lobby` run. */
+    const identifiedCamera = async () => {
+      const run = await faceprint('identify', TEST_PHOTO, '--camera', 'lobby', '--json', '--data-dir', data);
+      expectClean(run, EXIT.ok);
+      return (JSON.parse(run.stdout) as Result).faces[0]?.decision.camera;
+    };
     // Off by default (FACEPRINT_CAMERA_TEMPLATES, docs/accuracy.md): the camera is recorded, its templates unused.
-    const off = await identify();
-    expectClean(off, EXIT.ok);
-    expect((JSON.parse(off.stdout) as Result).faces[0]?.decision.camera).toMatchObject({
-      id: 'lobby',
-      searched: false,
-      templates: 0,
-    });
+    expect(await identifiedCamera()).toMatchObject({ id: 'lobby', searched: false, templates: 0 });
     process.env.FACEPRINT_CAMERA_TEMPLATES = 'on';
     try {
-      const on = await identify();
-      expectClean(on, EXIT.ok);
-      expect((JSON.parse(on.stdout) as Result).faces[0]?.decision.camera).toMatchObject({
-        id: 'lobby',
-        searched: true,
-        templates: 2,
-      });
+      expect(await identifiedCamera()).toMatchObject({ id: 'lobby', searched: true, templates: 2 });
     } finally {
       delete process.env.FACEPRINT_CAMERA_TEMPLATES;
     }

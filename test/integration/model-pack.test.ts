@@ -37,6 +37,22 @@ function expectOneSentence(message: string) {
   expect(message.slice(0, -1)).not.toMatch(/\.\s+[A-Z]/);
 }
 
+/** The parts of a pack manifest the tests below edit. */
+interface EditableManifest {
+  roles: Record<string, unknown>;
+  models: Record<string, Record<string, unknown>>;
+}
+
+/** A test pack whose manifest `edit` has changed (in place). */
+function editedTestPack(name: string, edit: (manifest: EditableManifest) => void): string {
+  const dir = writeTestPack(tempDir(name));
+  const path = join(dir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(path, 'utf8'));
+  edit(manifest);
+  writeFileSync(path, JSON.stringify(manifest));
+  return dir;
+}
+
 describe('model pack manifest', () => {
   it('the shipped models are the default pack, with the identity templates always recorded', () => {
     const pack = loadModelPack();
@@ -62,36 +78,30 @@ describe('model pack manifest', () => {
   });
 
   it('names what the manifest must say for an unknown decoder family', () => {
-    const dir = writeTestPack(tempDir('family'));
-    const path = join(dir, 'manifest.json');
-    const manifest = JSON.parse(readFileSync(path, 'utf8'));
-    manifest.roles.detector = { family: 'yolo-face', model: 'x' };
-    writeFileSync(path, JSON.stringify(manifest));
+    const dir = editedTestPack('family', (manifest) => {
+      manifest.roles.detector = { family: 'yolo-face', model: 'x' };
+    });
     const error = expectFaceprintError(() => loadModelPack(dir), 'MODEL_UNAVAILABLE');
     expect(error.message).toContain('must be one of ulfd+blazeface, scrfd, retinaface');
     expectOneSentence(error.message);
   });
 
   it('refuses a pack whose ULFD is the fixed-size export instead of the derived any-size model', () => {
-    const dir = writeTestPack(tempDir('old-ulfd'));
-    const path = join(dir, 'manifest.json');
-    const manifest = JSON.parse(readFileSync(path, 'utf8'));
-    manifest.models['ulfd-rfb320'].outputs = {
-      scores: { shape: [1, 4420, 2], meaning: 'softmax' },
-      boxes: { shape: [1, 4420, 4], meaning: 'corners' },
-    };
-    writeFileSync(path, JSON.stringify(manifest));
+    const dir = editedTestPack('old-ulfd', (manifest) => {
+      manifest.models['ulfd-rfb320']!.outputs = {
+        scores: { shape: [1, 4420, 2], meaning: 'softmax' },
+        boxes: { shape: [1, 4420, 4], meaning: 'corners' },
+      };
+    });
     const error = expectFaceprintError(() => loadModelPack(dir), 'MODEL_UNAVAILABLE');
     expect(error.message).toContain('any-size ULFD that `npm run models` derives');
     expectOneSentence(error.message);
   });
 
   it('refuses a ulfd+blazeface pack without the front-camera BlazeFace that confirms fine-level finds', () => {
-    const dir = writeTestPack(tempDir('no-front'));
-    const path = join(dir, 'manifest.json');
-    const manifest = JSON.parse(readFileSync(path, 'utf8'));
-    delete manifest.models['blazeface-front'];
-    writeFileSync(path, JSON.stringify(manifest));
+    const dir = editedTestPack('no-front', (manifest) => {
+      delete manifest.models['blazeface-front'];
+    });
     const error = expectFaceprintError(() => loadModelPack(dir), 'MODEL_UNAVAILABLE');
     expect(error.message).toContain('model "blazeface-front"');
     expectOneSentence(error.message);

@@ -87,6 +87,9 @@ const retinafaceSchema = z.object({
   nmsIouThreshold: z.number().min(0).max(1).default(0.4),
 });
 
+/** The BlazeFace models the ulfd+blazeface detector runs beside ULFD: the whole frame, and confirmations. */
+const BLAZEFACE_MODELS = ['blazeface-back', 'blazeface-front'] as const;
+
 const DETECTOR_FAMILIES = ['ulfd+blazeface', 'scrfd', 'retinaface'] as const;
 const EMBEDDER_FAMILIES = ['arcface'] as const;
 const ALIGNMENTS = ['arcface-112'] as const;
@@ -241,7 +244,7 @@ export function loadModelPack(dir: string = selectedPackDir()): ModelPack {
         'model ulfd-rfb320 must be the any-size ULFD that `npm run models` derives (outputs "scores" and "locations"; layers/models/ulfd-rfb320-heads.onnx and its manifest entry), not the export that decodes its boxes in the graph.',
       );
     }
-    for (const model of ['blazeface-back', 'blazeface-front']) {
+    for (const model of BLAZEFACE_MODELS) {
       if (!manifest.models[model]) {
         throw packError(
           root,
@@ -370,8 +373,7 @@ export function packModels(pack: ModelPack): string[] {
   const ids = new Set<string>();
   if (pack.detector.family === 'ulfd+blazeface') {
     ids.add('ulfd-rfb320');
-    ids.add('blazeface-back');
-    ids.add('blazeface-front');
+    for (const model of BLAZEFACE_MODELS) ids.add(model);
   } else {
     ids.add(pack.detector.model);
   }

@@ -104,7 +104,7 @@ export function richardsonLucy(image: RgbImage, sigma: number, iterations: numbe
     }
     for (let i = 0; i < n; i++) {
       const v = Math.round(estimate[i]! - 1);
-      out[i * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+      out[i * 3 + c] = Math.max(0, Math.min(255, v));
     }
   }
   return { width, height, data: out };

@@ -632,12 +632,15 @@ async function detectOnce(
   }
 
   let tileIndex = 0;
-  const inSlice = () => !slice || tileIndex++ % slice.count === slice.index;
   for (const scale of scales) {
     if (gated && candidates.length === 0) break;
     // This frame's share of a rolling scan; a level it has no tile of is not even resized.
     const { width: lw, height: lh } = levelSize(image, scale);
-    const sliced = tilesOf({ width: lw, height: lh, data: image.data }, 1, 1, ULFD_W, ULFD_H).filter(inSlice);
+    const sliced = slice
+      ? tilesOf({ width: lw, height: lh, data: image.data }, 1, 1, ULFD_W, ULFD_H).filter(
+          () => tileIndex++ % slice.count === slice.index,
+        )
+      : [];
     if (slice && sliced.length === 0 && options.detector !== 'blazeface') continue;
     const level = await (levelInputs.get(scale) ?? levelImage(image, scale));
     const sx = level.width / image.width;

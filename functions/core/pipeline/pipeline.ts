@@ -2,7 +2,7 @@ import { FaceprintError } from '../errors.ts';
 import { detectWithPack } from '../models/detectors.ts';
 import type { ModelPack } from '../models/pack.ts';
 import { landmarkHeadPose } from '../pose/landmark-pose.ts';
-import type { AnalyzedFace, Box, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
+import type { AnalyzedFace, Box, FaceRestoration, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
 import type { FaceAnalyser } from './analyser.ts';
 import { DEFAULT_DEBLUR, type Deblur, richardsonLucy, wantsDeblur } from './deblur.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
@@ -330,15 +330,21 @@ export class FacePipeline implements FaceAnalyser {
         (options.enhance === 'auto' &&
           (quality.brightness < options.enhanceBelowBrightness ||
             quality.contrast < options.enhanceBelowContrast));
-      const gated = restoreBeforeEnhance(aligned, enhanced, options.restore, () =>
+      const smoothed = restoreBeforeEnhance(aligned, enhanced, options.restore, () =>
         measureCropDegradation(image, detection.box, aligned),
       );
-      // A crop restored for blocks or noise is not also deconvolved: that would sharpen them back.
+      // A crop smoothed for blocks or noise is not also deconvolved: that would sharpen them back.
       const deblur = options.deblur;
-      const restored =
-        gated === aligned && deblur && (options.embed || options.keepCrops) && wantsDeblur(quality, deblur)
+      const deblurred =
+        smoothed === aligned && deblur && (options.embed || options.keepCrops) && wantsDeblur(quality, deblur)
           ? richardsonLucy(aligned, deblur.sigma, deblur.iterations)
-          : gated;
+          : undefined;
+      const restored = deblurred ?? smoothed;
+      const restoration: FaceRestoration = deblurred
+        ? 'deblurred'
+        : smoothed !== aligned
+          ? 'smoothed'
+          : 'none';
       const embedded = enhanced ? enhanceFace(restored, options.enhanceOptions) : restored;
       lap('enhance');
       toEmbed.push(embedded);
@@ -350,7 +356,7 @@ export class FacePipeline implements FaceAnalyser {
         quality,
         pose: { yaw: quality.yaw, pitch: quality.pitch, roll: quality.roll },
         enhanced,
-        restoration: restored === aligned ? 'none' : gated === aligned ? 'deblurred' : 'smoothed',
+        restoration,
         embedding: new Float32Array(0),
         crops: options.keepCrops ? { aligned, embedded, landmarks68 } : undefined,
       });
