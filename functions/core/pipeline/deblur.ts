@@ -44,7 +44,13 @@ export function wantsDeblur(
   return deblur !== undefined && normalisedSharpness(quality) < deblur.below;
 }
 
-/** Separable convolution of one plane with a symmetric kernel, edges clamped; `tmp` is scratch. */
+/**
+ * Separable convolution of one plane with a symmetric kernel, edges clamped. `tmp` is scratch, `row` holds one
+ * padded source row and `column` one output row's sums. Each pass runs the taps over whole rows (the clamping is
+ * done once, by padding a row or by clamping a tap's row index), so the inner loops have no branches, and the
+ * symmetric kernel's taps are taken in pairs. Sums are in double precision: the crops came out the same to the
+ * byte as with a per-pixel, per-tap loop, at half its time.
+ */
 function convolve(
   src: Float32Array,
   width: number,
@@ -52,28 +58,38 @@ function convolve(
   kernel: Float32Array,
   tmp: Float32Array,
   out: Float32Array,
+  row: Float32Array,
+  column: Float64Array,
 ): void {
   const r = (kernel.length - 1) / 2;
   for (let y = 0; y < height; y++) {
-    const row = y * width;
+    const offset = y * width;
+    const first = src[offset]!;
+    const last = src[offset + width - 1]!;
+    for (let i = 0; i < r; i++) {
+      row[i] = first;
+      row[r + width + i] = last;
+    }
+    row.set(src.subarray(offset, offset + width), r);
+    const centre = kernel[r]!;
     for (let x = 0; x < width; x++) {
-      let s = 0;
-      for (let i = -r; i <= r; i++) {
-        const xx = x + i < 0 ? 0 : x + i >= width ? width - 1 : x + i;
-        s += kernel[i + r]! * src[row + xx]!;
-      }
-      tmp[row + x] = s;
+      const c = x + r;
+      let s = centre * row[c]!;
+      for (let i = 1; i <= r; i++) s += kernel[r + i]! * (row[c - i]! + row[c + i]!);
+      tmp[offset + x] = s;
     }
   }
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let s = 0;
-      for (let i = -r; i <= r; i++) {
-        const yy = y + i < 0 ? 0 : y + i >= height ? height - 1 : y + i;
-        s += kernel[i + r]! * tmp[yy * width + x]!;
-      }
-      out[y * width + x] = s;
+    const here = y * width;
+    const centre = kernel[r]!;
+    for (let x = 0; x < width; x++) column[x] = centre * tmp[here + x]!;
+    for (let i = 1; i <= r; i++) {
+      const above = Math.max(0, y - i) * width;
+      const below = Math.min(height - 1, y + i) * width;
+      const k = kernel[r + i]!;
+      for (let x = 0; x < width; x++) column[x]! += k * (tmp[above + x]! + tmp[below + x]!);
     }
+    out.set(column, y * width);
   }
 }
 
@@ -92,14 +108,16 @@ export function richardsonLucy(image: RgbImage, sigma: number, iterations: numbe
   const blurred = new Float32Array(n);
   const ratio = new Float32Array(n);
   const tmp = new Float32Array(n);
+  const row = new Float32Array(width + kernel.length - 1);
+  const column = new Float64Array(width);
   const out = new Uint8Array(data.length);
   for (let c = 0; c < 3; c++) {
     for (let i = 0; i < n; i++) observed[i] = data[i * 3 + c]! + 1;
     estimate.set(observed);
     for (let it = 0; it < iterations; it++) {
-      convolve(estimate, width, height, kernel, tmp, blurred);
+      convolve(estimate, width, height, kernel, tmp, blurred, row, column);
       for (let i = 0; i < n; i++) ratio[i] = observed[i]! / Math.max(1e-3, blurred[i]!);
-      convolve(ratio, width, height, kernel, tmp, blurred);
+      convolve(ratio, width, height, kernel, tmp, blurred, row, column);
       for (let i = 0; i < n; i++) estimate[i]! *= blurred[i]!;
     }
     for (let i = 0; i < n; i++) {
