@@ -70,7 +70,7 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
                          enhancement stretches. Default: gaussian:1.5@gated (pipeline fp5)
   --deblur <spec>        deconvolve heavily blurred crops the restoration left alone: rl:<σ>x<iterations>@<below>
                          (crops whose Laplacian over luma variance is below <below>), or none.
-                         Default: rl:2x15@0.005 (pipeline fp8)
+                         Default: rl:2.5x25@0.005 (pipeline fp9)
   --second-look <spec>   look again where detection found no face: denoise:<σ>,threshold:<scale>,
                          upscale:<factor>,small:<px> and the flag stretched (only frames that
                          needed the lighting stretch), any of them, or none.

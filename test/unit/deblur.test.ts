@@ -99,7 +99,7 @@ describe('Richardson–Lucy deblurring', () => {
     expect(parseDeblur('none')).toBeUndefined();
     expect(parseDeblur('rl')).toEqual(DEFAULT_DEBLUR);
     expect(parseDeblur('rl:3x10@0.02')).toEqual({ sigma: 3, iterations: 10, below: 0.02 });
-    expect(parseDeblur('rl:2.5')).toEqual({ ...DEFAULT_DEBLUR, sigma: 2.5 });
+    expect(parseDeblur('rl:3.5')).toEqual({ ...DEFAULT_DEBLUR, sigma: 3.5 });
     expect(expectFaceprintError(() => parseDeblur('wiener'), 'INVALID_ARGUMENT').message).toContain(
       'rl:<sigma>x<iterations>@<below>',
     );

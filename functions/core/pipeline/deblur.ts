@@ -21,11 +21,12 @@ export interface Deblur {
 }
 
 /**
- * The shipped deblurring (pipeline fp8): σ 2, 15 iterations, on crops below 0.005. Measured on LFW: sharp crops lie
- * at 0.05–0.21 (10th–90th percentile), σ 4-blurred ones at 0.002–0.006 and σ 2-blurred ones at 0.007–0.025; a gate
- * at 0.007 or 0.01 also took σ 2-blurred faces and lost TPIR on them (docs/accuracy.md).
+ * The shipped deblurring (pipeline fp9): σ 2.5, 25 iterations, on crops below 0.005. Measured on LFW: sharp crops
+ * lie at 0.05–0.21 (10th–90th percentile), σ 4-blurred ones at 0.002–0.006 and σ 2-blurred ones at 0.007–0.025; a
+ * gate at 0.007 or 0.01 also took σ 2-blurred faces and lost TPIR on them. σ 2.5 × 25 recovers more of σ 4 and σ 5
+ * blur than fp8's σ 2 × 15 and ties it on σ 3 (docs/accuracy.md, "Deblurring heavily blurred faces").
  */
-export const DEFAULT_DEBLUR: Deblur = { sigma: 2, iterations: 15, below: 0.005 };
+export const DEFAULT_DEBLUR: Deblur = { sigma: 2.5, iterations: 25, below: 0.005 };
 
 /**
  * The crop's Laplacian variance over its luma variance: a sharpness that does not change with brightness or
@@ -129,7 +130,7 @@ export function richardsonLucy(image: RgbImage, sigma: number, iterations: numbe
 }
 
 /**
- * Parses `rl:<sigma>x<iterations>@<below>` (e.g. `rl:2x15@0.005`; parts left out keep {@link DEFAULT_DEBLUR}'s) or
+ * Parses `rl:<sigma>x<iterations>@<below>` (e.g. `rl:2.5x25@0.005`; parts left out keep {@link DEFAULT_DEBLUR}'s) or
  * `none` (undefined).
  *
  * @throws FaceprintError INVALID_ARGUMENT for anything else or a value out of range.
@@ -141,7 +142,7 @@ export function parseDeblur(spec: string): Deblur | undefined {
   if (!match) {
     throw new FaceprintError(
       'INVALID_ARGUMENT',
-      `Deblurring "${spec}" is not "none" or rl:<sigma>x<iterations>@<below> (e.g. rl:2x15@0.005).`,
+      `Deblurring "${spec}" is not "none" or rl:<sigma>x<iterations>@<below> (e.g. rl:2.5x25@0.005).`,
     );
   }
   const deblur: Deblur = {

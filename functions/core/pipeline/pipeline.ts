@@ -33,7 +33,7 @@ import { WorkBudget } from './work-budget.ts';
  * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
  * embeddings (preprocessing, alignment, enhancement policy, model).
  */
-export const PIPELINE_VERSION = 'fp8';
+export const PIPELINE_VERSION = 'fp9';
 
 /** The embedding model every template of the shipped (default) model pack records. */
 export const EMBEDDING_MODEL: ModelRef = {
