@@ -11,10 +11,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modelCacheDir, unpackedPackageDir } from './model-cache.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const modelsDir = join(root, 'layers', 'models');
-const cacheDir = join(modelsDir, '.cache');
+const cacheDir = modelCacheDir(modelsDir);
 const manifest = JSON.parse(readFileSync(join(modelsDir, 'manifest.json'), 'utf8'));
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
@@ -34,7 +35,7 @@ function upToDate(model) {
 function unpackPackage(spec) {
   const expected = manifest.packages[spec];
   if (!expected) fail(`${spec} is used by a model but has no entry under "packages" in manifest.json`);
-  const unpacked = join(cacheDir, spec.replace(/[^a-zA-Z0-9.@-]/g, '_'));
+  const unpacked = unpackedPackageDir(modelsDir, spec);
   if (existsSync(join(unpacked, '.complete'))) return unpacked;
   mkdirSync(cacheDir, { recursive: true });
   let output;

@@ -8,17 +8,13 @@ import { levelRegions } from '../../functions/core/pipeline/detect.ts';
 import { defaultModelsDir } from '../../functions/core/pipeline/models.ts';
 import { decodeUlfd, ulfdPriors } from '../../functions/core/pipeline/ulfd.ts';
 import { deriveModel } from '../../scripts/derive-models.mjs';
+import { unpackedPackageDir } from '../../scripts/model-cache.mjs';
 import { hasData, read, SEED, seedPhoto } from '../support/data.ts';
 
 const dir = defaultModelsDir();
 const entry = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).models['ulfd-rfb320'];
 /** The authors' export as `npm run models` unpacked it from its package (the file the derived model is cut from). */
-const exportPath = join(
-  dir,
-  '.cache',
-  entry.source.package.replace(/[^a-zA-Z0-9.@-]/g, '_'),
-  entry.source.path,
-);
+const exportPath = join(unpackedPackageDir(dir, entry.source.package), entry.source.path);
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 function exportBytes(): Buffer {
