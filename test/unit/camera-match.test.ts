@@ -13,6 +13,7 @@ import {
   settingsFromEstimate,
 } from '../../functions/core/camera/profile.ts';
 import { mergeCandidates } from '../../functions/core/camera/service.ts';
+import { richardsonLucy } from '../../functions/core/pipeline/deblur.ts';
 import type { RgbImage } from '../../functions/core/pipeline/image.ts';
 import { resolveOptions } from '../../functions/core/pipeline/pipeline.ts';
 import { laplacianVariance, lumaStats } from '../../functions/core/pipeline/quality.ts';
@@ -25,6 +26,17 @@ function card(): RgbImage {
     for (let x = 0; x < 112; x++) {
       const edge = (Math.floor(x / 14) + Math.floor(y / 14)) % 2 === 0 ? 40 : 0;
       const v = 90 + (50 * x) / 112 + edge;
+      data.set([v, v * 0.9, v * 0.8].map(Math.round), (y * 112 + x) * 3);
+    }
+  return { width: 112, height: 112, data };
+}
+
+/** Broad shading with a fine 2 px checker on it: a blur takes the checker and leaves the shading, as on a face. */
+function shadedCard(): RgbImage {
+  const data = new Uint8Array(112 * 112 * 3);
+  for (let y = 0; y < 112; y++)
+    for (let x = 0; x < 112; x++) {
+      const v = 120 + 50 * Math.sin(x / 18) * Math.cos(y / 22) + (((x >> 1) + (y >> 1)) % 2) * 12;
       data.set([v, v * 0.9, v * 0.8].map(Math.round), (y * 112 + x) * 3);
     }
   return { width: 112, height: 112, data };
@@ -84,6 +96,22 @@ describe('camera-matched crops (core/camera/match.ts)', () => {
     expect(lumaStats(dark).mean).toBeGreaterThan(60);
     const plain = prepareAsProbe(card(), options);
     expect(Buffer.from(plain.data).equals(Buffer.from(card().data))).toBe(true);
+  });
+
+  it('deconvolves a template from a camera blurred past the deblurring gate, as that camera’s probes are', async () => {
+    const options = resolveOptions();
+    const sharp = shadedCard();
+    expect(Buffer.from(prepareAsProbe(sharp, options).data).equals(Buffer.from(sharp.data))).toBe(true);
+    const blurred = await degradeCrop(sharp, { ...NEUTRAL, blur: 4 });
+    const prepared = prepareAsProbe(blurred, options);
+    // The probe path's deconvolution, with the probe path's settings, and it sharpens.
+    const deblur = options.deblur!;
+    const expected = richardsonLucy(blurred, deblur.sigma, deblur.iterations);
+    expect(Buffer.from(prepared.data).equals(Buffer.from(expected.data))).toBe(true);
+    expect(laplacianVariance(prepared)).toBeGreaterThan(1.2 * laplacianVariance(blurred));
+    // Without the deblurring (as `--deblur none` analyses probes) the blurred template is left as it is.
+    const unchanged = prepareAsProbe(blurred, { ...options, deblur: undefined });
+    expect(Buffer.from(unchanged.data).equals(Buffer.from(blurred.data))).toBe(true);
   });
 });
 

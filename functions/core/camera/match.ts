@@ -1,7 +1,8 @@
 /**
  * Degrades an aligned enrolment crop to look as a configured camera sees the same face, then prepares it as the
- * probe path prepares a face from that camera (the low-light enhancement when the face is dark or flat), so the
- * template and the camera's probes meet in the same place of the embedding space.
+ * probe path prepares a face from that camera (the deconvolution when the face is heavily blurred, the low-light
+ * enhancement when it is dark or flat), so the template and the camera's probes meet in the same place of the
+ * embedding space.
  *
  * The steps follow the camera's order: scene light (a gain to the camera's face brightness), optics (Gaussian
  * blur), the sensor's resolution (down to the camera's inter-ocular distance), sensor noise (added only as far as
@@ -9,11 +10,12 @@
  * then the pipeline's own upscaling back to 112 × 112. Noise is seeded, so a camera's templates are reproducible.
  */
 import sharp from 'sharp';
+import { richardsonLucy, wantsDeblur } from '../pipeline/deblur.ts';
 import { enhanceFace } from '../pipeline/enhance.ts';
 import { ARCFACE_TEMPLATE_112, distance } from '../pipeline/geometry.ts';
 import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
-import type { AnalyzeOptions } from '../pipeline/pipeline.ts';
-import { lumaStats } from '../pipeline/quality.ts';
+import { type AnalyzeOptions, wantsEnhancement } from '../pipeline/pipeline.ts';
+import { assessQuality, lumaStats } from '../pipeline/quality.ts';
 import { noiseSigma } from '../pipeline/restore.ts';
 import type { CameraSettings } from './profile.ts';
 
@@ -26,20 +28,26 @@ export const CROP_INTER_OCULAR_PX = distance(
 /** The probe path's options that decide how a face is prepared for the embedder. */
 export type ProbePreparation = Pick<
   AnalyzeOptions,
-  'enhance' | 'enhanceBelowBrightness' | 'enhanceBelowContrast' | 'enhanceOptions'
+  'enhance' | 'enhanceBelowBrightness' | 'enhanceBelowContrast' | 'enhanceOptions' | 'deblur'
 >;
 
 /**
- * What the probe path does to an aligned crop before embedding it: the low-light enhancement for faces darker or
- * flatter than its thresholds (`pipeline.ts`, `analyzeImage`), nothing otherwise.
+ * What the probe path does to an aligned crop before embedding it (`pipeline.ts`, `describeFaces`), decided on the
+ * crop's quality measures as there: the deconvolution for faces blurred past the deblurring gate, then the
+ * low-light enhancement for faces darker or flatter than its thresholds; nothing otherwise. The probe path's
+ * smoothing of compression blocks is not repeated: it is gated on blocks measured in the camera's frame, which a
+ * template made from a crop does not have.
  */
 export function prepareAsProbe(crop: RgbImage, options: ProbePreparation): RgbImage {
-  const { mean, std } = lumaStats(crop);
-  const enhanced =
-    options.enhance === 'always' ||
-    (options.enhance === 'auto' &&
-      (mean < options.enhanceBelowBrightness || std < options.enhanceBelowContrast));
-  return enhanced ? enhanceFace(crop, options.enhanceOptions) : crop;
+  const quality = assessQuality(crop, {
+    interOcularPx: CROP_INTER_OCULAR_PX,
+    detectionScore: 1,
+    pose: { yaw: 0, pitch: 0, roll: 0 },
+  });
+  const { deblur } = options;
+  const restored =
+    deblur && wantsDeblur(quality, deblur) ? richardsonLucy(crop, deblur.sigma, deblur.iterations) : crop;
+  return wantsEnhancement(quality, options) ? enhanceFace(restored, options.enhanceOptions) : restored;
 }
 
 /** A 32-bit seeded generator (mulberry32) for the camera noise: templates must not change between runs. */

@@ -2,7 +2,15 @@ import { FaceprintError } from '../errors.ts';
 import { detectWithPack } from '../models/detectors.ts';
 import type { ModelPack } from '../models/pack.ts';
 import { landmarkHeadPose } from '../pose/landmark-pose.ts';
-import type { AnalyzedFace, Box, FaceRestoration, FiveLandmarks, HeadPose, ModelRef } from '../types.ts';
+import type {
+  AnalyzedFace,
+  Box,
+  FaceQuality,
+  FaceRestoration,
+  FiveLandmarks,
+  HeadPose,
+  ModelRef,
+} from '../types.ts';
 import type { FaceAnalyser } from './analyser.ts';
 import { DEFAULT_DEBLUR, type Deblur, richardsonLucy, wantsDeblur } from './deblur.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
@@ -34,6 +42,23 @@ import { WorkBudget } from './work-budget.ts';
  * embeddings (preprocessing, alignment, enhancement policy, model).
  */
 export const PIPELINE_VERSION = 'fp9';
+
+/**
+ * Whether the low-light enhancement applies to a face of this quality: always, never, or (`auto`) when the face is
+ * darker or flatter than the options' thresholds. The probe path and the camera templates (camera/match.ts) decide
+ * it here, so they decide it alike.
+ */
+export function wantsEnhancement(
+  quality: Pick<FaceQuality, 'brightness' | 'contrast'>,
+  options: Pick<AnalyzeOptions, 'enhance' | 'enhanceBelowBrightness' | 'enhanceBelowContrast'>,
+): boolean {
+  return (
+    options.enhance === 'always' ||
+    (options.enhance === 'auto' &&
+      (quality.brightness < options.enhanceBelowBrightness ||
+        quality.contrast < options.enhanceBelowContrast))
+  );
+}
 
 /** The embedding model every template of the shipped (default) model pack records. */
 export const EMBEDDING_MODEL: ModelRef = {
@@ -325,11 +350,7 @@ export class FacePipeline implements FaceAnalyser {
         options.quality,
       );
       lap('quality');
-      const enhanced =
-        options.enhance === 'always' ||
-        (options.enhance === 'auto' &&
-          (quality.brightness < options.enhanceBelowBrightness ||
-            quality.contrast < options.enhanceBelowContrast));
+      const enhanced = wantsEnhancement(quality, options);
       const smoothed = restoreBeforeEnhance(aligned, enhanced, options.restore, () =>
         measureCropDegradation(image, detection.box, aligned),
       );
