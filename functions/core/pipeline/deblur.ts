@@ -24,7 +24,7 @@ export interface Deblur {
  * The shipped deblurring (pipeline fp9): σ 2.5, 25 iterations, on crops below 0.005. Measured on LFW: sharp crops
  * lie at 0.05–0.21 (10th–90th percentile), σ 4-blurred ones at 0.002–0.006 and σ 2-blurred ones at 0.007–0.025; a
  * gate at 0.007 or 0.01 also took σ 2-blurred faces and lost TPIR on them. σ 2.5 × 25 recovers more of σ 4 and σ 5
- * blur than fp8's σ 2 × 15 and ties it on σ 3 (docs/accuracy.md, "Deblurring heavily blurred faces").
+ * blur than fp8's σ 2 × 15 and ties it on σ 3 (docs/accuracy.md, "A wider deconvolution, and a faster one").
  */
 export const DEFAULT_DEBLUR: Deblur = { sigma: 2.5, iterations: 25, below: 0.005 };
 
