@@ -10,7 +10,7 @@
  * then the pipeline's own upscaling back to 112 × 112. Noise is seeded, so a camera's templates are reproducible.
  */
 import sharp from 'sharp';
-import { richardsonLucy, wantsDeblur } from '../pipeline/deblur.ts';
+import { deblurWhenWanted } from '../pipeline/deblur.ts';
 import { enhanceFace } from '../pipeline/enhance.ts';
 import { ARCFACE_TEMPLATE_112, distance } from '../pipeline/geometry.ts';
 import { type RgbImage, rgbFromSharp, sharpFromRgb } from '../pipeline/image.ts';
@@ -44,9 +44,7 @@ export function prepareAsProbe(crop: RgbImage, options: ProbePreparation): RgbIm
     detectionScore: 1,
     pose: { yaw: 0, pitch: 0, roll: 0 },
   });
-  const { deblur } = options;
-  const restored =
-    deblur && wantsDeblur(quality, deblur) ? richardsonLucy(crop, deblur.sigma, deblur.iterations) : crop;
+  const restored = deblurWhenWanted(crop, quality, options.deblur) ?? crop;
   return wantsEnhancement(quality, options) ? enhanceFace(restored, options.enhanceOptions) : restored;
 }
 

@@ -130,6 +130,20 @@ export function richardsonLucy(image: RgbImage, sigma: number, iterations: numbe
 }
 
 /**
+ * The crop deconvolved with `deblur`'s settings when `deblur` applies to a face of this quality ({@link wantsDeblur});
+ * undefined otherwise. The probe path and the camera templates (camera/match.ts) deblur through this one rule.
+ */
+export function deblurWhenWanted(
+  crop: RgbImage,
+  quality: Pick<FaceQuality, 'sharpness' | 'contrast'>,
+  deblur: Deblur | undefined,
+): RgbImage | undefined {
+  return deblur && wantsDeblur(quality, deblur)
+    ? richardsonLucy(crop, deblur.sigma, deblur.iterations)
+    : undefined;
+}
+
+/**
  * Parses `rl:<sigma>x<iterations>@<below>` (e.g. `rl:2.5x25@0.005`; parts left out keep {@link DEFAULT_DEBLUR}'s) or
  * `none` (undefined).
  *

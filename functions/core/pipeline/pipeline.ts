@@ -12,7 +12,7 @@ import type {
   ModelRef,
 } from '../types.ts';
 import type { FaceAnalyser } from './analyser.ts';
-import { DEFAULT_DEBLUR, type Deblur, richardsonLucy, wantsDeblur } from './deblur.ts';
+import { DEFAULT_DEBLUR, type Deblur, deblurWhenWanted } from './deblur.ts';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, detectFaces, type RawDetection } from './detect.ts';
 import { cosineSimilarity, EMBEDDING_SIZE, embedFaces } from './embed.ts';
 import { DEFAULT_ENHANCE_OPTIONS, type EnhanceOptions, enhanceFace } from './enhance.ts';
@@ -355,10 +355,9 @@ export class FacePipeline implements FaceAnalyser {
         measureCropDegradation(image, detection.box, aligned),
       );
       // A crop smoothed for blocks or noise is not also deconvolved: that would sharpen them back.
-      const deblur = options.deblur;
       const deblurred =
-        smoothed === aligned && deblur && (options.embed || options.keepCrops) && wantsDeblur(quality, deblur)
-          ? richardsonLucy(aligned, deblur.sigma, deblur.iterations)
+        smoothed === aligned && (options.embed || options.keepCrops)
+          ? deblurWhenWanted(aligned, quality, options.deblur)
           : undefined;
       const restored = deblurred ?? smoothed;
       const restoration: FaceRestoration = deblurred

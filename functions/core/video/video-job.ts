@@ -135,8 +135,8 @@ export function videoAnalyzeOptions(input: AnalyzeOptionsInput = {}): AnalyzeOpt
   return resolveOptions({
     pose: false,
     landmarkPose: true,
-    // Deconvolving a blurred face costs ~55 ms, paid at every description of it: a track's sharper frames carry
-    // its identity instead (its best faces are chosen by quality).
+    // Deconvolving a blurred face costs tens of milliseconds, paid at every description of it: a track's sharper
+    // frames carry its identity instead (its best faces are chosen by quality).
     deblur: undefined,
     ...input,
     detect: { secondLook: undefined, ...input.detect },
