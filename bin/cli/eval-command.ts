@@ -69,8 +69,8 @@ Usage: faceprint eval --data <root> --protocol pairs|one-shot|lighting|set [opti
                          or stretched noise ≥ N; default 0.3/12), or none; without @: faces the
                          enhancement stretches. Default: gaussian:1.5@gated (pipeline fp5)
   --deblur <spec>        deconvolve heavily blurred crops the restoration left alone: rl:<σ>x<iterations>@<below>
-                         (crops whose Laplacian over luma variance is below <below>), or none.
-                         Default: rl:2.5x25@0.005 (pipeline fp9)
+                         (crops whose Laplacian, after a σ 1 smoothing, over luma variance is below
+                         <below>), or none. Default: rl:2.5x25@0.003 (pipeline fp10)
   --second-look <spec>   look again where detection found no face: denoise:<σ>,threshold:<scale>,
                          upscale:<factor>,small:<px> and the flag stretched (only frames that
                          needed the lighting stretch), any of them, or none.

@@ -59,7 +59,7 @@ describe('model pack manifest', () => {
     expect(pack.isDefault).toBe(true);
     expect(pack.id).toBe('mobilefacenet-512');
     expect(pack.embeddingSize).toBe(512);
-    expect(new FacePipeline().model).toEqual({ id: 'mobilefacenet-512', version: 'faceplugin-0.0.1/fp9' });
+    expect(new FacePipeline().model).toEqual({ id: 'mobilefacenet-512', version: 'faceplugin-0.0.1/fp10' });
   });
 
   it('refuses to load a model whose sha256 does not match, in one sentence', async () => {

@@ -44,7 +44,7 @@ export function prepareAsProbe(crop: RgbImage, options: ProbePreparation): RgbIm
     detectionScore: 1,
     pose: { yaw: 0, pitch: 0, roll: 0 },
   });
-  const restored = deblurWhenWanted(crop, quality, options.deblur) ?? crop;
+  const restored = deblurWhenWanted(crop, options.deblur) ?? crop;
   return wantsEnhancement(quality, options) ? enhanceFace(restored, options.enhanceOptions) : restored;
 }
 

@@ -1,14 +1,14 @@
 /**
  * Deblurring of an aligned face crop before the enhancement and the embedder: a Richardson–Lucy deconvolution with
  * a Gaussian point-spread function, for faces so blurred that the embedder cannot read them (a σ 4 px blur took
- * LFW one-shot rank-1 to ~47%). Gated on the crop's contrast-normalised sharpness, so sharp, dark, compressed and
- * noisy faces keep today's path: deconvolution amplifies noise and blocks, and on dark or motion-blurred faces it
- * measured as a loss (docs/accuracy.md, "Deblurring heavily blurred faces"). Written here: sharp has no
- * deconvolution, and no npm package deconvolves raw RGB arrays in-process.
+ * LFW one-shot rank-1 to ~47%). Gated on the crop's {@link bandSharpness}, so sharp, dark, compressed and noisy faces
+ * keep today's path: deconvolution amplifies noise and blocks, and on dark or motion-blurred faces it measured as a
+ * loss (docs/accuracy.md, "Deblurring heavily blurred faces"). Written here: sharp has no deconvolution, and no npm
+ * package deconvolves raw RGB arrays in-process.
  */
 import { FaceprintError } from '../errors.ts';
-import type { FaceQuality } from '../types.ts';
 import type { RgbImage } from './image.ts';
+import { centralLaplacian, lumaPlane } from './quality.ts';
 import { gaussianKernel } from './restore.ts';
 
 export interface Deblur {
@@ -16,33 +16,50 @@ export interface Deblur {
   sigma: number;
   /** Richardson–Lucy iterations: more restore more detail and more noise. */
   iterations: number;
-  /** Deblur only crops whose {@link normalisedSharpness} is below this. */
+  /** Deblur only crops whose {@link bandSharpness} is below this. */
   below: number;
 }
 
 /**
- * The shipped deblurring (pipeline fp9): σ 2.5, 25 iterations, on crops below 0.005. Measured on LFW: sharp crops
- * lie at 0.05–0.21 (10th–90th percentile), σ 4-blurred ones at 0.002–0.006 and σ 2-blurred ones at 0.007–0.025; a
- * gate at 0.007 or 0.01 also took σ 2-blurred faces and lost TPIR on them. σ 2.5 × 25 recovers more of σ 4 and σ 5
- * blur than fp8's σ 2 × 15 and ties it on σ 3 (docs/accuracy.md, "A wider deconvolution, and a faster one").
+ * The shipped deblurring (pipeline fp10): σ 2.5, 25 iterations, on crops whose band sharpness is below 0.003.
+ * Measured on LFW (10th–90th percentile): sharp crops lie at 0.014–0.039, σ 2-blurred ones at 0.0045–0.014 and
+ * σ 4-blurred ones at 0.0011–0.0030, JPEG q40 after the blur or not. fp9 gated at 0.005 on the unsmoothed
+ * Laplacian, which JPEG blocks lifted above the gate, so most blurred-then-compressed faces were not deconvolved
+ * (docs/accuracy.md, "A sharpness the encoder does not fool").
  */
-export const DEFAULT_DEBLUR: Deblur = { sigma: 2.5, iterations: 25, below: 0.005 };
+export const DEFAULT_DEBLUR: Deblur = { sigma: 2.5, iterations: 25, below: 0.003 };
+
+/** σ (crop px) of the Gaussian {@link bandSharpness} smooths with before its Laplacian. */
+const BAND_SIGMA = 1;
 
 /**
- * The crop's Laplacian variance over its luma variance: a sharpness that does not change with brightness or
- * contrast (a dark face has a small Laplacian and a small spread alike), so a dark sharp face is not taken for a
- * blurred one.
+ * The Laplacian variance of the crop's luma smoothed by a Gaussian of σ 1 px, over the luma variance, both over the
+ * crop's central region. The division makes it blind to brightness and contrast (a dark sharp face is not taken for
+ * a blurred one); the smoothing makes it blind to an encoder's 8-px blocks and ringing, which read as detail to
+ * the plain Laplacian, while the σ 2–5 px blur of an out-of-focus camera still shows.
  */
-export function normalisedSharpness(quality: Pick<FaceQuality, 'sharpness' | 'contrast'>): number {
-  return quality.sharpness / Math.max(1, quality.contrast * quality.contrast);
+export function bandSharpness(crop: RgbImage): number {
+  const { width, height } = crop;
+  const luma = lumaPlane(crop);
+  const kernel = gaussianKernel(BAND_SIGMA, 3);
+  const smoothed = new Float32Array(luma.length);
+  convolve(
+    luma,
+    width,
+    height,
+    kernel,
+    new Float32Array(luma.length),
+    smoothed,
+    new Float32Array(width + kernel.length - 1),
+    new Float64Array(width),
+  );
+  const { laplacianVariance } = centralLaplacian(smoothed, width, height);
+  return laplacianVariance / Math.max(1, centralLaplacian(luma, width, height).variance);
 }
 
-/** True when `deblur` applies to a face of this quality. */
-export function wantsDeblur(
-  quality: Pick<FaceQuality, 'sharpness' | 'contrast'>,
-  deblur: Deblur | undefined,
-): boolean {
-  return deblur !== undefined && normalisedSharpness(quality) < deblur.below;
+/** True when `deblur` applies to this crop. */
+export function wantsDeblur(crop: RgbImage, deblur: Deblur | undefined): boolean {
+  return deblur !== undefined && bandSharpness(crop) < deblur.below;
 }
 
 /**
@@ -130,21 +147,17 @@ export function richardsonLucy(image: RgbImage, sigma: number, iterations: numbe
 }
 
 /**
- * The crop deconvolved with `deblur`'s settings when `deblur` applies to a face of this quality ({@link wantsDeblur});
- * undefined otherwise. The probe path and the camera templates (camera/match.ts) deblur through this one rule.
+ * The crop deconvolved with `deblur`'s settings when `deblur` applies to it ({@link wantsDeblur}); undefined
+ * otherwise. The probe path and the camera templates (camera/match.ts) deblur through this one rule.
  */
-export function deblurWhenWanted(
-  crop: RgbImage,
-  quality: Pick<FaceQuality, 'sharpness' | 'contrast'>,
-  deblur: Deblur | undefined,
-): RgbImage | undefined {
-  return deblur && wantsDeblur(quality, deblur)
+export function deblurWhenWanted(crop: RgbImage, deblur: Deblur | undefined): RgbImage | undefined {
+  return deblur && wantsDeblur(crop, deblur)
     ? richardsonLucy(crop, deblur.sigma, deblur.iterations)
     : undefined;
 }
 
 /**
- * Parses `rl:<sigma>x<iterations>@<below>` (e.g. `rl:2.5x25@0.005`; parts left out keep {@link DEFAULT_DEBLUR}'s) or
+ * Parses `rl:<sigma>x<iterations>@<below>` (e.g. `rl:2.5x25@0.003`; parts left out keep {@link DEFAULT_DEBLUR}'s) or
  * `none` (undefined).
  *
  * @throws FaceprintError INVALID_ARGUMENT for anything else or a value out of range.
@@ -156,7 +169,7 @@ export function parseDeblur(spec: string): Deblur | undefined {
   if (!match) {
     throw new FaceprintError(
       'INVALID_ARGUMENT',
-      `Deblurring "${spec}" is not "none" or rl:<sigma>x<iterations>@<below> (e.g. rl:2.5x25@0.005).`,
+      `Deblurring "${spec}" is not "none" or rl:<sigma>x<iterations>@<below> (e.g. rl:2.5x25@0.003).`,
     );
   }
   const deblur: Deblur = {

@@ -41,7 +41,7 @@ import { WorkBudget } from './work-budget.ts';
  * Identifies the pipeline's behaviour for caches and stored templates: bump it whenever a change alters
  * embeddings (preprocessing, alignment, enhancement policy, model).
  */
-export const PIPELINE_VERSION = 'fp9';
+export const PIPELINE_VERSION = 'fp10';
 
 /**
  * Whether the low-light enhancement applies to a face of this quality: always, never, or (`auto`) when the face is
@@ -357,7 +357,7 @@ export class FacePipeline implements FaceAnalyser {
       // A crop smoothed for blocks or noise is not also deconvolved: that would sharpen them back.
       const deblurred =
         smoothed === aligned && (options.embed || options.keepCrops)
-          ? deblurWhenWanted(aligned, quality, options.deblur)
+          ? deblurWhenWanted(aligned, options.deblur)
           : undefined;
       const restored = deblurred ?? smoothed;
       const restoration: FaceRestoration = deblurred

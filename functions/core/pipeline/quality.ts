@@ -51,33 +51,56 @@ export function lumaStats(crop: RgbImage): { mean: number; std: number } {
   return { mean, std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)) };
 }
 
-/**
- * Variance of the 4-neighbour Laplacian of the crop's luma over its central region: high for crisp edges, low for
- * blur. Brightness-dependent by nature, so it is read together with contrast.
- */
-export function laplacianVariance(crop: RgbImage): number {
-  const { width, height, data } = crop;
-  const grey = new Float32Array(width * height);
+/** The crop's luma (BT.601 weights), one value a pixel. */
+export function lumaPlane(crop: RgbImage): Float32Array {
+  const { data } = crop;
+  const grey = new Float32Array(crop.width * crop.height);
   for (let i = 0; i < grey.length; i++)
     grey[i] = 0.299 * data[i * 3]! + 0.587 * data[i * 3 + 1]! + 0.114 * data[i * 3 + 2]!;
+  return grey;
+}
+
+/**
+ * Variance of the 4-neighbour Laplacian of a `width`×`height` plane over an aligned crop's central region (the
+ * face, not its background), and the plane's own variance over the same region.
+ */
+export function centralLaplacian(
+  plane: Float32Array,
+  width: number,
+  height: number,
+): { laplacianVariance: number; variance: number } {
   const x0 = Math.max(1, Math.floor(width * 0.2));
   const x1 = Math.min(width - 1, Math.ceil(width * 0.8));
   const y0 = Math.max(1, Math.floor(height * 0.25));
   const y1 = Math.min(height - 1, Math.ceil(height * 0.9));
   let sum = 0;
   let sumSq = 0;
+  let valueSum = 0;
+  let valueSumSq = 0;
   let n = 0;
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
       const i = y * width + x;
-      const v = grey[i - 1]! + grey[i + 1]! + grey[i - width]! + grey[i + width]! - 4 * grey[i]!;
+      const here = plane[i]!;
+      const v = plane[i - 1]! + plane[i + 1]! + plane[i - width]! + plane[i + width]! - 4 * here;
       sum += v;
       sumSq += v * v;
+      valueSum += here;
+      valueSumSq += here * here;
       n += 1;
     }
   }
   const mean = sum / n;
-  return sumSq / n - mean * mean;
+  const valueMean = valueSum / n;
+  return { laplacianVariance: sumSq / n - mean * mean, variance: valueSumSq / n - valueMean * valueMean };
+}
+
+/**
+ * Variance of the 4-neighbour Laplacian of the crop's luma over its central region: high for crisp edges, low for
+ * blur. Brightness-dependent by nature, so it is read together with contrast.
+ */
+export function laplacianVariance(crop: RgbImage): number {
+  return centralLaplacian(lumaPlane(crop), crop.width, crop.height).laplacianVariance;
 }
 
 /** Linear ramp from 0 at `low` to 1 at `high`, clamped. */
