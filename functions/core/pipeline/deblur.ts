@@ -8,7 +8,7 @@
  */
 import { FaceprintError } from '../errors.ts';
 import type { RgbImage } from './image.ts';
-import { centralLaplacian, lumaPlane } from './quality.ts';
+import { centralLaplacianVariance, centralVariance, lumaPlane } from './quality.ts';
 import { gaussianKernel } from './restore.ts';
 
 export interface Deblur {
@@ -53,8 +53,9 @@ export function bandSharpness(crop: RgbImage): number {
     new Float32Array(width + kernel.length - 1),
     new Float64Array(width),
   );
-  const { laplacianVariance } = centralLaplacian(smoothed, width, height);
-  return laplacianVariance / Math.max(1, centralLaplacian(luma, width, height).variance);
+  return (
+    centralLaplacianVariance(smoothed, width, height) / Math.max(1, centralVariance(luma, width, height))
+  );
 }
 
 /** True when `deblur` applies to this crop. */

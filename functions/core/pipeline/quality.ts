@@ -60,39 +60,51 @@ export function lumaPlane(crop: RgbImage): Float32Array {
   return grey;
 }
 
-/**
- * Variance of the 4-neighbour Laplacian of a `width`×`height` plane over an aligned crop's central region (the
- * face, not its background), and the plane's own variance over the same region.
- */
-export function centralLaplacian(
-  plane: Float32Array,
-  width: number,
-  height: number,
-): { laplacianVariance: number; variance: number } {
-  const x0 = Math.max(1, Math.floor(width * 0.2));
-  const x1 = Math.min(width - 1, Math.ceil(width * 0.8));
-  const y0 = Math.max(1, Math.floor(height * 0.25));
-  const y1 = Math.min(height - 1, Math.ceil(height * 0.9));
+/** An aligned crop's central region (the face, not its background), kept one pixel in from every edge. */
+function centralRegion(width: number, height: number): { x0: number; x1: number; y0: number; y1: number } {
+  return {
+    x0: Math.max(1, Math.floor(width * 0.2)),
+    x1: Math.min(width - 1, Math.ceil(width * 0.8)),
+    y0: Math.max(1, Math.floor(height * 0.25)),
+    y1: Math.min(height - 1, Math.ceil(height * 0.9)),
+  };
+}
+
+/** Variance of the 4-neighbour Laplacian of a `width`×`height` plane over an aligned crop's central region. */
+export function centralLaplacianVariance(plane: Float32Array, width: number, height: number): number {
+  const { x0, x1, y0, y1 } = centralRegion(width, height);
   let sum = 0;
   let sumSq = 0;
-  let valueSum = 0;
-  let valueSumSq = 0;
   let n = 0;
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
       const i = y * width + x;
-      const here = plane[i]!;
-      const v = plane[i - 1]! + plane[i + 1]! + plane[i - width]! + plane[i + width]! - 4 * here;
+      const v = plane[i - 1]! + plane[i + 1]! + plane[i - width]! + plane[i + width]! - 4 * plane[i]!;
       sum += v;
       sumSq += v * v;
-      valueSum += here;
-      valueSumSq += here * here;
       n += 1;
     }
   }
   const mean = sum / n;
-  const valueMean = valueSum / n;
-  return { laplacianVariance: sumSq / n - mean * mean, variance: valueSumSq / n - valueMean * valueMean };
+  return sumSq / n - mean * mean;
+}
+
+/** Variance of a `width`×`height` plane over the same central region as {@link centralLaplacianVariance}. */
+export function centralVariance(plane: Float32Array, width: number, height: number): number {
+  const { x0, x1, y0, y1 } = centralRegion(width, height);
+  let sum = 0;
+  let sumSq = 0;
+  let n = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const value = plane[y * width + x]!;
+      sum += value;
+      sumSq += value * value;
+      n += 1;
+    }
+  }
+  const mean = sum / n;
+  return sumSq / n - mean * mean;
 }
 
 /**
@@ -100,7 +112,7 @@ export function centralLaplacian(
  * blur. Brightness-dependent by nature, so it is read together with contrast.
  */
 export function laplacianVariance(crop: RgbImage): number {
-  return centralLaplacian(lumaPlane(crop), crop.width, crop.height).laplacianVariance;
+  return centralLaplacianVariance(lumaPlane(crop), crop.width, crop.height);
 }
 
 /** Linear ramp from 0 at `low` to 1 at `high`, clamped. */
